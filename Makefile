@@ -1,0 +1,45 @@
+# hivelog — `make serve` runs it, `make test` tests it. Everything lives in .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+
+.PHONY: install serve test test-py lint bench fmt clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,dev]'
+	touch $@
+
+install: $(STAMP)  ## the .venv with hivelog and its `hivelog` command
+
+serve: install  ## start hivelog on 127.0.0.1:8080 with SQLite (~/.hivelog/hivelog.db)
+	$(BIN)/hivelog serve
+
+test: test-py  ## install test dependencies and run every test
+
+test-py: $(TEST_STAMP)
+	$(BIN)/pytest -q tests
+
+lint: $(TEST_STAMP)  ## ruff and mypy --strict on src/
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src
+	$(BIN)/mypy src
+
+fmt: $(TEST_STAMP)
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+bench: install  ## ingest benchmark against a raw-SQLite baseline, same run
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

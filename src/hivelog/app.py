@@ -1,0 +1,78 @@
+"""create_app(settings): the store, the writer, the route table and the middleware, in one place."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hivelog.errors import HivelogError
+from hivelog.ingest.writer import Writer
+from hivelog.middleware import BodyLimit
+from hivelog.routes import routes
+from hivelog.routes.http import json_response
+from hivelog.settings import Settings
+from hivelog.store.base import Store
+
+log = logging.getLogger("hivelog")
+
+
+def open_store(settings: Settings) -> Store:
+    """The backend named by `--db`: a file path means SQLite."""
+    from hivelog.store.sqlite import SqliteStore
+
+    return SqliteStore(settings.db_path)
+
+
+async def _hivelog_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HivelogError)
+    return json_response(exc.body(), exc.status, exc.headers())
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error = HivelogError(f"{request.method} {request.url.path}: {exc.detail}", "path")
+    error.status = exc.status_code
+    error.code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return json_response(error.body(), exc.status_code, dict(exc.headers or {}))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    error = HivelogError("internal error; the request was not stored")
+    return json_response(error.body(), 500)
+
+
+def create_app(settings: Settings, store: Store | None = None) -> Starlette:
+    store = store or open_store(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store.open()
+        writer = Writer(store, max_events=settings.queue_events, max_bytes=settings.queue_bytes)
+        writer.start()
+        app.state.store = store
+        app.state.writer = writer
+        app.state.settings = settings
+        try:
+            yield
+        finally:
+            writer.stop()
+            store.close()
+
+    return Starlette(
+        routes=routes(),
+        middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],
+        exception_handlers={
+            HivelogError: _hivelog_error,
+            HTTPException: _http_error,
+            Exception: _unexpected,
+        },
+        lifespan=lifespan,
+    )

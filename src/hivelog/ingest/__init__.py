@@ -1,0 +1,1 @@
+"""The write path: the group-commit writer."""

@@ -1,0 +1,128 @@
+"""The group-commit writer: the only path by which anything is stored.
+
+Requests put jobs on a bounded queue and await them. One writer thread takes whatever is
+waiting (up to `max_batch` events), writes it in one transaction through `Store.write`, and
+resolves every caller only after COMMIT: a 2xx always means durable. While it commits, the
+next requests pile up, so the fsync cost is shared by many requests under load and a lone
+request is not delayed. A full queue (in events or in bytes) refuses with `Overloaded`:
+memory stays bounded, and nothing is accepted that will not be stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import threading
+from typing import Any
+
+from hivelog.errors import Overloaded
+from hivelog.store.base import Job, JobResult, Store
+
+log = logging.getLogger("hivelog.writer")
+
+_Pending = tuple[Job, int, asyncio.Future[JobResult], asyncio.AbstractEventLoop]
+
+
+class Writer:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_events: int = 200_000,
+        max_bytes: int = 256 * 1024 * 1024,
+        max_batch: int = 5_000,
+    ) -> None:
+        self.store = store
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        self.max_batch = max_batch
+        self._queue: collections.deque[_Pending] = collections.deque()
+        self._cond = threading.Condition()
+        self._queued_events = 0
+        self._queued_bytes = 0
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.committed_jobs = 0
+        self.refused_jobs = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="hivelog-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finish everything queued, then stop."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    async def submit(self, job: Job, nbytes: int = 0) -> JobResult:
+        """Store `job` durably; raises the job's own error, or Overloaded if the queue is full."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[JobResult] = loop.create_future()
+        size = job.size()
+        with self._cond:
+            if self._stopping:
+                raise Overloaded("server is shutting down", retry_after=5)
+            if self._queue and (
+                self._queued_events + size > self.max_events
+                or self._queued_bytes + nbytes > self.max_bytes
+            ):
+                self.refused_jobs += 1
+                raise Overloaded(
+                    f"write queue full ({self._queued_events} events, "
+                    f"{self._queued_bytes} bytes waiting); retry shortly"
+                )
+            self._queue.append((job, nbytes, future, loop))
+            self._queued_events += size
+            self._queued_bytes += nbytes
+            self._cond.notify()
+        result = await future
+        if result.error is not None:
+            raise result.error
+        return result
+
+    def _take(self) -> list[_Pending] | None:
+        with self._cond:
+            while not self._queue:
+                if self._stopping:
+                    return None
+                self._cond.wait()
+            batch: list[_Pending] = []
+            events = 0
+            while self._queue and (
+                not batch or events + self._queue[0][0].size() <= self.max_batch
+            ):
+                item = self._queue.popleft()
+                batch.append(item)
+                events += item[0].size()
+                self._queued_events -= item[0].size()
+                self._queued_bytes -= item[1]
+            return batch
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take()
+            if batch is None:
+                return
+            try:
+                results: list[Any] = list(self.store.write([item[0] for item in batch]))
+                self.committed_jobs += len(batch)
+            except BaseException as exc:  # the whole transaction failed: every caller hears it
+                log.exception("write of %d jobs failed", len(batch))
+                results = [JobResult(error=exc)] * len(batch)
+            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[JobResult], Any]]]
+            by_loop = collections.defaultdict(list)
+            for item, result in zip(batch, results, strict=True):
+                by_loop[item[3]].append((item[2], result))
+            for loop, pairs in by_loop.items():
+                loop.call_soon_threadsafe(_resolve, pairs)
+
+
+def _resolve(pairs: list[tuple[asyncio.Future[JobResult], JobResult]]) -> None:
+    for future, result in pairs:
+        if not future.done():
+            future.set_result(result)

@@ -1,0 +1,129 @@
+"""Pure ASGI middleware: body size limit and request decompression.
+
+The limit counts bytes after decompression, so a small gzip bomb is a 413 like any other
+oversized body, and the app never holds more than the limit in memory.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import msgspec
+
+from hivelog.errors import BadInput, HivelogError, TooLarge
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_DECODERS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+async def send_error(send: Send, error: HivelogError) -> None:
+    body = msgspec.json.encode(error.body())
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *((k.lower().encode(), v.encode()) for k, v in error.headers().items()),
+    ]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimit:
+    """413 for bodies over `max_bytes`; inflates gzip/deflate bodies within the same limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        encoding = headers.get(b"content-encoding", b"identity").decode("latin-1").strip().lower()
+        try:
+            if length is not None and encoding == "identity" and int(length) > self.max_bytes:
+                raise self._too_large()
+            if encoding not in ("identity", "") and encoding not in _DECODERS:
+                raise BadInput(
+                    f"unsupported Content-Encoding {encoding!r}; use gzip or deflate",
+                    "Content-Encoding",
+                )
+            if encoding in _DECODERS:
+                body = await self._inflate(receive, _DECODERS[encoding])
+                receive = _replay(body)
+            else:
+                receive = self._counting(receive)
+        except HivelogError as error:
+            await send_error(send, error)
+            return
+        except ValueError:
+            await send_error(send, BadInput("Content-Length is not a number", "Content-Length"))
+            return
+        await self.app(scope, receive, send)
+
+    def _too_large(self) -> TooLarge:
+        return TooLarge(
+            f"request body is larger than the limit of {self.max_bytes} bytes "
+            "(--max-body-bytes, counted after decompression)",
+            "body",
+        )
+
+    def _counting(self, receive: Receive) -> Receive:
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise self._too_large()
+            return message
+
+        return counted
+
+    async def _inflate(self, receive: Receive, wbits: int) -> bytes:
+        inflater = zlib.decompressobj(wbits)
+        parts: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            more = message.get("more_body", False)
+            chunk = message.get("body", b"")
+            try:
+                while chunk:
+                    out = inflater.decompress(chunk, self.max_bytes + 1 - size)
+                    size += len(out)
+                    parts.append(out)
+                    if size > self.max_bytes:
+                        raise self._too_large()
+                    chunk = inflater.unconsumed_tail
+            except zlib.error as exc:
+                raise BadInput(f"body is not valid compressed data: {exc}", "body") from None
+        if not inflater.eof and size:
+            raise BadInput("compressed body is truncated", "body")
+        return b"".join(parts)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive

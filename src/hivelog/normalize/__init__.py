@@ -1,0 +1,1 @@
+"""Wire bodies → the canonical Event and EventUpdate; pure, no I/O."""

@@ -1,0 +1,1 @@
+"""OTLP attribute dialects, one module each, same interface."""

@@ -1,0 +1,88 @@
+"""The one canonical shape every transport is converted into before storage.
+
+REST bodies of every API generation and OTLP spans all end as `Event` (a thing that
+happened) or `EventUpdate` (a later change to it). Storage and queries know nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+EventType = Literal["session", "model", "tool", "chain", "generic"]
+EVENT_TYPES: tuple[str, ...] = ("session", "model", "tool", "chain", "generic")
+
+# Object-valued fields, in storage order. PUT merges all but `outputs`, which it replaces.
+JSON_FIELDS: tuple[str, ...] = (
+    "config",
+    "inputs",
+    "outputs",
+    "metadata",
+    "feedback",
+    "metrics",
+    "user_properties",
+)
+MERGED_FIELDS: tuple[str, ...] = ("config", "metadata", "feedback", "metrics", "user_properties")
+
+
+class Event(msgspec.Struct, kw_only=True):
+    """A stored event. A session is the event whose `event_id` equals its `session_id`."""
+
+    event_id: str
+    session_id: str
+    parent_id: str | None
+    event_type: str
+    event_name: str = "unknown"
+    source: str = "unknown"
+    start_time: int = 0
+    end_time: int = 0
+    duration: float = 0.0
+    error: str | None = None
+    children_ids: list[str] = msgspec.field(default_factory=list)
+    config: dict[str, Any] = msgspec.field(default_factory=dict)
+    inputs: dict[str, Any] = msgspec.field(default_factory=dict)
+    outputs: dict[str, Any] = msgspec.field(default_factory=dict)
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    feedback: dict[str, Any] = msgspec.field(default_factory=dict)
+    metrics: dict[str, Any] = msgspec.field(default_factory=dict)
+    user_properties: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class EventUpdate(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A change to one event, folded onto it whenever it arrives (before or after the event).
+
+    `None` means "not given". Merged fields merge key by key; `outputs` replaces.
+    """
+
+    event_id: str
+    config: dict[str, Any] | None = None
+    outputs: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    feedback: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = None
+    user_properties: dict[str, Any] | None = None
+    duration: float | None = None
+    end_time: int | None = None
+    error: str | None = None
+    children_ids: list[str] | None = None
+
+
+def apply_update(event: Event, update: EventUpdate) -> None:
+    """Fold `update` onto `event` in place; the one definition of PUT semantics."""
+    for name in MERGED_FIELDS:
+        value = getattr(update, name)
+        if value:
+            merged = dict(getattr(event, name))
+            merged.update(value)
+            setattr(event, name, merged)
+    if update.outputs is not None:
+        event.outputs = update.outputs
+    if update.duration is not None:
+        event.duration = update.duration
+    if update.end_time is not None:
+        event.end_time = update.end_time
+    if update.error is not None:
+        event.error = update.error
+    if update.children_ids:
+        event.children_ids = list(update.children_ids)

@@ -1,0 +1,1 @@
+"""Reads: filters, session trees, aggregates, shared by routes, UI and CLI."""

@@ -1,0 +1,253 @@
+"""Event filters of both API generations → a SQL WHERE clause, for every backend.
+
+The one filter implementation: export, search, `GET /events`, charts and the UI all call
+`compile_query`. A field is a column (`event_type`, `duration`) or a dotted path into a JSON
+field (`metadata.cost`, `inputs.chat_history.0.content`; numeric segments index lists).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hivelog.errors import BadInput
+from hivelog.normalize.event import JSON_FIELDS
+from hivelog.normalize.times import to_ms
+from hivelog.store.base import EventQuery
+from hivelog.wire.rest import DateRange, EventFilterIn
+
+MAX_LIMIT = 7500
+DEFAULT_LIMIT = 1000
+
+TEXT_COLUMNS = (
+    "event_id",
+    "session_id",
+    "parent_id",
+    "event_type",
+    "event_name",
+    "source",
+    "error",
+)
+NUMBER_COLUMNS = ("start_time", "end_time", "duration")
+# Scoping is by the request's project, so filters on the project itself match everything.
+PROJECT_FIELDS = ("project", "project_id")
+
+OPERATORS = (
+    "is",
+    "is not",
+    "contains",
+    "not contains",
+    "greater than",
+    "less than",
+    "exists",
+    "not exists",
+    "after",
+    "before",
+)
+_OPERATOR_ALIASES = {
+    "=": "is",
+    "==": "is",
+    "eq": "is",
+    "equals": "is",
+    "!=": "is not",
+    "neq": "is not",
+    "not equals": "is not",
+    ">": "greater than",
+    "gt": "greater than",
+    "<": "less than",
+    "lt": "less than",
+    "not_contains": "not contains",
+    "not_exists": "not exists",
+    "is_not": "is not",
+    "greater_than": "greater than",
+    "less_than": "less than",
+}
+_SEGMENT = re.compile(r"^[A-Za-z0-9_\-$@ ]+$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Dialect:
+    """How one backend spells JSON access. `json_text`/`json_number` give SQL expressions."""
+
+    json_text: Callable[[str, Sequence[str]], str]
+    json_number: Callable[[str, Sequence[str]], str]
+    json_exists: Callable[[str, Sequence[str]], str]
+    contains: Callable[[str], str]  # expr contains the next parameter, case-insensitively
+    mark: str = "?"
+
+
+def _sqlite_path(segments: Sequence[str]) -> str:
+    path = "$"
+    for seg in segments:
+        path += f"[{seg}]" if seg.isdigit() else '."' + seg.replace('"', "") + '"'
+    return path
+
+
+def _sqlite_text(column: str, segments: Sequence[str]) -> str:
+    return f"json_extract({column}, '{_sqlite_path(segments)}')"
+
+
+SQLITE = Dialect(
+    json_text=_sqlite_text,
+    json_number=_sqlite_text,
+    json_exists=lambda c, s: f"json_type({c}, '{_sqlite_path(s)}') IS NOT NULL",
+    contains=lambda expr: f"instr(lower({expr}), lower(?)) > 0",
+)
+
+DIALECTS: dict[str, Dialect] = {"sqlite": SQLITE}
+
+
+def _operator(raw: str, where: str) -> str:
+    op = raw.strip().lower()
+    op = _OPERATOR_ALIASES.get(op, op)
+    if op not in OPERATORS:
+        raise BadInput(f"unknown operator {raw!r}; expected one of {', '.join(OPERATORS)}", where)
+    return op
+
+
+def _kind(f: EventFilterIn, op: str) -> str:
+    if f.type:
+        kind = f.type.lower()
+        if kind in ("id", "string", "text"):
+            return "string"
+        if kind in ("number", "boolean", "datetime"):
+            return kind
+        raise BadInput(f"unknown filter type {f.type!r}", "type")
+    if op in ("after", "before"):
+        return "datetime"
+    if isinstance(f.value, bool):
+        return "boolean"
+    if isinstance(f.value, (int, float)):
+        return "number"
+    return "string"
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(str(value))
+    except ValueError:
+        raise BadInput(f"value {value!r} is not a number", where) from None
+
+
+def _boolean(value: Any, where: str) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return 1
+    if text in ("false", "0", "no"):
+        return 0
+    raise BadInput(f"value {value!r} is not a boolean", where)
+
+
+def _field(field: str, where: str) -> tuple[str, list[str]]:
+    """(column, JSON path segments) of a dotted field name."""
+    parts = field.strip().split(".")
+    head, rest = parts[0], parts[1:]
+    if not head or any(not _SEGMENT.match(p) for p in parts):
+        raise BadInput(f"invalid field name {field!r}", where)
+    if head in JSON_FIELDS or head == "children_ids":
+        return head, rest
+    if head in TEXT_COLUMNS or head in NUMBER_COLUMNS:
+        if rest:
+            raise BadInput(f"{head} has no sub-fields", where)
+        return head, []
+    raise BadInput(
+        f"unknown field {field!r}; use a column ({', '.join(TEXT_COLUMNS + NUMBER_COLUMNS)}) "
+        f"or a dotted path into {', '.join(JSON_FIELDS)}",
+        where,
+    )
+
+
+def _compile_one(f: EventFilterIn, where: str, d: Dialect, params: list[Any]) -> str:
+    op = _operator(f.operator, f"{where}.operator")
+    if f.field in PROJECT_FIELDS:
+        return "1 = 1"
+    column, path = _field(f.field, f"{where}.field")
+    kind = _kind(f, op)
+    is_json = bool(path) or column in JSON_FIELDS or column == "children_ids"
+
+    if op in ("exists", "not exists"):
+        if path:
+            expr = d.json_exists(column, path)
+            return expr if op == "exists" else f"NOT ({expr})"
+        return f"{column} IS {'NOT ' if op == 'exists' else ''}NULL"
+
+    if f.value is None:
+        raise BadInput(f"operator {op!r} needs a value", f"{where}.value")
+    numeric = kind in ("number", "datetime", "boolean") or op in ("greater than", "less than")
+    if is_json and path:
+        expr = d.json_number(column, path) if numeric else d.json_text(column, path)
+    else:
+        expr = column
+
+    if op in ("contains", "not contains"):
+        params.append(str(f.value))
+        test = d.contains(expr)
+        return test if op == "contains" else f"({expr} IS NULL OR NOT {test})"
+
+    value: Any
+    if kind == "datetime":
+        value = to_ms(f.value, f"{where}.value")
+    elif kind == "boolean":
+        value = _boolean(f.value, f"{where}.value")
+    elif numeric:
+        value = _number(f.value, f"{where}.value")
+    else:
+        value = str(f.value)
+    params.append(value)
+    mark = d.mark
+    if op == "is":
+        return f"{expr} = {mark}"
+    if op == "is not":
+        return f"({expr} IS NULL OR {expr} != {mark})"
+    if op in ("greater than", "after"):
+        return f"{expr} > {mark}"
+    return f"{expr} < {mark}"
+
+
+def compile_query(
+    dialect: str,
+    filters: Sequence[EventFilterIn] | None,
+    date_range: DateRange | None,
+    limit: int | float | None,
+    page: int | float | None,
+    *,
+    newest_first: bool = False,
+    where: str = "$.filters",
+) -> EventQuery:
+    """Filters (ANDed), a start-time range, and paging → one EventQuery."""
+    d = DIALECTS[dialect]
+    clauses: list[str] = []
+    params: list[Any] = []
+    for i, f in enumerate(filters or ()):
+        clauses.append(_compile_one(f, f"{where}[{i}]", d, params))
+    if date_range is not None:
+        gte = to_ms(date_range.gte, "$.dateRange.$gte")
+        lte = to_ms(date_range.lte, "$.dateRange.$lte")
+        if gte is not None:
+            clauses.append(f"start_time >= {d.mark}")
+            params.append(gte)
+        if lte is not None:
+            clauses.append(f"start_time <= {d.mark}")
+            params.append(lte)
+    size = int(limit) if limit else DEFAULT_LIMIT
+    if size < 1:
+        raise BadInput("limit must be at least 1", "$.limit")
+    size = min(size, MAX_LIMIT)
+    number = int(page) if page else 1
+    if number < 1:
+        raise BadInput("page must be at least 1", "$.page")
+    return EventQuery(
+        where=" AND ".join(clauses),
+        params=params,
+        limit=size,
+        offset=(number - 1) * size,
+        newest_first=newest_first,
+    )

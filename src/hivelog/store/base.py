@@ -1,0 +1,87 @@
+"""The Store protocol every backend implements, and the write jobs the writer hands it.
+
+Writes arrive only through `Store.write`, called by the group-commit writer with many jobs at
+once: one transaction, one savepoint per job, so one bad job never fails its neighbours.
+Reads are plain methods, safe to call from many threads at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from hivelog.normalize.event import Event, EventUpdate
+
+ORG_ID = "hivelog-org"
+WORKSPACE_ID = "hivelog-workspace"
+
+
+@dataclasses.dataclass(frozen=True)
+class Project:
+    key: int  # small integer leading every stored key and index
+    project_id: str  # the public id responses carry
+    name: str
+
+
+@dataclasses.dataclass
+class WriteEvents:
+    """Store events and apply updates, in that order, for one project."""
+
+    project: str
+    events: list[Event] = dataclasses.field(default_factory=list)
+    updates: list[EventUpdate] = dataclasses.field(default_factory=list)
+
+    def size(self) -> int:
+        return len(self.events) + len(self.updates)
+
+
+@dataclasses.dataclass
+class DeleteSession:
+    project: str
+    session_id: str
+
+    def size(self) -> int:
+        return 1
+
+
+Job = WriteEvents | DeleteSession
+
+
+@dataclasses.dataclass(frozen=True)
+class JobResult:
+    project: Project | None = None
+    deleted: int = 0
+    error: BaseException | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class EventQuery:
+    """A compiled read: `where` is backend SQL with `params`, built by query/filters."""
+
+    where: str
+    params: list[Any]
+    limit: int
+    offset: int
+    newest_first: bool = False
+
+
+class Store(Protocol):
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def write(self, jobs: Sequence[Job]) -> list[JobResult]:
+        """Apply jobs in one transaction (savepoint each); return one result per job."""
+        ...
+
+    def find_project(self, name: str) -> Project | None: ...
+
+    def get_event(self, project: Project, event_id: str) -> Event | None: ...
+
+    def session_events(self, project: Project, session_id: str) -> list[Event]: ...
+
+    def query_events(self, project: Project, query: EventQuery) -> tuple[list[Event], int]: ...
+
+    @property
+    def dialect(self) -> str: ...

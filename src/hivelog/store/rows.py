@@ -1,0 +1,108 @@
+"""Event ↔ table row, the same for every backend.
+
+JSON fields are stored as JSON text, an empty object as NULL (most events leave most of
+them empty, and NULL costs nothing to store or to parse back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from hivelog.normalize.event import JSON_FIELDS, Event
+
+_encode = msgspec.json.Encoder().encode
+_decode_obj = msgspec.json.Decoder(dict[str, Any]).decode
+_decode_list = msgspec.json.Decoder(list[str]).decode
+
+# Column order of every SELECT of whole events.
+EVENT_COLUMNS: tuple[str, ...] = (
+    "seq",
+    "event_id",
+    "session_id",
+    "parent_id",
+    "event_type",
+    "event_name",
+    "source",
+    "start_time",
+    "end_time",
+    "duration",
+    "error",
+    "placeholder",
+    "children_ids",
+    *JSON_FIELDS,
+)
+# Column order of INSERTs (after `project`).
+INSERT_COLUMNS: tuple[str, ...] = EVENT_COLUMNS[1:]
+
+
+def to_json(value: dict[str, Any] | list[str] | None) -> str | None:
+    if not value:
+        return None
+    return _encode(value).decode()
+
+
+def event_values(event: Event, placeholder: int = 0) -> tuple[Any, ...]:
+    """The INSERT_COLUMNS values of one event."""
+    return (
+        event.event_id,
+        event.session_id,
+        event.parent_id,
+        event.event_type,
+        event.event_name,
+        event.source,
+        event.start_time,
+        event.end_time,
+        event.duration,
+        event.error,
+        placeholder,
+        to_json(event.children_ids),
+        to_json(event.config),
+        to_json(event.inputs),
+        to_json(event.outputs),
+        to_json(event.metadata),
+        to_json(event.feedback),
+        to_json(event.metrics),
+        to_json(event.user_properties),
+    )
+
+
+def _obj(text: str | bytes | None) -> dict[str, Any]:
+    return _decode_obj(text) if text else {}
+
+
+def row_to_event(row: Sequence[Any]) -> Event:
+    """An Event from a row in EVENT_COLUMNS order."""
+    return Event(
+        event_id=row[1],
+        session_id=row[2],
+        parent_id=row[3],
+        event_type=row[4],
+        event_name=row[5],
+        source=row[6],
+        start_time=row[7],
+        end_time=row[8],
+        duration=row[9],
+        error=row[10],
+        children_ids=_decode_list(row[12]) if row[12] else [],
+        config=_obj(row[13]),
+        inputs=_obj(row[14]),
+        outputs=_obj(row[15]),
+        metadata=_obj(row[16]),
+        feedback=_obj(row[17]),
+        metrics=_obj(row[18]),
+        user_properties=_obj(row[19]),
+    )
+
+
+def merge_children(event: Event, derived: list[str]) -> None:
+    """children_ids = ids the client set, then children found by `parent_id`, no repeats."""
+    if not derived:
+        return
+    if not event.children_ids:
+        event.children_ids = list(derived)
+        return
+    seen = set(event.children_ids)
+    event.children_ids = event.children_ids + [c for c in derived if c not in seen]

@@ -1,0 +1,379 @@
+"""The embedded SQLite backend: one writer connection, a read-only connection per reader thread.
+
+WAL with `synchronous=FULL` makes every COMMIT durable; the group-commit writer amortises the
+fsync over many requests. 16 KB pages hold several ~2 KB events (4 KB pages hold one).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from hivelog.normalize.event import Event, EventUpdate, apply_update
+from hivelog.store import migrations
+from hivelog.store.base import (
+    DeleteSession,
+    EventQuery,
+    Job,
+    JobResult,
+    Project,
+    WriteEvents,
+)
+from hivelog.store.rows import (
+    EVENT_COLUMNS,
+    INSERT_COLUMNS,
+    event_values,
+    merge_children,
+    row_to_event,
+    to_json,
+)
+
+_SELECT = ", ".join(EVENT_COLUMNS)
+_INSERT_COLS = ", ".join(("project", *INSERT_COLUMNS))
+_INSERT_MARKS = ", ".join("?" * (len(INSERT_COLUMNS) + 1))
+_REPLACE_PLACEHOLDER = ", ".join(f"{c} = excluded.{c}" for c in INSERT_COLUMNS)
+# A real event replaces a placeholder session; a resend of a real event changes nothing.
+_INSERT_EVENT = (
+    f"INSERT INTO events ({_INSERT_COLS}) VALUES ({_INSERT_MARKS}) "
+    f"ON CONFLICT (project, event_id) DO UPDATE SET {_REPLACE_PLACEHOLDER} "
+    "WHERE events.placeholder = 1"
+)
+_INSERT_PLACEHOLDER = (
+    f"INSERT INTO events ({_INSERT_COLS}) VALUES ({_INSERT_MARKS}) "
+    "ON CONFLICT (project, event_id) DO NOTHING"
+)
+_WRITE_BACK = (
+    "UPDATE events SET children_ids = ?, config = ?, inputs = ?, outputs = ?, metadata = ?, "
+    "feedback = ?, metrics = ?, user_properties = ?, duration = ?, end_time = ?, error = ? "
+    "WHERE seq = ?"
+)
+_CHUNK = 500  # ids per IN (...) list
+_encode_update = msgspec.json.Encoder().encode
+_decode_update = msgspec.json.Decoder(EventUpdate).decode
+
+
+def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+class SqliteStore:
+    dialect = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._writer: sqlite3.Connection | None = None
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._projects: dict[str, Project] = {}
+
+    # ---- lifecycle --------------------------------------------------------------------------
+
+    def open(self) -> None:
+        Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            Path(self.path).expanduser(), isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA page_size = 16384")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA cache_size = -65536")
+        conn.execute("PRAGMA wal_autocheckpoint = 4000")
+        conn.execute("PRAGMA busy_timeout = 10000")
+        self._writer = conn
+        self.migrate()
+
+    def migrate(self) -> list[str]:
+        """Apply migrations not yet recorded; return the names applied now."""
+        conn = self._conn_w()
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)"
+        )
+        done = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
+        applied = []
+        for name, module in migrations.migrations():
+            if name in done:
+                continue
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in migrations.sql_for(module, self.dialect).split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?)", (name, int(time.time()))
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            applied.append(name)
+        return applied
+
+    def close(self) -> None:
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def _conn_w(self) -> sqlite3.Connection:
+        if self._writer is None:
+            raise RuntimeError("store is not open")
+        return self._writer
+
+    def _conn_r(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            uri = Path(self.path).expanduser().resolve().as_uri() + "?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            conn.execute("PRAGMA cache_size = -16384")
+            conn.execute("PRAGMA busy_timeout = 10000")
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    # ---- writes (writer thread only) --------------------------------------------------------
+
+    def write(self, jobs: Sequence[Job]) -> list[JobResult]:
+        conn = self._conn_w()
+        results: list[JobResult] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for job in jobs:
+                project = self._project_for_write(conn, job.project)
+                conn.execute("SAVEPOINT job")
+                try:
+                    deleted = self._apply(conn, project, job)
+                except Exception as exc:  # one bad job never fails its neighbours
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    results.append(JobResult(project=project, error=exc))
+                    continue
+                conn.execute("RELEASE job")
+                results.append(JobResult(project=project, deleted=deleted))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self._projects.clear()
+            raise
+        return results
+
+    def _project_for_write(self, conn: sqlite3.Connection, name: str) -> Project:
+        project = self._projects.get(name)
+        if project is None:
+            conn.execute(
+                "INSERT INTO projects (project_id, name, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO NOTHING",
+                (str(uuid.uuid4()), name, int(time.time() * 1000)),
+            )
+            key, project_id = conn.execute(
+                "SELECT key, project_id FROM projects WHERE name = ?", (name,)
+            ).fetchone()
+            project = Project(key=key, project_id=project_id, name=name)
+            self._projects[name] = project
+        return project
+
+    def _apply(self, conn: sqlite3.Connection, project: Project, job: Job) -> int:
+        if isinstance(job, DeleteSession):
+            return self._delete_session(conn, project, job.session_id)
+        self._insert_events(conn, project, job)
+        for update in job.updates:
+            self._update(conn, project, update)
+        return 0
+
+    def _insert_events(self, conn: sqlite3.Connection, project: Project, job: WriteEvents) -> None:
+        if not job.events:
+            return
+        key = project.key
+        conn.executemany(_INSERT_EVENT, [(key, *event_values(e)) for e in job.events])
+        placeholders: dict[str, Event] = {}
+        for e in job.events:
+            if e.event_type != "session" and e.session_id not in placeholders:
+                placeholders[e.session_id] = Event(
+                    event_id=e.session_id,
+                    session_id=e.session_id,
+                    parent_id=None,
+                    event_type="session",
+                    source=e.source,
+                    start_time=e.start_time,
+                    end_time=e.end_time,
+                    duration=e.duration,
+                )
+        if placeholders:
+            conn.executemany(
+                _INSERT_PLACEHOLDER,
+                [(key, *event_values(e, placeholder=1)) for e in placeholders.values()],
+            )
+        ids = list({e.event_id for e in job.events} | placeholders.keys())
+        self._fold_pending(conn, project, ids)
+
+    def _fold_pending(self, conn: sqlite3.Connection, project: Project, ids: list[str]) -> None:
+        """Apply updates that arrived before their event; drop them once the event is real."""
+        pending: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        for chunk in _chunks(ids):
+            for seq, event_id, body in conn.execute(
+                f"SELECT seq, event_id, body FROM pending_updates "
+                f"WHERE project = ? AND event_id IN ({_marks(len(chunk))}) ORDER BY seq",
+                (project.key, *chunk),
+            ):
+                pending[event_id].append((seq, body))
+        for event_id, items in pending.items():
+            found = self._load_for_update(conn, project, event_id)
+            if found is None:
+                continue
+            seq, event, placeholder = found
+            for _, body in items:
+                apply_update(event, _decode_update(body))
+            self._write_back(conn, seq, event)
+            if not placeholder:
+                conn.executemany(
+                    "DELETE FROM pending_updates WHERE seq = ?", [(s,) for s, _ in items]
+                )
+
+    def _update(self, conn: sqlite3.Connection, project: Project, update: EventUpdate) -> None:
+        found = self._load_for_update(conn, project, update.event_id)
+        if found is not None:
+            seq, event, placeholder = found
+            apply_update(event, update)
+            self._write_back(conn, seq, event)
+            if not placeholder:
+                return
+        conn.execute(
+            "INSERT INTO pending_updates (project, event_id, body) VALUES (?, ?, ?)",
+            (project.key, update.event_id, _encode_update(update).decode()),
+        )
+
+    def _load_for_update(
+        self, conn: sqlite3.Connection, project: Project, event_id: str
+    ) -> tuple[int, Event, bool] | None:
+        row = conn.execute(
+            f"SELECT {_SELECT} FROM events WHERE project = ? AND event_id = ?",
+            (project.key, event_id),
+        ).fetchone()
+        if row is None:
+            return None
+        return row[0], row_to_event(row), bool(row[11])
+
+    def _write_back(self, conn: sqlite3.Connection, seq: int, e: Event) -> None:
+        conn.execute(
+            _WRITE_BACK,
+            (
+                to_json(e.children_ids),
+                to_json(e.config),
+                to_json(e.inputs),
+                to_json(e.outputs),
+                to_json(e.metadata),
+                to_json(e.feedback),
+                to_json(e.metrics),
+                to_json(e.user_properties),
+                e.duration,
+                e.end_time,
+                e.error,
+                seq,
+            ),
+        )
+
+    def _delete_session(self, conn: sqlite3.Connection, project: Project, session_id: str) -> int:
+        cur = conn.execute(
+            "DELETE FROM events WHERE project = ? AND session_id = ?", (project.key, session_id)
+        )
+        conn.execute(
+            "DELETE FROM pending_updates WHERE project = ? AND event_id = ?",
+            (project.key, session_id),
+        )
+        return cur.rowcount
+
+    # ---- reads (any thread) -----------------------------------------------------------------
+
+    def find_project(self, name: str) -> Project | None:
+        project = self._projects.get(name)
+        if project is not None:
+            return project
+        row = (
+            self._conn_r()
+            .execute("SELECT key, project_id FROM projects WHERE name = ?", (name,))
+            .fetchone()
+        )
+        return Project(key=row[0], project_id=row[1], name=name) if row else None
+
+    def get_event(self, project: Project, event_id: str) -> Event | None:
+        conn = self._conn_r()
+        row = conn.execute(
+            f"SELECT {_SELECT} FROM events WHERE project = ? AND event_id = ?",
+            (project.key, event_id),
+        ).fetchone()
+        if row is None:
+            return None
+        event = row_to_event(row)
+        self._add_children(conn, project, [event])
+        return event
+
+    def session_events(self, project: Project, session_id: str) -> list[Event]:
+        rows = (
+            self._conn_r()
+            .execute(
+                f"SELECT {_SELECT} FROM events WHERE project = ? AND session_id = ? "
+                "ORDER BY start_time, seq",
+                (project.key, session_id),
+            )
+            .fetchall()
+        )
+        events = [row_to_event(r) for r in rows]
+        children: dict[str, list[str]] = defaultdict(list)
+        for e in events:
+            if e.parent_id is not None:
+                children[e.parent_id].append(e.event_id)
+        for e in events:
+            merge_children(e, children.get(e.event_id, []))
+        return events
+
+    def query_events(self, project: Project, query: EventQuery) -> tuple[list[Event], int]:
+        conn = self._conn_r()
+        where = f"project = ? AND ({query.where})" if query.where else "project = ?"
+        params: list[Any] = [project.key, *query.params]
+        order = "start_time DESC, seq DESC" if query.newest_first else "start_time, seq"
+        rows = conn.execute(
+            f"SELECT {_SELECT} FROM events WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+            (*params, query.limit, query.offset),
+        ).fetchall()
+        total = conn.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone()[0]
+        events = [row_to_event(r) for r in rows]
+        self._add_children(conn, project, events)
+        return events, total
+
+    def _add_children(
+        self, conn: sqlite3.Connection, project: Project, events: list[Event]
+    ) -> None:
+        by_session: dict[str, list[Event]] = defaultdict(list)
+        for e in events:
+            by_session[e.session_id].append(e)
+        for session_id, group in by_session.items():
+            wanted = {e.event_id: e for e in group}
+            found: dict[str, list[str]] = defaultdict(list)
+            for chunk in _chunks(list(wanted)):
+                for parent_id, event_id in conn.execute(
+                    f"SELECT parent_id, event_id FROM events WHERE project = ? AND session_id = ? "
+                    f"AND parent_id IN ({_marks(len(chunk))}) ORDER BY start_time, seq",
+                    (project.key, session_id, *chunk),
+                ):
+                    found[parent_id].append(event_id)
+            for event_id, kids in found.items():
+                merge_children(wanted[event_id], kids)
