@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: install serve test test-py lint bench fmt clean
+.PHONY: install serve test test-py test-go test-java lint bench fmt fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +24,16 @@ install: $(STAMP)  ## the .venv with hivelog and its `hivelog` command
 serve: install  ## start hivelog on 127.0.0.1:8080 with SQLite (~/.hivelog/hivelog.db)
 	$(BIN)/hivelog serve
 
-test: test-py  ## install test dependencies and run every test
+test: test-py test-go test-java  ## install test dependencies and run every test
 
 test-py: $(TEST_STAMP)
 	$(BIN)/pytest -q tests
+
+test-go: install  ## the Go logger against a real hivelog (needs `go`; .ci/run installs golang-go)
+	@if [ -d clients/go/hivelog ]; then cd clients/go/hivelog && HIVELOG_BIN=$(CURDIR)/$(BIN)/hivelog go test ./...; fi
+
+test-java: install  ## the Java logger against a real hivelog (JDK 17)
+	@if [ -x clients/java/test.sh ]; then HIVELOG_BIN=$(CURDIR)/$(BIN)/hivelog clients/java/test.sh; fi
 
 lint: $(TEST_STAMP)  ## ruff and mypy --strict on src/
 	$(BIN)/ruff check src tests bench
