@@ -56,13 +56,17 @@ async def read_body(request: Request) -> bytes:
     return await request.body()
 
 
-def project_name(request: Request, *names: str | None) -> str:
-    """The project a request is about: the first name given in the body or query, else default."""
+def named_project(request: Request, *names: str | None) -> str | None:
+    """The project a request names: the first name given in the body, then `?project=`."""
     for name in names:
         if name:
             return name
-    query = request.query_params.get("project")
-    return query or DEFAULT_PROJECT
+    return request.query_params.get("project") or None
+
+
+def project_name(request: Request, *names: str | None) -> str:
+    """The project a write goes to: the one named, else `default`."""
+    return named_project(request, *names) or DEFAULT_PROJECT
 
 
 def store(request: Request) -> Store:

@@ -14,10 +14,11 @@ from hivelog.query.events import event_dict, project_fields
 from hivelog.query.filters import compile_query
 from hivelog.query.sessions import build_tree
 from hivelog.routes.http import (
+    DEFAULT_PROJECT,
     convert,
     decode_json,
     json_response,
-    project_name,
+    named_project,
     read_body,
     store,
     writer,
@@ -26,12 +27,32 @@ from hivelog.store.base import DeleteSession, Project
 from hivelog.wire.rest import DateRange, EventFilterIn, ExportBody
 
 
-async def _project(request: Request, name: str | None = None) -> Project | None:
-    return await run_in_threadpool(store(request).find_project, project_name(request, name))
+async def _project(
+    request: Request, name: str | None = None, event_id: str | None = None
+) -> Project | None:
+    """The project a read is about: the one named; else the one holding `event_id`; else default.
+
+    Clients of HoneyHive's newer API name no project on reads (it comes from the key), so an
+    id that exists in exactly one place finds its project by itself.
+    """
+    s = store(request)
+    named = named_project(request, name)
+    if named is None and event_id is not None:
+        found = await run_in_threadpool(s.project_of_event, event_id)
+        if found is not None:
+            return found
+    return await run_in_threadpool(s.find_project, named or DEFAULT_PROJECT)
+
+
+def _session_filter(body: ExportBody) -> str | None:
+    for f in body.filters or ():
+        if f.field == "session_id" and f.operator in ("is", "=") and isinstance(f.value, str):
+            return f.value
+    return None
 
 
 async def _event(request: Request, event_id: str) -> tuple[Project, dict[str, Any]]:
-    project = await _project(request)
+    project = await _project(request, event_id=event_id)
     event = (
         await run_in_threadpool(store(request).get_event, project, event_id) if project else None
     )
@@ -47,7 +68,7 @@ async def session_get(request: Request) -> Response:
 
 
 async def _tree(request: Request, root_id: str) -> dict[str, Any]:
-    project = await _project(request)
+    project = await _project(request, event_id=root_id)
     if project is not None:
         s = store(request)
         root = await run_in_threadpool(s.get_event, project, root_id)
@@ -74,7 +95,7 @@ async def v1_event_get(request: Request) -> Response:
 async def session_delete(request: Request) -> Response:
     """`DELETE /session/{id}`, `DELETE /v1/sessions/{id}`: the session and all its events."""
     session_id = request.path_params["session_id"]
-    project = await _project(request)
+    project = await _project(request, event_id=session_id)
     deleted = 0
     if project is not None:
         result = await writer(request).submit(DeleteSession(project.name, session_id))
@@ -85,7 +106,7 @@ async def session_delete(request: Request) -> Response:
 
 
 async def _export(request: Request, body: ExportBody) -> Response:
-    project = await _project(request, body.project)
+    project = await _project(request, body.project, _session_filter(body))
     s = store(request)
     query = compile_query(
         s.dialect, body.filters, body.dateRange or body.date_range, body.limit, body.page

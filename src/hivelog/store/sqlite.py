@@ -314,6 +314,22 @@ class SqliteStore:
         )
         return Project(key=row[0], project_id=row[1], name=name) if row else None
 
+    def project_of_event(self, event_id: str) -> Project | None:
+        rows = (
+            self._conn_r()
+            .execute(
+                "SELECT p.key, p.project_id, p.name FROM projects p WHERE EXISTS "
+                "(SELECT 1 FROM events e WHERE e.project = p.key AND e.event_id = ?) LIMIT 2",
+                (event_id,),
+            )
+            .fetchall()
+        )
+        return (
+            Project(key=rows[0][0], project_id=rows[0][1], name=rows[0][2])
+            if len(rows) == 1
+            else None
+        )
+
     def get_event(self, project: Project, event_id: str) -> Event | None:
         conn = self._conn_r()
         row = conn.execute(
