@@ -237,11 +237,11 @@ def compile_query(
         if lte is not None:
             clauses.append(f"start_time <= {d.mark}")
             params.append(lte)
-    size = int(limit) if limit else DEFAULT_LIMIT
+    size = DEFAULT_LIMIT if limit is None else int(limit)
     if size < 1:
         raise BadInput("limit must be at least 1", "$.limit")
     size = min(size, MAX_LIMIT)
-    number = int(page) if page else 1
+    number = 1 if page is None else int(page)
     if number < 1:
         raise BadInput("page must be at least 1", "$.page")
     return EventQuery(

@@ -20,6 +20,7 @@ import msgspec
 from hivelog.normalize.event import Event, EventUpdate, apply_update
 from hivelog.store import migrations
 from hivelog.store.base import (
+    ApiKey,
     DeleteSession,
     EventQuery,
     Job,
@@ -46,8 +47,11 @@ _INSERT_EVENT = (
     f"ON CONFLICT (project, event_id) DO UPDATE SET {_REPLACE_PLACEHOLDER} "
     "WHERE events.placeholder = 1"
 )
+# A session referenced by a stored event (the one named last), unless the session exists. An
+# event whose resend was ignored must not leave behind the new session it was sent with.
 _INSERT_PLACEHOLDER = (
-    f"INSERT INTO events ({_INSERT_COLS}) VALUES ({_INSERT_MARKS}) "
+    f"INSERT INTO events ({_INSERT_COLS}) SELECT {_INSERT_MARKS} WHERE EXISTS "
+    "(SELECT 1 FROM events WHERE project = ? AND event_id = ? AND session_id = ?) "
     "ON CONFLICT (project, event_id) DO NOTHING"
 )
 _WRITE_BACK = (
@@ -63,6 +67,19 @@ _decode_update = msgspec.json.Decoder(EventUpdate).decode
 def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterable[Sequence[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def _statements(script: str) -> Iterable[str]:
+    """Split a script into statements; `;` inside triggers and strings is not an end."""
+    current = ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            if current.strip():
+                yield current
+            current = ""
+    if current.strip():
+        yield current
 
 
 def _marks(n: int) -> str:
@@ -110,9 +127,8 @@ class SqliteStore:
                 continue
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for statement in migrations.sql_for(module, self.dialect).split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+                for statement in _statements(migrations.sql_for(module, self.dialect)):
+                    conn.execute(statement)
                 conn.execute(
                     "INSERT INTO schema_migrations VALUES (?, ?)", (name, int(time.time()))
                 )
@@ -204,23 +220,29 @@ class SqliteStore:
             return
         key = project.key
         conn.executemany(_INSERT_EVENT, [(key, *event_values(e)) for e in job.events])
-        placeholders: dict[str, Event] = {}
+        placeholders: dict[str, tuple[Event, str]] = {}
         for e in job.events:
             if e.event_type != "session" and e.session_id not in placeholders:
-                placeholders[e.session_id] = Event(
-                    event_id=e.session_id,
-                    session_id=e.session_id,
-                    parent_id=None,
-                    event_type="session",
-                    source=e.source,
-                    start_time=e.start_time,
-                    end_time=e.end_time,
-                    duration=e.duration,
+                placeholders[e.session_id] = (
+                    Event(
+                        event_id=e.session_id,
+                        session_id=e.session_id,
+                        parent_id=None,
+                        event_type="session",
+                        source=e.source,
+                        start_time=e.start_time,
+                        end_time=e.end_time,
+                        duration=e.duration,
+                    ),
+                    e.event_id,
                 )
         if placeholders:
             conn.executemany(
                 _INSERT_PLACEHOLDER,
-                [(key, *event_values(e, placeholder=1)) for e in placeholders.values()],
+                [
+                    (key, *event_values(p, placeholder=1), key, child_id, p.session_id)
+                    for p, child_id in placeholders.values()
+                ],
             )
         ids = list({e.event_id for e in job.events} | placeholders.keys())
         self._fold_pending(conn, project, ids)
@@ -393,3 +415,62 @@ class SqliteStore:
                     found[parent_id].append(event_id)
             for event_id, kids in found.items():
                 merge_children(wanted[event_id], kids)
+
+    # ---- API keys (hivelog.auth) --------------------------------------------------------------
+    # Called by the CLI in its own process, beside a running server: each call is one short
+    # IMMEDIATE transaction on the writer connection, which waits (busy_timeout) for the
+    # server's writer instead of failing.
+
+    _KEY_SELECT = (
+        "SELECT k.key_id, p.key, p.project_id, p.name, k.name, k.prefix, k.key_hash, "
+        "k.created_at, k.revoked_at FROM api_keys k JOIN projects p ON p.key = k.project"
+    )
+
+    def create_key(
+        self, project: str, name: str | None, key_id: str, prefix: str, key_hash: str
+    ) -> ApiKey:
+        conn = self._conn_w()
+        now = int(time.time() * 1000)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            p = self._project_for_write(conn, project)
+            conn.execute(
+                "INSERT INTO api_keys (key_id, project, name, prefix, key_hash, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (key_id, p.key, name, prefix, key_hash, now),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            self._projects.clear()
+            raise
+        return ApiKey(key_id, p, name, prefix, key_hash, now)
+
+    def list_keys(self) -> list[ApiKey]:
+        rows = self._conn_w().execute(self._KEY_SELECT + " ORDER BY k.id").fetchall()
+        return [_api_key(r) for r in rows]
+
+    def revoke_key(self, key_id: str) -> bool:
+        cur = self._conn_w().execute(
+            "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+            (int(time.time() * 1000), key_id),
+        )
+        return cur.rowcount == 1
+
+    def active_keys(self) -> list[ApiKey]:
+        rows = (
+            self._conn_r().execute(self._KEY_SELECT + " WHERE k.revoked_at IS NULL").fetchall()
+        )
+        return [_api_key(r) for r in rows]
+
+
+def _api_key(row: Sequence[Any]) -> ApiKey:
+    return ApiKey(
+        key_id=row[0],
+        project=Project(key=row[1], project_id=row[2], name=row[3]),
+        name=row[4],
+        prefix=row[5],
+        key_hash=row[6],
+        created_at=row[7],
+        revoked_at=row[8],
+    )
