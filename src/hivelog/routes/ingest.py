@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -17,7 +18,17 @@ from hivelog.normalize.rest import (
 )
 from hivelog.normalize.times import now_ms
 from hivelog.query.events import event_dict
-from hivelog.routes.http import convert, decode_json, json_response, project_name, read_body, writer
+from hivelog.routes.http import (
+    DEFAULT_PROJECT,
+    convert,
+    decode_json,
+    json_response,
+    named_project,
+    project_name,
+    read_body,
+    store,
+    writer,
+)
 from hivelog.store.base import JobResult, WriteEvents
 from hivelog.wire.rest import (
     CreateEventBody,
@@ -112,8 +123,17 @@ async def event_update(request: Request) -> Response:
     body = decode_json(raw, UpdateEventBody)
     event_id = request.path_params.get("event_id")
     update = update_from_wire(body, "$", event_id)
-    await _store(request, project_name(request, body.project), len(raw), updates=[update])
+    project = named_project(request, body.project)
+    if project is None:  # SDKs send no project on updates: the event's own project is meant
+        found = await run_in_threadpool(store(request).project_of_event, update.event_id)
+        project = found.name if found is not None else DEFAULT_PROJECT
+    await _store(request, project, len(raw), updates=[update])
     return json_response({"success": True, "event_id": update.event_id})
+
+
+def _first_project(items: list[Any]) -> str | None:
+    """Batch items may each name the project; the first that does names it for the batch."""
+    return next((item.project for item in items if item.project), None)
 
 
 # ---- batches --------------------------------------------------------------------------------
@@ -140,7 +160,12 @@ async def _batch(
     key = "model_events" if model else "events"
     for i, item in enumerate(items):
         events.append(make(item, f"$.{key}[{i}]", session_id=session_id, now=now))
-    project = project_name(request, body.project, props.project if props else None)
+    project = project_name(
+        request,
+        body.project,
+        props.project if props else None,
+        _first_project(items),
+    )
     await _store(request, project, nbytes, events)
     created = events[1:] if single else events
     return json_response(
@@ -173,7 +198,7 @@ async def _session_events(
         event_from_wire(item, f"$.{key}[{i}]", session_id=session_id, now=now)
         for i, item in enumerate(items)
     ]
-    await _store(request, project_name(request, project), nbytes, events)
+    await _store(request, project_name(request, project, _first_project(items)), nbytes, events)
     return events
 
 
