@@ -1,0 +1,3 @@
+module github.com/hivelog/hivelog/clients/go/hivelog
+
+go 1.19
