@@ -96,7 +96,35 @@ SQLITE = Dialect(
     contains=lambda expr: f"instr(lower({expr}), lower(?)) > 0",
 )
 
-DIALECTS: dict[str, Dialect] = {"sqlite": SQLITE}
+
+
+def _pg_path(column: str, segments: Sequence[str]) -> str:
+    # Segments are checked against _SEGMENT (no quotes), so they can be inlined as literals.
+    return f"({column} #> ARRAY[{', '.join(repr(s) for s in segments)}]::text[])"
+
+
+def _pg_text(column: str, segments: Sequence[str]) -> str:
+    return f"({column} #>> ARRAY[{', '.join(repr(s) for s in segments)}]::text[])"
+
+
+def _pg_number(column: str, segments: Sequence[str]) -> str:
+    """Numbers as float8 and booleans as 1/0 (as SQLite's json_extract); anything else NULL."""
+    value = _pg_path(column, segments)
+    return (
+        f"(CASE jsonb_typeof({value}) WHEN 'number' THEN ({value} #>> '{{}}')::float8 "
+        f"WHEN 'boolean' THEN CASE WHEN {value} = 'true'::jsonb THEN 1.0 ELSE 0.0 END END)"
+    )
+
+
+POSTGRES = Dialect(
+    json_text=_pg_text,
+    json_number=_pg_number,
+    json_exists=lambda c, s: f"{_pg_path(c, s)} IS NOT NULL",
+    contains=lambda expr: f"strpos(lower(({expr})::text), lower(%s)) > 0",
+    mark="%s",
+)
+
+DIALECTS: dict[str, Dialect] = {"sqlite": SQLITE, "postgres": POSTGRES}
 
 
 def _operator(raw: str, where: str) -> str:
