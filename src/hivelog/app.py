@@ -19,15 +19,34 @@ from hivelog.routes import routes
 from hivelog.routes.http import json_response
 from hivelog.settings import Settings
 from hivelog.store.base import Store
+from hivelog.store.retention import Retention
 
 log = logging.getLogger("hivelog")
 
 
+def is_postgres(db: str | None) -> bool:
+    return bool(db) and str(db).startswith(("postgresql://", "postgres://"))
+
+
 def open_store(settings: Settings) -> Store:
-    """The backend named by `--db`: a file path means SQLite."""
+    """The backend named by `--db`: a postgresql:// URL means PostgreSQL, a path SQLite."""
+    if is_postgres(settings.db):
+        from hivelog.store.postgres import PostgresStore
+
+        assert settings.db is not None
+        return PostgresStore(settings.db)
     from hivelog.store.sqlite import SqliteStore
 
     return SqliteStore(settings.db_path)
+
+
+def app_from_env() -> Starlette:
+    """The app of one uvicorn worker process (`serve --workers N`): settings from HIVELOG_*."""
+    settings = Settings.from_env()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return create_app(settings)
 
 
 async def _hivelog_error(request: Request, exc: Exception) -> Response:
@@ -57,12 +76,17 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         store.open()
         writer = Writer(store, max_events=settings.queue_events, max_bytes=settings.queue_bytes)
         writer.start()
+        retention = Retention(store, settings.retention_days) if settings.retention_days else None
+        if retention is not None:
+            retention.start()
         app.state.store = store
         app.state.writer = writer
         app.state.settings = settings
         try:
             yield
         finally:
+            if retention is not None:
+                retention.stop()
             writer.stop()
             store.close()
 

@@ -39,7 +39,8 @@ SETTINGS: tuple[Setting, ...] = (
         "db",
         str,
         None,
-        "Database: a SQLite file path (default ~/.hivelog/hivelog.db).",
+        "Database: a SQLite file path (default ~/.hivelog/hivelog.db) or a "
+        "postgresql://user@host:5432/dbname URL.",
     ),
     Setting(
         "max_body_bytes",
@@ -60,6 +61,19 @@ SETTINGS: tuple[Setting, ...] = (
         "Request bytes waiting for the writer before new writes get 503 + Retry-After.",
     ),
     Setting("log_level", str, "info", "Server log level (debug, info, warning, error)."),
+    Setting(
+        "workers",
+        int,
+        1,
+        "Server processes sharing the port (PostgreSQL only; SQLite allows one writer process).",
+    ),
+    Setting(
+        "retention_days",
+        int,
+        0,
+        "Delete sessions (with all their events) that started more than this many days ago; "
+        "0 keeps everything.",
+    ),
 )
 
 
@@ -72,6 +86,8 @@ class Settings:
     queue_events: int = 200_000
     queue_bytes: int = 256 * 1024 * 1024
     log_level: str = "info"
+    workers: int = 1
+    retention_days: int = 0
 
     @property
     def db_path(self) -> str:

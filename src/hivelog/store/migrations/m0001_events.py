@@ -79,7 +79,7 @@ CREATE TABLE events (
     session_id TEXT NOT NULL,
     parent_id TEXT,
     event_type TEXT NOT NULL,
-    event_name TEXT NOT NULL COMPRESSION lz4,
+    event_name TEXT COMPRESSION lz4 NOT NULL,
     source TEXT NOT NULL,
     start_time BIGINT NOT NULL,
     end_time BIGINT NOT NULL,
@@ -102,7 +102,7 @@ CREATE TABLE pending_updates (
     seq BIGINT GENERATED ALWAYS AS IDENTITY,
     project INTEGER NOT NULL,
     event_id TEXT NOT NULL,
-    body TEXT NOT NULL COMPRESSION lz4,
+    body TEXT COMPRESSION lz4 NOT NULL,
     received_at BIGINT NOT NULL,
     PRIMARY KEY (project, seq)
 );
