@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hivelog.routes import ingest, meta, read
+from hivelog.routes import ingest, meta, otlp, read
 from hivelog.wire import rest as w
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -45,6 +45,13 @@ API: tuple[Api, ...] = (
     Api("POST", "/v1/events/batch", ingest.event_batch, "Create a batch of events", w.EventBatchBody, w.BatchOut),
     Api("PUT", "/v1/events/{event_id}", ingest.event_update, "Update an event", w.UpdateEventBody, w.SuccessOut),
     Api("POST", "/v1/sessions/{session_id}/events/batch", ingest.v1_session_events, "Add events to a session", w.SessionEventsBody, w.BatchOut, "sessions"),
+    # OpenTelemetry: OTLP/HTTP, protobuf or JSON (docs/otlp.md)
+    Api("POST", "/v1/traces", otlp.traces, "OTLP/HTTP trace export (protobuf or JSON); spans become events", None, None, "otlp"),
+    Api("POST", "/opentelemetry/v1/traces", otlp.traces, "OTLP/HTTP trace export at the path HoneyHive SDKs use", None, None, "otlp"),
+    Api("POST", "/v1/logs", otlp.logs, "OTLP logs: answered, not stored (partial_success counts them)", None, None, "otlp"),
+    Api("POST", "/opentelemetry/v1/logs", otlp.logs, "OTLP logs: answered, not stored (partial_success counts them)", None, None, "otlp"),
+    Api("POST", "/v1/metrics", otlp.metrics, "OTLP metrics: answered, not stored (partial_success counts them)", None, None, "otlp"),
+    Api("POST", "/opentelemetry/v1/metrics", otlp.metrics, "OTLP metrics: answered, not stored (partial_success counts them)", None, None, "otlp"),
     # reads
     Api("GET", "/session/{session_id}", read.session_get, "Get a session event", None, w.EventOut, "sessions"),
     Api("GET", "/v1/sessions/{session_id}", read.session_tree, "Get a session as a tree with aggregates", None, w.SessionNode, "sessions"),

@@ -1,0 +1,206 @@
+"""OpenTelemetry GenAI semantic conventions (`gen_ai.*`), current and deprecated names.
+
+Covers what the official instrumentations (e.g. `opentelemetry-instrumentation-openai-v2`)
+and OpenLLMetry ≥ 0.4x send: request/response model, provider (`gen_ai.provider.name`, older
+`gen_ai.system`), request parameters, usage (`input_tokens`/`output_tokens`, older
+`prompt_tokens`/`completion_tokens`), structured `gen_ai.input.messages` /
+`gen_ai.output.messages` (JSON with `parts`), the deprecated flattened `gen_ai.prompt.N.*` /
+`gen_ai.completion.N.*`, tool-execution attributes, and the prompt/completion span events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hivelog.normalize.dialects._shared import (
+    first,
+    indexed,
+    messages,
+    parse_json,
+    pop_prefix,
+    set_tokens,
+)
+from hivelog.normalize.event import Event
+from hivelog.wire.otlp import SpanEventIn, SpanIn
+
+NAME = "genai"
+MODEL_OPERATIONS = frozenset(
+    {"chat", "text_completion", "generate_content", "embeddings", "embedding", "completion"}
+)
+TOOL_OPERATIONS = frozenset({"execute_tool"})
+_MESSAGE_EVENTS = {
+    "gen_ai.system.message": "system",
+    "gen_ai.user.message": "user",
+    "gen_ai.assistant.message": "assistant",
+    "gen_ai.tool.message": "tool",
+}
+
+
+def applies(attrs: dict[str, Any]) -> bool:
+    return any(k.startswith("gen_ai.") for k in attrs)
+
+
+def _message(raw: Any) -> Any:
+    """A semconv message (`{role, parts: [...]}`) → the `{role, content, tool_calls}` shape."""
+    if not isinstance(raw, dict) or "parts" not in raw:
+        return raw
+    out: dict[str, Any] = {k: v for k, v in raw.items() if k != "parts"}
+    texts: list[str] = []
+    calls: list[Any] = []
+    other: list[Any] = []
+    for part in raw.get("parts") or []:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text" and isinstance(part.get("content"), str):
+            texts.append(part["content"])
+        elif kind == "tool_call":
+            arguments = part.get("arguments")
+            calls.append(
+                {
+                    "id": part.get("id"),
+                    "type": "function",
+                    "function": {"name": part.get("name"), "arguments": arguments},
+                }
+            )
+        elif kind == "tool_call_response":
+            out["tool_call_id"] = part.get("id")
+            texts.append(part.get("response") if isinstance(part.get("response"), str) else "")
+            if not isinstance(part.get("response"), str):
+                other.append(part)
+        else:
+            other.append(part)
+    out["content"] = "".join(texts) if texts else None
+    if calls:
+        out["tool_calls"] = calls
+    if other:
+        out["parts"] = other
+    return out
+
+
+def _outputs(event: Event, items: list[Any]) -> None:
+    if not items:
+        return
+    converted = [_message(m) for m in items]
+    head = converted[0]
+    outputs = dict(head) if isinstance(head, dict) else {"content": head}
+    if len(converted) > 1:
+        outputs["choices"] = converted
+    event.outputs.update(outputs)
+
+
+def _span_events(span: SpanIn, event: Event) -> None:
+    kept: list[SpanEventIn] = []
+    history: list[Any] = []
+    for item in span.events:
+        name = item.name
+        a = item.attributes
+        if name == "gen_ai.content.prompt" and "gen_ai.prompt" in a:
+            history.extend(messages(a["gen_ai.prompt"]))
+        elif name == "gen_ai.content.completion" and "gen_ai.completion" in a:
+            if not event.outputs:
+                _outputs(event, messages(a["gen_ai.completion"]))
+        elif name in _MESSAGE_EVENTS:
+            content = parse_json(a.get("content", a.get("gen_ai.event.content")))
+            message = dict(content) if isinstance(content, dict) else {"content": content}
+            message.setdefault("role", a.get("role") or _MESSAGE_EVENTS[name])
+            history.append(message)
+        elif name == "gen_ai.choice":
+            body = parse_json(a.get("message", a.get("gen_ai.event.content")))
+            if not event.outputs:
+                outputs = dict(body) if isinstance(body, dict) else {"content": body}
+                if "finish_reason" in a:
+                    outputs["finish_reason"] = a["finish_reason"]
+                event.outputs.update(outputs)
+        elif name == "gen_ai.client.inference.operation.details":
+            if "gen_ai.input.messages" in a and "chat_history" not in event.inputs:
+                history.extend(_message(m) for m in messages(a["gen_ai.input.messages"]))
+            if "gen_ai.output.messages" in a and not event.outputs:
+                _outputs(event, messages(a["gen_ai.output.messages"]))
+        else:
+            kept.append(item)
+    if history and "chat_history" not in event.inputs:
+        event.inputs["chat_history"] = history
+    span.events = kept
+
+
+def apply(attrs: dict[str, Any], span: SpanIn, event: Event) -> str | None:
+    operation = attrs.pop("gen_ai.operation.name", None)
+    request_model = attrs.pop("gen_ai.request.model", None)
+    response_model = attrs.pop("gen_ai.response.model", None)
+    model = request_model or response_model
+    if model:
+        event.config["model"] = model
+    if response_model and response_model != model:
+        event.metadata["response_model"] = response_model
+    provider = first(attrs, "gen_ai.provider.name", "gen_ai.system")
+    if provider:
+        event.config["provider"] = provider
+    hyper = dict(pop_prefix(attrs, "gen_ai.request."))
+    if hyper:
+        event.config.setdefault("hyperparameters", {}).update(hyper)
+    prompt = first(attrs, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
+    completion = first(attrs, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
+    set_tokens(event, prompt, completion, attrs.pop("gen_ai.usage.total_tokens", None))
+    for key, target in (
+        ("gen_ai.response.id", "response_id"),
+        ("gen_ai.response.finish_reasons", "finish_reasons"),
+        ("gen_ai.tool.call.id", "tool_call_id"),
+    ):
+        if key in attrs:
+            event.metadata[target] = attrs.pop(key)
+
+    # messages: structured (current), flattened (deprecated), whole-prompt JSON (older still)
+    history: list[Any] = []
+    if "gen_ai.system_instructions" in attrs:
+        system = parse_json(attrs.pop("gen_ai.system_instructions"))
+        if isinstance(system, list):
+            system = _message({"role": "system", "parts": system})
+        history.append(
+            system if isinstance(system, dict) else {"role": "system", "content": system}
+        )
+    if "gen_ai.input.messages" in attrs:
+        history.extend(_message(m) for m in messages(attrs.pop("gen_ai.input.messages")))
+    flat_prompt = pop_prefix(attrs, "gen_ai.prompt.")
+    if flat_prompt:
+        history.extend(indexed(flat_prompt))
+    if "gen_ai.prompt" in attrs:
+        history.extend(messages(attrs.pop("gen_ai.prompt")))
+    if history:
+        event.inputs["chat_history"] = history
+    if "gen_ai.output.messages" in attrs:
+        _outputs(event, messages(attrs.pop("gen_ai.output.messages")))
+    flat_completion = pop_prefix(attrs, "gen_ai.completion.")
+    if flat_completion:
+        _outputs(event, indexed(flat_completion))
+    if "gen_ai.completion" in attrs:
+        _outputs(event, messages(attrs.pop("gen_ai.completion")))
+
+    # tools: definitions offered to a model, and the execution of one
+    if "gen_ai.tool.definitions" in attrs:
+        event.config["tools"] = parse_json(attrs.pop("gen_ai.tool.definitions"))
+    for key, target in (
+        ("gen_ai.tool.name", "tool_name"),
+        ("gen_ai.tool.description", "tool_description"),
+        ("gen_ai.tool.type", "tool_type"),
+    ):
+        if key in attrs:
+            event.config[target] = attrs.pop(key)
+    if "gen_ai.tool.call.arguments" in attrs:
+        arguments = parse_json(attrs.pop("gen_ai.tool.call.arguments"))
+        if isinstance(arguments, dict):
+            event.inputs.update(arguments)
+        else:
+            event.inputs["arguments"] = arguments
+    if "gen_ai.tool.call.result" in attrs:
+        event.outputs["result"] = parse_json(attrs.pop("gen_ai.tool.call.result"))
+    if span.events:
+        _span_events(span, event)
+
+    if operation in MODEL_OPERATIONS:
+        return "model"
+    if operation in TOOL_OPERATIONS:
+        return "tool"
+    if operation is None and model:
+        return "model"
+    if operation is not None:
+        event.metadata["operation"] = operation
+    return None

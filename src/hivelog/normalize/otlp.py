@@ -1,0 +1,259 @@
+"""OTLP spans → canonical `Event`s, grouped by project. Pure, no I/O.
+
+The parts every span shares live here (ids, session, parent, times, status, project, what is
+left over); what each instrumentation library calls things lives in one module per dialect
+(`normalize/dialects/`), all with the same `applies`/`apply` interface.
+
+Ids: an event's id is a UUIDv5 of (trace id, span id) under a fixed namespace, so a resent
+span is the same event and a child can name its parent's event id without having seen it —
+spans of one trace may arrive in any order, in any number of requests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import uuid
+from typing import Any, Protocol
+
+from hivelog.normalize.cost import fill_cost
+from hivelog.normalize.dialects import genai, honeyhive, openinference, openllmetry
+from hivelog.normalize.dialects._shared import merge_into, unflatten
+from hivelog.normalize.event import Event
+from hivelog.wire.otlp import SPAN_KINDS, STATUS_ERROR, STATUS_OK, SpanIn
+
+# Fixed forever: changing it would give every resent span a new event id.
+SPAN_NAMESPACE = uuid.UUID("0b5c7e1e-4f43-5e8a-9d6b-2c1f7a3e9b10")
+_NS_BYTES = SPAN_NAMESPACE.bytes
+
+SESSION_KEYS = (
+    "honeyhive.session_id",
+    "traceloop.association.properties.session_id",
+    "honeyhive_session_id",
+    "session.id",
+    "gen_ai.conversation.id",
+)
+PROJECT_KEYS = (
+    "honeyhive.project",
+    "traceloop.association.properties.project",
+    "honeyhive_project",
+)
+SOURCE_KEYS = ("honeyhive.source", "traceloop.association.properties.source")
+_ENVIRONMENT_KEYS = ("deployment.environment.name", "deployment.environment")
+_MAX_REASONS = 3
+
+
+class Dialect(Protocol):
+    NAME: str
+
+    def applies(self, attrs: dict[str, Any]) -> bool: ...
+
+    def apply(self, attrs: dict[str, Any], span: SpanIn, event: Event) -> str | None: ...
+
+
+# Order matters: later dialects see what earlier ones left; HoneyHive's explicit fields last,
+# so they win over anything an auto-instrumentor inferred.
+DIALECTS: tuple[Any, ...] = (genai, openinference, openllmetry, honeyhive)
+
+
+def span_event_id(trace_id: str, span_id: str) -> str:
+    """`uuid5(SPAN_NAMESPACE, trace_id + span_id)`, computed without building UUID objects."""
+    digest = bytearray(hashlib.sha1(_NS_BYTES + (trace_id + span_id).encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def trace_session_id(trace_id: str) -> str:
+    """A trace id written as a UUID (its 32 hex digits as 8-4-4-4-12)."""
+    t = trace_id
+    return f"{t[:8]}-{t[8:12]}-{t[12:16]}-{t[16:20]}-{t[20:]}"
+
+
+@dataclasses.dataclass
+class Converted:
+    """Events to store, by project, and the spans refused (for OTLP `partial_success`)."""
+
+    by_project: dict[str, list[Event]] = dataclasses.field(default_factory=dict)
+    rejected: int = 0
+    reasons: list[str] = dataclasses.field(default_factory=list)
+
+    def refuse(self, reason: str) -> None:
+        self.rejected += 1
+        if len(self.reasons) < _MAX_REASONS:
+            self.reasons.append(reason)
+
+    @property
+    def message(self) -> str:
+        if not self.rejected:
+            return ""
+        more = self.rejected - len(self.reasons)
+        return "; ".join(self.reasons) + (f"; and {more} more" if more > 0 else "")
+
+
+def _take(attrs: dict[str, Any], resource: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    """The first value of `keys` in the span (else the resource); drop span copies equal to it."""
+    found = None
+    for key in keys:
+        value = attrs.get(key)
+        if value is not None and value != "":
+            found = value
+            break
+    if found is None:
+        for key in keys:
+            value = resource.get(key)
+            if value is not None and value != "":
+                return value
+        return None
+    for key in keys:
+        if key in attrs and attrs[key] == found:
+            del attrs[key]
+    return found
+
+
+def _error(span: SpanIn) -> str | None:
+    if span.status_code != STATUS_ERROR:
+        return None
+    if span.status_message:
+        return span.status_message
+    for item in span.events:
+        if item.name == "exception":
+            kind = item.attributes.get("exception.type")
+            text = item.attributes.get("exception.message")
+            if kind or text:
+                return f"{kind}: {text}" if kind and text else str(kind or text)
+    return "error"
+
+
+class _Converter:
+    def __init__(self, default_project: str) -> None:
+        self.default_project = default_project
+        self.out = Converted()
+        self._resources: dict[int, dict[str, Any]] = {}
+        self._session_spans: dict[tuple[str, str], str] = {}
+        self._children: list[tuple[Event, str, str]] = []
+
+    def resource(self, resource: dict[str, Any]) -> dict[str, Any]:
+        meta = self._resources.get(id(resource))
+        if meta is None:
+            meta = self._resources[id(resource)] = unflatten(resource.items())
+        return meta
+
+    def add(self, project: str, event: Event) -> None:
+        group = self.out.by_project.get(project)
+        if group is None:
+            group = self.out.by_project[project] = []
+        group.append(event)
+
+    def span(self, index: int, span: SpanIn) -> None:
+        if not span.trace_id or not span.span_id:
+            what = "trace_id" if not span.trace_id else "span_id"
+            self.out.refuse(f"span {index} ({span.name!r}): missing or invalid {what}")
+            return
+        attrs = span.attributes
+        resource = span.resource
+        project = _take(attrs, resource, PROJECT_KEYS)
+        session = _take(attrs, resource, SESSION_KEYS)
+        source = _take(attrs, resource, SOURCE_KEYS) or _take({}, resource, _ENVIRONMENT_KEYS)
+        trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
+        session_id = str(session) if session is not None else trace_session_id(trace_id)
+        start_ms = span.start_ns // 1_000_000
+        end_ns = max(span.end_ns, span.start_ns)
+        event = Event(
+            event_id=span_event_id(trace_id, span_id),
+            session_id=session_id,
+            parent_id=span_event_id(trace_id, parent) if parent else session_id,
+            event_type="chain",
+            event_name=span.name or "unknown",
+            source=str(source) if source is not None else "unknown",
+            start_time=start_ms,
+            end_time=end_ns // 1_000_000,
+            duration=(end_ns - span.start_ns) / 1e6,
+        )
+
+        explicit: str | None = None
+        implied: list[str] = []
+        for dialect in DIALECTS:
+            if dialect.applies(attrs):
+                kind = dialect.apply(attrs, span, event)
+                if dialect is honeyhive:
+                    explicit = kind
+                elif kind:
+                    implied.append(kind)
+        event.event_type = explicit or (
+            "model" if "model" in implied else "tool" if "tool" in implied else "chain"
+        )
+        if "user.id" in attrs:
+            event.user_properties.setdefault("user_id", attrs.pop("user.id"))
+        if event.error is None:
+            event.error = _error(span)
+
+        metadata = event.metadata
+        if attrs:
+            merge_into(metadata, unflatten(attrs.items()))
+        otel: dict[str, Any] = {"trace_id": trace_id, "span_id": span_id}
+        if parent:
+            otel["parent_span_id"] = parent
+        if span.kind:
+            otel["kind"] = SPAN_KINDS[span.kind] if span.kind < len(SPAN_KINDS) else span.kind
+        if span.scope:
+            otel["scope"] = span.scope
+        if span.status_code == STATUS_OK:
+            otel["status"] = "ok"
+        if span.status_message:
+            otel["status_message"] = span.status_message
+        metadata["otel"] = otel
+        if span.events:
+            metadata["events"] = [
+                {"name": e.name, "time": e.time_ns // 1_000_000, "attributes": e.attributes}
+                for e in span.events
+            ]
+        if resource:
+            metadata["resource"] = self.resource(resource)
+        if event.event_type == "model":
+            fill_cost(event)
+
+        if event.event_type == "session":
+            # The span is the session itself: it takes the session's id, and its children
+            # (in this request) hang from the session directly.
+            event.event_id = session_id
+            event.parent_id = None
+            self._session_spans[(trace_id, span_id)] = session_id
+        elif parent:
+            self._children.append((event, trace_id, parent))
+        elif session is None:
+            self.add(str(project or self.default_project), self._trace_session(event, span))
+        self.add(str(project or self.default_project), event)
+
+    def _trace_session(self, root: Event, span: SpanIn) -> Event:
+        """The session of a trace that names none: shaped after its root span."""
+        return Event(
+            event_id=root.session_id,
+            session_id=root.session_id,
+            parent_id=None,
+            event_type="session",
+            event_name=root.event_name,
+            source=root.source,
+            start_time=root.start_time,
+            end_time=root.end_time,
+            duration=root.duration,
+            metadata={"otel": {"trace_id": span.trace_id}},
+        )
+
+    def finish(self) -> Converted:
+        if self._session_spans:
+            for event, trace_id, parent in self._children:
+                session_id = self._session_spans.get((trace_id, parent))
+                if session_id is not None:
+                    event.parent_id = session_id
+        return self.out
+
+
+def spans_to_events(spans: list[SpanIn], default_project: str) -> Converted:
+    """Every span → an event (or a refusal); the project of each comes from its attributes
+    (`honeyhive.project`, `traceloop.association.properties.project`), else `default_project`."""
+    converter = _Converter(default_project)
+    for index, span in enumerate(spans):
+        converter.span(index, span)
+    return converter.finish()
