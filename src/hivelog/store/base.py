@@ -31,9 +31,27 @@ class WriteEvents:
     project: str
     events: list[Event] = dataclasses.field(default_factory=list)
     updates: list[EventUpdate] = dataclasses.field(default_factory=list)
+    rows: list[tuple[Any, ...]] | None = None  # events as table rows (store.rows.event_values)
 
     def size(self) -> int:
         return len(self.events) + len(self.updates)
+
+    def encode(self) -> WriteEvents:
+        """Turn events into rows now, in the request's thread, not in the one writer thread.
+
+        The writer is the pipeline's only serial stage; JSON encoding done before it runs in
+        parallel with the writer's time inside the database.
+        """
+        from hivelog.store.rows import event_values
+
+        self.rows = [event_values(e) for e in self.events]
+        return self
+
+    def event_rows(self) -> list[tuple[Any, ...]]:
+        if self.rows is None:
+            self.encode()
+        assert self.rows is not None
+        return self.rows
 
 
 @dataclasses.dataclass

@@ -219,7 +219,7 @@ class SqliteStore:
         if not job.events:
             return
         key = project.key
-        conn.executemany(_INSERT_EVENT, [(key, *event_values(e)) for e in job.events])
+        conn.executemany(_INSERT_EVENT, [(key, *row) for row in job.event_rows()])
         placeholders: dict[str, tuple[Event, str]] = {}
         for e in job.events:
             if e.event_type != "session" and e.session_id not in placeholders:

@@ -1,0 +1,137 @@
+"""A small keep-alive HTTP/1.1 load generator for the benchmarks (127.0.0.1 only).
+
+Requests are encoded before the clock starts, so the generator spends its time on sockets,
+not on JSON: on a 2-core machine the client shares the CPU with the server under test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class RunResult:
+    requests: int
+    errors: int
+    seconds: float
+    latencies_ms: list[float]
+
+    def pct(self, q: float) -> float:
+        if not self.latencies_ms:
+            return float("nan")
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def request_bytes(method: str, path: str, body: bytes, content_type: str = "application/json") -> bytes:
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    status_line = await reader.readline()
+    status = int(status_line.split()[1])
+    length = 0
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
+async def _run(port: int, requests: Sequence[bytes], concurrency: int) -> RunResult:
+    queue = list(reversed(requests))
+    latencies: list[float] = []
+    errors = 0
+
+    async def worker() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while queue:
+                req = queue.pop()
+                t0 = time.perf_counter()
+                writer.write(req)
+                status = await _read_response(reader)
+                latencies.append((time.perf_counter() - t0) * 1000)
+                if status >= 300:
+                    errors += 1
+        finally:
+            writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return RunResult(len(requests), errors, time.perf_counter() - start, latencies)
+
+
+def run_load(port: int, requests: Sequence[bytes], concurrency: int) -> RunResult:
+    return asyncio.run(_run(port, requests, concurrency))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """`hivelog serve` on a fresh database, for one benchmark."""
+
+    def __init__(self, db: str | None = None, extra: Sequence[str] = ()) -> None:
+        self.tmp = tempfile.TemporaryDirectory(prefix="hivelog-bench-")
+        self.db = db or str(Path(self.tmp.name) / "bench.db")
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hivelog", "serve", "--port", str(self.port), "--db", self.db, "--log-level", "warning", *extra],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError("hivelog did not start")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self.tmp.cleanup()
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
