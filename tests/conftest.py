@@ -1,11 +1,13 @@
 """Shared fixtures: a real `hivelog serve` process over real HTTP on a real database.
 
-`server` starts one process per test module on a temporary SQLite file; `fresh_server` gives a
-test its own. `Server.restart()` stops and starts the same database (durability tests).
+`server` starts one process per test module on a database of its own, `fresh_server` one per
+test; both run every test twice, on SQLite and on PostgreSQL (the `backend` fixture).
+`Server.restart()` stops and starts the same database (durability tests).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -97,17 +99,86 @@ class Server:
         return httpx.Client(base_url=self.url, timeout=30, **kwargs)
 
 
+# ---- backends ------------------------------------------------------------------------------
+# Every test that uses `server` or `fresh_server` runs once per backend. PostgreSQL is part of
+# the contract: a missing server fails the run with this message, it is never skipped.
+
+BACKENDS = ("sqlite", "postgres")
+PG_ADMIN_URL = os.environ.get("HIVELOG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+PG_MISSING = (
+    "PostgreSQL is required for the postgres half of the test suite: expected a server at "
+    "{url} (trust auth; set HIVELOG_TEST_PG to another admin URL). Start it with "
+    "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`. Error: {error}"
+)
+
+
+def pg_admin() -> Any:
+    """An autocommit connection to the admin database, or a clear test failure."""
+    import psycopg
+
+    try:
+        return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.fail(PG_MISSING.format(url=PG_ADMIN_URL, error=exc), pytrace=False)
+
+
+def pg_url(dbname: str) -> str:
+    """PG_ADMIN_URL with another database name."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    info = conninfo_to_dict(PG_ADMIN_URL)
+    user = info.get("user", "postgres")
+    return f"postgresql://{user}@{info.get('host', '127.0.0.1')}:{info.get('port', 5432)}/{dbname}"
+
+
+@contextlib.contextmanager
+def new_database(backend: str, directory: Path) -> Iterator[str]:
+    """A new, empty database of `backend` (a file path or a postgresql:// URL); removed after."""
+    if backend == "sqlite":
+        yield str(directory / "hivelog.db")
+        return
+    name = f"hivelog_test_{uuid.uuid4().hex[:16]}"
+    with pg_admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield pg_url(name)
+    finally:
+        with pg_admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """"sqlite" or "postgres": tests using it (or `server`, `fresh_server`) run on both."""
+    name: str = request.param
+    return name
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(str(tmp_path_factory.mktemp("db") / "hivelog.db"))
+def database(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database of this module's own on `backend`."""
+    with new_database(backend, tmp_path_factory.mktemp("db")) as db:
+        yield db
+
+
+@pytest.fixture()
+def fresh_database(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A database of this test's own on `backend`."""
+    with new_database(backend, tmp_path) as db:
+        yield db
+
+
+@pytest.fixture(scope="module")
+def server(database: str) -> Iterator[Server]:
+    srv = Server(database)
     srv.start()
     yield srv
     srv.stop()
 
 
 @pytest.fixture()
-def fresh_server(tmp_path: Path) -> Iterator[Server]:
-    srv = Server(str(tmp_path / "hivelog.db"))
+def fresh_server(fresh_database: str) -> Iterator[Server]:
+    srv = Server(fresh_database)
     srv.start()
     yield srv
     srv.stop()
