@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from hivelog.normalize.dialects._shared import as_int, indexed, parse_json, pop_prefix
 from hivelog.normalize.event import Event
 from hivelog.wire.otlp import SpanIn
 
 NAME = "openllmetry"
+_decode = msgspec.json.Decoder().decode
 KIND_TYPES = {"tool": "tool", "workflow": "chain", "task": "chain", "agent": "chain"}
 MODEL_REQUESTS = frozenset({"chat", "completion", "embedding", "rerank"})
 
@@ -24,7 +27,13 @@ def applies(attrs: dict[str, Any]) -> bool:
 
 
 def _entity_value(value: Any, key: str) -> dict[str, Any]:
+    """traceloop-sdk writes `json.dumps(value)`: any JSON, a bare string included."""
     parsed = parse_json(value)
+    if parsed is value and isinstance(value, str):
+        try:
+            parsed = _decode(value)
+        except (msgspec.DecodeError, RecursionError):
+            parsed = value
     if isinstance(parsed, dict):
         return parsed
     return {key: parsed}
