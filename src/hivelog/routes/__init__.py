@@ -11,9 +11,10 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
-from hivelog.routes import ingest, meta, otlp, read
+from hivelog import ui
+from hivelog.routes import chart, ingest, meta, otlp, read
 from hivelog.wire import rest as w
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -55,6 +56,8 @@ API: tuple[Api, ...] = (
     # reads
     Api("GET", "/session/{session_id}", read.session_get, "Get a session event", None, w.EventOut, "sessions"),
     Api("GET", "/v1/sessions/{session_id}", read.session_tree, "Get a session as a tree with aggregates", None, w.SessionNode, "sessions"),
+    Api("GET", "/v1/events/chart", chart.events_chart, "Chart: an aggregation of a metric per time bucket (query: metric, aggregation, bucket, groupBy, filters, dateRange)", None, chart.ChartOut),
+    Api("GET", "/events/chart", chart.events_chart, "Chart (classic path of GET /v1/events/chart)", None, chart.ChartOut),
     Api("GET", "/v1/events/{event_id}", read.v1_event_get, "Get an event with its subtree", None, w.SessionNode),
     Api("POST", "/events/export", read.export, "Export events matching filters", w.ExportBody, w.ExportOut),
     Api("POST", "/v1/events/export", read.export, "Export events matching filters", w.ExportBody, w.ExportOut),
@@ -69,5 +72,6 @@ API: tuple[Api, ...] = (
 )  # fmt: skip
 
 
-def routes() -> list[Route]:
-    return [Route(a.path, a.endpoint, methods=[a.method]) for a in API]
+def routes() -> list[BaseRoute]:
+    """The API, then the web UI's pages and static files (hivelog.ui)."""
+    return [Route(a.path, a.endpoint, methods=[a.method]) for a in API] + ui.routes()

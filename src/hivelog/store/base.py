@@ -82,6 +82,14 @@ class EventQuery:
     limit: int
     offset: int
     newest_first: bool = False
+    # Also only events whose inputs or outputs contain every whitespace-separated word of
+    # `search`, case-insensitively, in any script (set by the UI's search box).
+    search: str | None = None
+    # Sort by this column (one of SORTABLE) instead of start time; `newest_first` = descending.
+    order_by: str | None = None
+
+
+SORTABLE: tuple[str, ...] = ("start_time", "end_time", "duration", "event_name", "event_type")
 
 
 class Store(Protocol):
@@ -107,3 +115,91 @@ class Store(Protocol):
 
     @property
     def dialect(self) -> str: ...
+
+    # ---- reads for the web UI and charts (hivelog.ui, hivelog.query.aggregates) -------------
+
+    def list_projects(self) -> list[Project]:
+        """Every project, by name (the UI's project picker)."""
+        ...
+
+    def list_sessions(
+        self, project: Project, sessions: EventQuery, events: EventQuery | None = None
+    ) -> tuple[list[Event], int]:
+        """Session events (`event_type` session) newest first (start time, then arrival), and
+        how many match in all.
+
+        `sessions.where`/`params` test the session event itself; `limit`/`offset` page.
+        With `events`, a session is listed only if at least one of its events (the session
+        event included) matches `events.where` and `events.search` (its paging is ignored).
+        """
+        ...
+
+    def session_stats(
+        self, project: Project, session_ids: Sequence[str]
+    ) -> dict[str, SessionStats]:
+        """Aggregates of each named session that exists (see SessionStats), one query."""
+        ...
+
+    def session_outline(self, project: Project, session_id: str) -> list[EventBrief]:
+        """Every event of a session, light (no JSON fields), by start time then arrival: the
+        tree and timeline of the session page load this, and each event's detail on demand."""
+        ...
+
+    def chart(self, project: Project, query: EventQuery, spec: ChartSpec) -> list[ChartPoint]:
+        """`spec.aggregation` of `spec.value` over the events matching `query` (where, params,
+        search; paging ignored), per UTC time bucket of `start_time` and per `spec.group`
+        value, ordered by bucket then group. Events whose value is NULL count for nothing
+        (except with aggregation `count`, which counts events)."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionStats:
+    """One session's numbers for the session list: over its events, the session event excluded,
+    except `errors` (events with an error, the session included) and the time span."""
+
+    num_events: int
+    num_model_events: int
+    errors: int
+    total_tokens: int  # metadata.total_tokens, else prompt_tokens + completion_tokens
+    cost: float  # sum of metadata.cost
+    first_start: int  # earliest start_time of any event, epoch ms
+    last_end: int  # latest end_time of any event, epoch ms
+
+
+@dataclasses.dataclass(frozen=True)
+class EventBrief:
+    """An event without its JSON fields: enough to draw it in a tree and on a timeline."""
+
+    event_id: str
+    parent_id: str | None
+    event_type: str
+    event_name: str
+    start_time: int
+    end_time: int
+    duration: float
+    error: str | None  # the first 200 characters
+
+
+CHART_BUCKETS: tuple[str, ...] = ("minute", "hour", "day", "week", "month")
+CHART_AGGREGATIONS: tuple[str, ...] = ("count", "sum", "avg", "min", "max", "quantile")
+
+
+@dataclasses.dataclass(frozen=True)
+class ChartSpec:
+    """What to chart. `value` and `group` are backend SQL expressions over one event row, built
+    by query/aggregates from field names with the same dialect as EventQuery.where."""
+
+    value: str
+    group: str | None
+    bucket: str  # one of CHART_BUCKETS, in UTC; weeks start on Monday, months on the 1st
+    aggregation: str  # one of CHART_AGGREGATIONS
+    quantile: float = 0.5  # for `quantile`: the nearest-rank value at this fraction
+
+
+@dataclasses.dataclass(frozen=True)
+class ChartPoint:
+    bucket: int  # the bucket's start, epoch ms
+    group: str | None
+    value: float | None
+    count: int  # events that went into `value`

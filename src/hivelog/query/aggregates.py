@@ -1,0 +1,258 @@
+"""Numbers over many events: the session list's rows and the charts of `/v1/events/chart`.
+
+Both take filters through `compile_query` (the one filter implementation) and leave the
+heavy lifting to the store: a page of sessions costs two indexed queries plus one aggregate
+query over just that page's sessions; a chart is one grouped query.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from hivelog.errors import BadInput
+from hivelog.normalize.event import Event
+from hivelog.normalize.times import to_ms
+from hivelog.query.filters import DIALECTS, NUMBER_COLUMNS, TEXT_COLUMNS, compile_query
+from hivelog.store.base import ChartPoint, ChartSpec, EventQuery, Project, SessionStats, Store
+from hivelog.wire.rest import DateRange, EventFilterIn
+
+# ---- session list --------------------------------------------------------------------------
+
+_USER_KEYS = ("user_id", "user", "email", "username", "name", "id")
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionRow:
+    """One line of the sessions page."""
+
+    session_id: str
+    name: str
+    source: str
+    start_time: int
+    duration: float  # ms, from the earliest start to the latest end of any of its events
+    num_events: int
+    num_model_events: int
+    total_tokens: int
+    cost: float
+    errors: int
+    user: str | None
+    error: str | None  # the session event's own error
+
+
+def session_user(session: Event) -> str | None:
+    """Who the session was for: the first user-like key of user_properties, then metadata."""
+    for source in (session.user_properties, session.metadata):
+        for key in _USER_KEYS:
+            value = source.get(key)
+            if isinstance(value, (str, int)) and not isinstance(value, bool) and value != "":
+                return str(value)
+    return None
+
+
+def session_row(session: Event, stats: SessionStats | None) -> SessionRow:
+    if stats is None:
+        stats = SessionStats(0, 0, int(session.error is not None), 0, 0.0, 0, 0)
+    start = min(session.start_time, stats.first_start or session.start_time)
+    end = max(session.end_time, stats.last_end)
+    return SessionRow(
+        session_id=session.session_id,
+        name=session.event_name,
+        source=session.source,
+        start_time=session.start_time,
+        duration=float(max(end - start, session.duration, 0)),
+        num_events=stats.num_events,
+        num_model_events=stats.num_model_events,
+        total_tokens=stats.total_tokens,
+        cost=stats.cost,
+        errors=stats.errors,
+        user=session_user(session),
+        error=session.error,
+    )
+
+
+def list_sessions(
+    store: Store,
+    project: Project,
+    *,
+    filters: Sequence[EventFilterIn] = (),
+    date_range: DateRange | None = None,
+    search: str | None = None,
+    match_any_event: bool = False,
+    page: int = 1,
+    limit: int = 50,
+) -> tuple[list[SessionRow], int]:
+    """A page of sessions, newest first, with their numbers, and how many match in all.
+
+    `filters` test the session event itself, or with `match_any_event` any event of the
+    session; `search` finds sessions holding an event whose inputs or outputs contain it.
+    `date_range` is on the session's start.
+    """
+    own = filters if not match_any_event else ()
+    sessions = compile_query(store.dialect, own, date_range, limit, page, newest_first=True)
+    events: EventQuery | None = None
+    if (match_any_event and filters) or search:
+        base = compile_query(store.dialect, filters if match_any_event else (), None, 1, 1)
+        events = dataclasses.replace(base, search=search or None)
+    found, total = store.list_sessions(project, sessions, events)
+    stats = store.session_stats(project, [s.session_id for s in found])
+    return [session_row(s, stats.get(s.session_id)) for s in found], total
+
+
+# ---- charts --------------------------------------------------------------------------------
+
+BUCKET_ALIASES = {
+    "minute": "minute", "minutes": "minute", "1m": "minute",
+    "hour": "hour", "hours": "hour", "1h": "hour",
+    "day": "day", "days": "day", "1d": "day",
+    "week": "week", "weeks": "week", "1w": "week",
+    "month": "month", "months": "month", "1M": "month",
+    "auto": "auto", "": "auto",
+}  # fmt: skip
+AGGREGATION_ALIASES: dict[str, tuple[str, float]] = {
+    "avg": ("avg", 0.0), "average": ("avg", 0.0), "mean": ("avg", 0.0),
+    "sum": ("sum", 0.0), "min": ("min", 0.0), "max": ("max", 0.0), "count": ("count", 0.0),
+    "median": ("quantile", 0.5), "p50": ("quantile", 0.5), "p75": ("quantile", 0.75),
+    "p90": ("quantile", 0.9), "p95": ("quantile", 0.95), "p99": ("quantile", 0.99),
+}  # fmt: skip
+BUCKET_MS = {
+    "minute": 60_000,
+    "hour": 3_600_000,
+    "day": 86_400_000,
+    "week": 7 * 86_400_000,
+    "month": 30 * 86_400_000,
+}
+MAX_AUTO_BUCKETS = 240
+_RELATIVE = re.compile(r"^\s*(\d+)\s*(m|min|h|d|w|mo)\s*$")
+_RELATIVE_MS = {"m": 60_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+_RELATIVE_MS |= {"w": 7 * 86_400_000, "mo": 30 * 86_400_000}
+# Metric names that are not fields: what the dashboard charts besides plain fields.
+_ERROR_METRICS = ("error", "errors", "error_rate")
+
+
+@dataclasses.dataclass(frozen=True)
+class Chart:
+    points: list[ChartPoint]
+    bucket: str
+    aggregation: str
+    metric: str
+    group_by: str | None
+
+    def body(self) -> dict[str, Any]:
+        """The `/v1/events/chart` response: one item per bucket (and group), in time order."""
+        items: list[dict[str, Any]] = []
+        for p in self.points:
+            item: dict[str, Any] = {
+                "bucket": _iso(p.bucket),
+                "start_time": p.bucket,
+                "value": p.value,
+                "count": p.count,
+            }
+            if self.group_by is not None:
+                item["group"] = p.group
+            items.append(item)
+        return {
+            "events": items,
+            "totalEvents": sum(p.count for p in self.points),
+            "metric": self.metric,
+            "aggregation": self.aggregation,
+            "bucket": self.bucket,
+            "groupBy": self.group_by,
+        }
+
+
+def _iso(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
+
+
+def relative_range(text: str, now_ms: int | None = None) -> DateRange:
+    """`24h`, `7d`, `30m`, `2w`, `3mo` → the range from that long ago until now."""
+    m = _RELATIVE.match(text)
+    if m is None:
+        raise BadInput(
+            f"relative date range {text!r}: expected e.g. 30m, 24h, 7d, 2w, 3mo", "dateRange"
+        )
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    return DateRange(gte=now - int(m.group(1)) * _RELATIVE_MS[m.group(2)], lte=None)
+
+
+def _field_sql(dialect: str, field: str, where: str, numeric: bool) -> str:
+    """A field name as a SQL expression over one event row, checked by the filter compiler so
+    metrics, groups and filters accept exactly the same names."""
+    try:
+        compile_query(dialect, [EventFilterIn(field=field, operator="exists")], None, 1, 1)
+    except BadInput as exc:
+        raise BadInput(exc.message, where) from None
+    head, *path = field.strip().split(".")
+    if head in NUMBER_COLUMNS or head in TEXT_COLUMNS:
+        return head
+    if not path:
+        raise BadInput(f"{field!r} is a whole object; name a value in it: {head}.<key>", where)
+    d = DIALECTS[dialect]
+    return d.json_number(head, path) if numeric else d.json_text(head, path)
+
+
+def _auto_bucket(date_range: DateRange | None) -> str:
+    if date_range is None:
+        return "day"
+    gte = to_ms(date_range.gte, "dateRange.$gte")
+    lte = to_ms(date_range.lte, "dateRange.$lte")
+    if gte is None:
+        return "day"
+    span = (lte if lte is not None else int(time.time() * 1000)) - gte
+    for unit in ("minute", "hour", "day", "week"):
+        if span <= BUCKET_MS[unit] * MAX_AUTO_BUCKETS:
+            return unit
+    return "month"
+
+
+def chart(
+    store: Store,
+    project: Project | None,
+    *,
+    metric: str | None = None,
+    aggregation: str | None = None,
+    bucket: str | None = None,
+    group_by: str | None = None,
+    filters: Sequence[EventFilterIn] = (),
+    date_range: DateRange | None = None,
+    search: str | None = None,
+) -> Chart:
+    """HoneyHive's chart query: `aggregation` of `metric` per time bucket (and per `group_by`).
+
+    `metric` is a field (`duration` by default, `metadata.cost`, `metrics.score`) or
+    `error_rate` (the share of events with an error, with `avg`). `bucket` omitted means hour
+    as in HoneyHive; `auto` picks one from the date range (at most 240 buckets).
+    """
+    metric = (metric or "duration").strip()
+    agg_name = (aggregation or "avg").strip()
+    if agg_name.lower() not in AGGREGATION_ALIASES:
+        raise BadInput(
+            f"unknown aggregation {agg_name!r}; expected one of {', '.join(AGGREGATION_ALIASES)}",
+            "aggregation",
+        )
+    agg, quantile = AGGREGATION_ALIASES[agg_name.lower()]
+    unit_name = "hour" if bucket is None else bucket.strip()
+    unit = BUCKET_ALIASES.get(unit_name) or BUCKET_ALIASES.get(unit_name.lower())
+    if unit is None:
+        raise BadInput(
+            f"unknown bucket {bucket!r}; expected minute, hour, day, week, month or auto", "bucket"
+        )
+    if unit == "auto":
+        unit = _auto_bucket(date_range)
+    dialect = store.dialect
+    if metric in _ERROR_METRICS:
+        value = "CASE WHEN error IS NULL THEN 0 ELSE 1 END"
+    else:
+        value = _field_sql(dialect, metric, "metric", numeric=True)
+    group = _field_sql(dialect, group_by, "groupBy", numeric=False) if group_by else None
+    query = compile_query(dialect, filters, date_range, 1, 1, where="filters")
+    if project is None:
+        points: list[ChartPoint] = []
+    else:
+        spec = ChartSpec(value=value, group=group, bucket=unit, aggregation=agg, quantile=quantile)
+        points = store.chart(project, dataclasses.replace(query, search=search or None), spec)
+    return Chart(points, unit, agg_name.lower(), metric, group_by)

@@ -1,0 +1,133 @@
+"""Templates and the small formatting helpers they use (durations, times, money, JSON).
+
+JSON is rendered in Python, not in a recursive template: a 1 MB output renders in a few ms
+and every string is escaped in one place.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import time
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import msgspec
+from markupsafe import Markup
+
+TEMPLATES = Path(__file__).parent / "templates"
+_encode = msgspec.json.Encoder(order="sorted").encode
+OPEN_DEPTH = 2  # nested objects deeper than this start collapsed
+MANY = 20  # containers with more items than this start collapsed
+
+
+def duration(ms: float | int | None) -> str:
+    """`850 ms`, `1.24 s`, `3 m 04 s`, `2 h 05 m`: short, and exact where it matters."""
+    if ms is None:
+        return ""
+    ms = float(ms)
+    if ms < 1:
+        return f"{ms:.2f} ms" if ms else "0 ms"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    s = ms / 1000
+    if s < 60:
+        return f"{s:.2f} s" if s < 10 else f"{s:.1f} s"
+    m, s = divmod(int(s), 60)
+    if m < 60:
+        return f"{m} m {s:02d} s"
+    h, m = divmod(m, 60)
+    return f"{h} h {m:02d} m"
+
+
+def when(ms: int | None) -> str:
+    """UTC, to the second: the same everywhere the server is read from."""
+    if not ms:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000))
+
+
+def number(value: float | int | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.2f}"
+    return f"{int(value):,}"
+
+
+def money(value: float | None) -> str:
+    if not value:
+        return ""
+    if value >= 1:
+        return f"${value:,.2f}"
+    if value >= 0.01:
+        return f"${value:.3f}"
+    return f"${value:.5f}".rstrip("0")
+
+
+def to_json(value: Any) -> str:
+    """Pretty JSON for copy buttons (sorted keys, UTF-8 as is)."""
+    return msgspec.json.format(_encode(value), indent=2).decode()
+
+
+def _json_html(value: Any, depth: int, out: list[str]) -> None:
+    if isinstance(value, dict):
+        if not value:
+            out.append('<span class="j-p">{}</span>')
+            return
+        is_open = " open" if depth < OPEN_DEPTH and len(value) <= MANY else ""
+        out.append(f'<details class="j"{is_open}><summary>{{{len(value)}}}</summary><ul>')
+        for k, v in value.items():
+            out.append(f'<li><span class="j-k">{html.escape(str(k))}</span>: ')
+            _json_html(v, depth + 1, out)
+            out.append("</li>")
+        out.append("</ul></details>")
+    elif isinstance(value, list):
+        if not value:
+            out.append('<span class="j-p">[]</span>')
+            return
+        is_open = " open" if depth < OPEN_DEPTH and len(value) <= MANY else ""
+        out.append(f'<details class="j"{is_open}><summary>[{len(value)}]</summary><ol start="0">')
+        for v in value:
+            out.append("<li>")
+            _json_html(v, depth + 1, out)
+            out.append("</li>")
+        out.append("</ol></details>")
+    elif isinstance(value, str):
+        out.append(f'<span class="j-s">{html.escape(value)}</span>')
+    elif isinstance(value, bool) or value is None:
+        out.append(f'<span class="j-p">{"null" if value is None else str(value).lower()}</span>')
+    else:
+        out.append(f'<span class="j-n">{html.escape(str(value))}</span>')
+
+
+def json_html(value: Any) -> Markup:
+    """A JSON value as nested, collapsible HTML (objects and lists fold with <details>)."""
+    out: list[str] = []
+    _json_html(value, 0, out)
+    return Markup("".join(out))
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters.update(
+        duration=duration,
+        when=when,
+        number=number,
+        money=money,
+        to_json=to_json,
+        json_html=json_html,
+    )
+    return env
+
+
+def render(name: str, **context: Any) -> str:
+    return environment().get_template(name).render(**context)

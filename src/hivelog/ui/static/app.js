@@ -1,0 +1,34 @@
+// hivelog: the little every page needs: filter rows, copy buttons.
+"use strict";
+document.addEventListener("click", (ev) => {
+  const t = ev.target.closest("button");
+  if (!t) return;
+  if (t.hasAttribute("data-add-filter")) {
+    const form = t.closest("form");
+    const row = form.querySelector("template[data-filter-template]").content.firstElementChild.cloneNode(true);
+    form.querySelector("[data-filter-rows]").appendChild(row);
+    row.querySelector("input").focus();
+  } else if (t.hasAttribute("data-remove-filter")) {
+    const form = t.closest("form");
+    t.closest(".frow").remove();
+    form.requestSubmit();
+  } else if (t.classList.contains("copy")) {
+    ev.preventDefault();
+    ev.stopPropagation();
+    let text = t.getAttribute("data-copy-value");
+    if (t.hasAttribute("data-copy-json")) text = t.closest("details").querySelector("script[type='application/json']").textContent;
+    if (t.hasAttribute("data-copy-text")) text = t.parentElement.textContent.replace(/^Copy/, "");
+    copy(text || "").then(() => { const old = t.textContent; t.textContent = "Copied"; setTimeout(() => (t.textContent = old), 1200); });
+  }
+});
+
+function copy(text) {
+  if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
+  const area = document.createElement("textarea");
+  area.value = text;
+  document.body.appendChild(area);
+  area.select();
+  document.execCommand("copy");
+  area.remove();
+  return Promise.resolve();
+}

@@ -1,0 +1,64 @@
+// hivelog dashboard: each chart is one or a few GET /v1/events/chart calls drawn with uPlot.
+"use strict";
+(function () {
+  const root = document.querySelector("[data-charts]");
+  if (!root) return;
+  const project = root.dataset.project, relative = root.dataset.relative, group = root.dataset.group;
+  const baseFilters = JSON.parse(root.querySelector("[data-chart-filters]").textContent);
+  const COLORS = ["#2f6db5", "#2e8b57", "#a0632b", "#7a5ea8", "#c0392b", "#16a0a0", "#8e8e8e", "#d4a017"];
+
+  // name → list of series: [label, metric, aggregation, extra filters, scale]
+  const latency = group ? [["p95", "duration", "p95"]] : [["p50", "duration", "p50"], ["p95", "duration", "p95"], ["p99", "duration", "p99"]];
+  const CHARTS = {
+    sessions: [["sessions", "duration", "count", [{ field: "event_type", operator: "is", value: "session" }]]],
+    events: [["events", "duration", "count", [{ field: "event_type", operator: "is not", value: "session" }]]],
+    latency: latency.map((s) => [...s, [{ field: "event_type", operator: "is not", value: "session" }]]),
+    tokens: [["tokens", "metadata.total_tokens", "sum"]],
+    cost: [["cost", "metadata.cost", "sum"]],
+    errors: [["error rate", "error_rate", "avg", [{ field: "event_type", operator: "is not", value: "session" }], 100]],
+  };
+
+  function url(metric, aggregation, extra) {
+    const p = new URLSearchParams({ project, metric, aggregation, bucket: "auto" });
+    if (relative) p.set("dateRange", JSON.stringify({ relative }));
+    const filters = baseFilters.concat(extra || []);
+    if (filters.length) p.set("filters", JSON.stringify(filters));
+    if (group) p.set("groupBy", group);
+    return "/v1/events/chart?" + p.toString();
+  }
+
+  async function draw(fig) {
+    const specs = CHARTS[fig.dataset.chart];
+    const answers = await Promise.all(specs.map((s) => fetch(url(s[1], s[2], s[3])).then((r) => r.json())));
+    const xs = new Set(), series = [];
+    answers.forEach((body, k) => {
+      const [label, , , , scale] = specs[k];
+      const byGroup = new Map();
+      for (const item of body.events || []) {
+        xs.add(item.start_time / 1000);
+        const name = group ? (specs.length > 1 ? label + " " : "") + (item.group ?? "(none)") : label;
+        if (!byGroup.has(name)) byGroup.set(name, new Map());
+        byGroup.get(name).set(item.start_time / 1000, item.value == null ? null : item.value * (scale || 1));
+      }
+      for (const [name, values] of byGroup) series.push([name, values]);
+    });
+    fig.dataset.points = String(xs.size);
+    if (!xs.size) { fig.insertAdjacentHTML("beforeend", '<div class="none">No events in this range.</div>'); fig.dataset.drawn = "1"; return; }
+    const x = Array.from(xs).sort((a, b) => a - b);
+    const counts = fig.dataset.chart === "sessions" || fig.dataset.chart === "events";
+    const data = [x, ...series.map(([, values]) => x.map((t) => (values.has(t) ? values.get(t) : counts ? 0 : null)))];
+    const opts = {
+      width: Math.max(300, fig.clientWidth - 16), height: 200,
+      scales: { x: { time: true } },
+      legend: { show: true },
+      series: [{}, ...series.map(([name], k) => ({ label: name, stroke: COLORS[k % COLORS.length], width: 1.5, points: { show: x.length < 60 }, spanGaps: !counts }))],
+      axes: [{}, { size: 60 }],
+    };
+    new uPlot(opts, data, fig);
+    fig.dataset.drawn = "1";
+  }
+
+  const figs = Array.from(root.querySelectorAll("[data-chart]"));
+  Promise.all(figs.map((f) => draw(f).catch((e) => { f.insertAdjacentHTML("beforeend", '<div class="none">Could not load: ' + String(e) + "</div>"); f.dataset.drawn = "1"; })))
+    .then(() => { root.dataset.ready = "1"; });
+})();
