@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.otlp.otlp_helpers import PROTOBUF, json_attrs, new_span, new_trace
 from tests.helpers import export, is_
+from tests.otlp.otlp_helpers import PROTOBUF, json_attrs, new_span, new_trace
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "otlp"
 

@@ -29,7 +29,9 @@ def _provider(server: Server, project: str, path: str, gzip: bool) -> TracerProv
 
 
 @pytest.fixture(params=[("/v1/traces", False), ("/opentelemetry/v1/traces", True)])
-def provider(request: pytest.FixtureRequest, server: Server, project: str) -> Iterator[TracerProvider]:
+def provider(
+    request: pytest.FixtureRequest, server: Server, project: str
+) -> Iterator[TracerProvider]:
     path, gzip = request.param
     p = _provider(server, project, path, gzip)
     yield p
@@ -40,20 +42,22 @@ def test_nested_spans_become_a_session_tree(
     provider: TracerProvider, client: httpx.Client, project: str
 ) -> None:
     tracer = provider.get_tracer("tests")
-    with tracer.start_as_current_span("agent run") as root:
-        with tracer.start_as_current_span("plan") as plan:
-            with tracer.start_as_current_span("chat gpt-4o-mini") as llm:
-                llm.set_attribute("gen_ai.operation.name", "chat")
-                llm.set_attribute("gen_ai.request.model", "gpt-4o-mini")
-                llm.set_attribute("gen_ai.provider.name", "openai")
-                llm.set_attribute("gen_ai.usage.input_tokens", 100)
-                llm.set_attribute("gen_ai.usage.output_tokens", 20)
-                llm.set_attribute("gen_ai.request.temperature", 0.5)
-                llm.set_attribute("app.note", "naïve — 日本語")
-            with tracer.start_as_current_span("execute_tool search") as tool:
-                tool.set_attribute("gen_ai.operation.name", "execute_tool")
-                tool.set_attribute("gen_ai.tool.name", "search")
-                tool.set_status(Status(StatusCode.ERROR, "search backend down"))
+    with (
+        tracer.start_as_current_span("agent run") as root,
+        tracer.start_as_current_span("plan") as plan,
+    ):
+        with tracer.start_as_current_span("chat gpt-4o-mini") as llm:
+            llm.set_attribute("gen_ai.operation.name", "chat")
+            llm.set_attribute("gen_ai.request.model", "gpt-4o-mini")
+            llm.set_attribute("gen_ai.provider.name", "openai")
+            llm.set_attribute("gen_ai.usage.input_tokens", 100)
+            llm.set_attribute("gen_ai.usage.output_tokens", 20)
+            llm.set_attribute("gen_ai.request.temperature", 0.5)
+            llm.set_attribute("app.note", "naïve — 日本語")
+        with tracer.start_as_current_span("execute_tool search") as tool:
+            tool.set_attribute("gen_ai.operation.name", "execute_tool")
+            tool.set_attribute("gen_ai.tool.name", "search")
+            tool.set_status(Status(StatusCode.ERROR, "search backend down"))
     assert provider.force_flush()
 
     ctx = root.get_span_context()
