@@ -16,6 +16,9 @@ from hivelog.normalize.times import now_ms, to_ms
 from hivelog.wire.rest import EventIn, ModelEventIn, SessionIn, UpdateEventBody
 
 
+MAX_DURATION_MS = 10_000 * 366 * 24 * 3600 * 1000.0
+
+
 def new_id() -> str:
     return str(uuid.uuid4())
 
@@ -23,6 +26,8 @@ def new_id() -> str:
 def _times(
     start: Any, end: Any, duration: float | None, where: str, now: int
 ) -> tuple[int, int, float]:
+    if duration is not None and not abs(duration) <= MAX_DURATION_MS:
+        raise BadInput("duration is out of range for milliseconds", f"{where}.duration")
     start_ms = to_ms(start, f"{where}.start_time")
     end_ms = to_ms(end, f"{where}.end_time")
     if start_ms is None:

@@ -21,18 +21,20 @@ def to_ms(value: int | float | str | None, where: str) -> int | None:
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
+        return _in_range(value, where)
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             raise BadInput("time must be a finite number", where)
-        return round(value)
+        return _in_range(round(value), where)
     text = value.strip()
     if not text:
         return None
     try:
-        return round(float(text))
+        number = float(text)
     except ValueError:
         pass
+    else:
+        return to_ms(number, where)
     try:
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -42,3 +44,14 @@ def to_ms(value: int | float | str | None, where: str) -> int | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
     return round(parsed.timestamp() * 1000)
+
+
+# Epoch milliseconds within ±10,000 years: anything beyond is a unit mistake, and it must
+# still fit a 64-bit integer column.
+_LIMIT_MS = 10_000 * 366 * 24 * 3600 * 1000
+
+
+def _in_range(ms: int, where: str) -> int:
+    if -_LIMIT_MS <= ms <= _LIMIT_MS:
+        return ms
+    raise BadInput(f"time {ms} is out of range for epoch milliseconds", where)

@@ -69,6 +69,10 @@ def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterable[Sequence[str]]
         yield items[i : i + size]
 
 
+class _JobFailed(Exception):
+    """A job failed in a batch written without savepoints: replay the batch with them."""
+
+
 def _statements(script: str) -> Iterable[str]:
     """Split a script into statements; `;` inside triggers and strings is not an end."""
     current = ""
@@ -168,12 +172,29 @@ class SqliteStore:
     # ---- writes (writer thread only) --------------------------------------------------------
 
     def write(self, jobs: Sequence[Job]) -> list[JobResult]:
+        """All jobs in one transaction. A savepoint per job costs two statements per request,
+        so they are only paid when a job actually fails: then the transaction is rolled back
+        and replayed with a savepoint around each job, and only the failing ones are lost.
+        """
+        try:
+            return self._write(jobs, isolate=False)
+        except _JobFailed:
+            return self._write(jobs, isolate=True)
+
+    def _write(self, jobs: Sequence[Job], *, isolate: bool) -> list[JobResult]:
         conn = self._conn_w()
         results: list[JobResult] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
             for job in jobs:
                 project = self._project_for_write(conn, job.project)
+                if not isolate:
+                    try:
+                        deleted = self._apply(conn, project, job)
+                    except Exception as exc:
+                        raise _JobFailed from exc
+                    results.append(JobResult(project=project, deleted=deleted))
+                    continue
                 conn.execute("SAVEPOINT job")
                 try:
                     deleted = self._apply(conn, project, job)

@@ -1,0 +1,70 @@
+"""The group-commit writer and the SQLite store's transaction: one failing job never fails its
+neighbours, every caller is answered, and only committed data is acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from hivelog.ingest.writer import Writer
+from hivelog.normalize.event import Event
+from hivelog.query.filters import compile_query
+from hivelog.store.base import WriteEvents
+from hivelog.store.sqlite import SqliteStore
+
+
+def _event(eid: str, start: int = 1000) -> Event:
+    return Event(
+        event_id=eid,
+        session_id="s",
+        parent_id="s",
+        event_type="tool",
+        start_time=start,
+        end_time=start,
+    )
+
+
+def _ids(store: SqliteStore, project: str) -> set[str]:
+    p = store.find_project(project)
+    assert p is not None
+    events, _ = store.query_events(p, compile_query("sqlite", None, None, 1000, 1))
+    return {e.event_id for e in events}
+
+
+def test_a_failing_job_fails_alone(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "w.db"))
+    store.open()
+    try:
+        bad = WriteEvents(
+            "p", [_event("bad", start=2**70)]
+        )  # cannot be stored: too big for INTEGER
+        results = store.write(
+            [WriteEvents("p", [_event("a")]), bad, WriteEvents("p", [_event("b")])]
+        )
+        assert [r.error is None for r in results] == [True, False, True]
+        assert _ids(store, "p") == {"a", "b", "s"}
+    finally:
+        store.close()
+
+
+def test_writer_answers_every_caller(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "w.db"))
+    store.open()
+    writer = Writer(store, max_batch=50)
+    writer.start()
+
+    async def main() -> list[BaseException | object]:
+        jobs = [
+            WriteEvents("p", [_event(f"e{i}", start=2**70 if i % 7 == 0 else 1000)])
+            for i in range(200)
+        ]
+        return await asyncio.gather(*(writer.submit(j) for j in jobs), return_exceptions=True)
+
+    try:
+        results = asyncio.run(main())
+        failed = {i for i, r in enumerate(results) if isinstance(r, BaseException)}
+        assert failed == {i for i in range(200) if i % 7 == 0}
+        assert _ids(store, "p") == {f"e{i}" for i in range(200) if i % 7} | {"s"}
+    finally:
+        writer.stop()
+        store.close()
