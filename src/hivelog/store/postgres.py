@@ -749,7 +749,6 @@ class PostgresStore:
                         if cur.rowcount:
                             return cur.rowcount
                 else:
-                    day = None
                     for key in projects:
                         removed = self._expire_sessions(conn, key, before_ms, chunk)
                         if removed:
