@@ -652,7 +652,8 @@ type item struct {
 
 // Batcher is the async batching strategy: a bounded buffer of sessions, events and updates
 // and one background goroutine that sends them in batches when BatchSize items are waiting,
-// every FlushInterval, on Flush and on Close. Its methods never block on the network.
+// every FlushInterval, on Flush and on Close. Its methods never block on the network. Do not
+// change an item after queuing it: the sender reads it later.
 type Batcher struct {
 	c    *Client
 	opts BatcherOptions
