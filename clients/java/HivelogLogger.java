@@ -331,7 +331,6 @@ public final class HivelogLogger {
 
     private void prepare(Update u) {
         if (u.eventId() == null || u.eventId().isEmpty()) throw new IllegalArgumentException("an update needs an event_id");
-        u.putIfAbsent("project", project);
     }
 
     // ---- sync API -----------------------------------------------------------------------------
@@ -398,7 +397,7 @@ public final class HivelogLogger {
     }
 
     private BatchResult batch(String path, String key, List<Object> items, Session session) {
-        Map<String, Object> body = map(key, items, "is_single_session", session != null, "project", project);
+        Map<String, Object> body = map(key, items, "is_single_session", session != null);
         if (session != null) {
             prepare(session);
             body.put("session_properties", session.fields);

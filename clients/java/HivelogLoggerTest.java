@@ -577,6 +577,33 @@ public final class HivelogLoggerTest {
         }
     }
 
+    /** A server that never recovers: close() gives up after closeTimeout and counts the loss. */
+    public static void testBatcherCloseIsBounded() throws IOException {
+        HttpServer s = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        s.createContext("/", ex -> {
+            ex.getRequestBody().readAllBytes();
+            ex.getResponseHeaders().set("Retry-After", "1");
+            Stub.reply(ex, 503, "busy");
+        });
+        s.start();
+        try {
+            HivelogLogger c = HivelogLogger.builder().baseUrl("http://127.0.0.1:" + s.getAddress().getPort())
+                    .maxRetries(100).build();
+            List<Exception> errors = new CopyOnWriteArrayList<>();
+            Batcher b = c.newBatcher(new BatcherOptions().flushInterval(Duration.ofHours(1))
+                    .closeTimeout(Duration.ofMillis(300)).onError(errors::add));
+            for (int i = 0; i < 3; i++) b.logEvent(Event.tool("doomed"));
+            long t0 = System.nanoTime();
+            b.close();
+            long ms = (System.nanoTime() - t0) / 1_000_000;
+            check(ms < 5000, "close took " + ms + " ms");
+            Stats st = b.stats();
+            check(st.failed() == 3 && st.sent() == 0 && errors.size() == 1, "stats " + st + ", errors " + errors.size());
+        } finally {
+            s.stop(0);
+        }
+    }
+
     public static void testRejectsUnknownEventType() {
         HivelogLogger c = HivelogLogger.builder().baseUrl("http://127.0.0.1:1").build();
         try {

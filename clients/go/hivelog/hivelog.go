@@ -196,7 +196,7 @@ type ModelEvent struct {
 // merge into the event; outputs replace. EventID may be a session id, to enrich the session.
 type Update struct {
 	EventID        string         `json:"event_id"`
-	Project        string         `json:"project,omitempty"`
+	Project        string         `json:"project,omitempty"` // optional: hivelog finds the event's project
 	Metadata       map[string]any `json:"metadata,omitempty"`
 	Feedback       map[string]any `json:"feedback,omitempty"`
 	Metrics        map[string]any `json:"metrics,omitempty"`
@@ -332,9 +332,6 @@ func (c *Client) prepareUpdate(u *Update) error {
 	if u.EventID == "" {
 		return errors.New("hivelog: an update needs an event_id")
 	}
-	if u.Project == "" {
-		u.Project = c.cfg.Project
-	}
 	return nil
 }
 
@@ -391,21 +388,19 @@ type eventBatchBody struct {
 	Events            []*Event `json:"events"`
 	IsSingleSession   bool     `json:"is_single_session"`
 	SessionProperties *Session `json:"session_properties,omitempty"`
-	Project           string   `json:"project,omitempty"`
 }
 
 type modelBatchBody struct {
 	ModelEvents       []*ModelEvent `json:"model_events"`
 	IsSingleSession   bool          `json:"is_single_session"`
 	SessionProperties *Session      `json:"session_properties,omitempty"`
-	Project           string        `json:"project,omitempty"`
 }
 
 // LogEventBatch sends events in one call (POST /events/batch). With a session, all of them go
 // into it, and the session is created from its properties (is_single_session); without one,
 // each event goes to its own SessionID (or a new session when empty).
 func (c *Client) LogEventBatch(ctx context.Context, events []*Event, session *Session) (*BatchResult, error) {
-	body := eventBatchBody{Events: events, Project: c.cfg.Project}
+	body := eventBatchBody{Events: events}
 	if session != nil {
 		c.prepareSession(session)
 		body.IsSingleSession = true
@@ -429,7 +424,7 @@ func (c *Client) LogEventBatch(ctx context.Context, events []*Event, session *Se
 // LogModelEventBatch sends LLM calls in one call (POST /events/model/batch). Without a
 // session, each call without a SessionID becomes its own session.
 func (c *Client) LogModelEventBatch(ctx context.Context, events []*ModelEvent, session *Session) (*BatchResult, error) {
-	body := modelBatchBody{ModelEvents: events, Project: c.cfg.Project}
+	body := modelBatchBody{ModelEvents: events}
 	if session != nil {
 		c.prepareSession(session)
 		body.IsSingleSession = true

@@ -626,3 +626,38 @@ func TestRejectsUnknownEventType(t *testing.T) {
 		t.Fatal("want an error for event_type session")
 	}
 }
+
+// A server that never recovers: Close gives up when its context ends, and counts the loss.
+func TestBatcherCloseIsBounded(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	c := New(Config{BaseURL: srv.URL, MaxRetries: 100})
+	var failures int
+	var mu sync.Mutex
+	b := c.NewBatcher(BatcherOptions{FlushInterval: time.Hour, OnError: func(error) {
+		mu.Lock()
+		failures++
+		mu.Unlock()
+	}})
+	for i := 0; i < 3; i++ {
+		_, err := b.LogEvent(&Event{EventType: TypeTool, EventName: "doomed"})
+		must(t, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := b.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("close: %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("close took %v", took)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if st := b.Stats(); st.Failed != 3 || st.Sent != 0 || failures != 1 {
+		t.Fatalf("stats %+v, OnError calls %d", st, failures)
+	}
+}
