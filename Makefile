@@ -30,7 +30,7 @@ test-py: $(TEST_STAMP)
 	$(BIN)/pytest -q tests
 
 test-go: install  ## the Go logger against a real hivelog (needs `go`; .ci/run installs golang-go)
-	@if [ -d clients/go/hivelog ]; then cd clients/go/hivelog && HIVELOG_BIN=$(CURDIR)/$(BIN)/hivelog go test ./...; fi
+	@if [ -d clients/go/hivelog ]; then cd clients/go/hivelog && HIVELOG_BIN=$(CURDIR)/$(BIN)/hivelog GOTOOLCHAIN=local go test -count=1 ./...; fi
 
 test-java: install  ## the Java logger against a real hivelog (JDK 17)
 	@if [ -x clients/java/test.sh ]; then HIVELOG_BIN=$(CURDIR)/$(BIN)/hivelog clients/java/test.sh; fi
