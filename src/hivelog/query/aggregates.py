@@ -195,6 +195,20 @@ def _field_sql(dialect: str, field: str, where: str, numeric: bool) -> str:
     return d.json_number(head, path) if numeric else d.json_text(head, path)
 
 
+def _tokens_sql(dialect: str) -> str:
+    """metadata.total_tokens, else prompt_tokens + completion_tokens, else NULL."""
+    d = DIALECTS[dialect]
+    total, prompt, completion = (
+        d.json_number("metadata", [key])
+        for key in ("total_tokens", "prompt_tokens", "completion_tokens")
+    )
+    return (
+        f"CASE WHEN {total} IS NOT NULL THEN {total} "
+        f"WHEN {prompt} IS NOT NULL OR {completion} IS NOT NULL "
+        f"THEN coalesce({prompt}, 0) + coalesce({completion}, 0) END"
+    )
+
+
 def _auto_bucket(date_range: DateRange | None) -> str:
     if date_range is None:
         return "day"
@@ -223,9 +237,10 @@ def chart(
 ) -> Chart:
     """HoneyHive's chart query: `aggregation` of `metric` per time bucket (and per `group_by`).
 
-    `metric` is a field (`duration` by default, `metadata.cost`, `metrics.score`) or
-    `error_rate` (the share of events with an error, with `avg`). `bucket` omitted means hour
-    as in HoneyHive; `auto` picks one from the date range (at most 240 buckets).
+    `metric` is a field (`duration` by default, `metadata.cost`, `metrics.score`),
+    `error_rate` (1 for an event with an error, else 0: with `avg`, the share of errors) or
+    `tokens` (metadata.total_tokens, else prompt_tokens + completion_tokens). `bucket`
+    omitted means hour as in HoneyHive; `auto` picks one from the date range (at most 240).
     """
     metric = (metric or "duration").strip()
     agg_name = (aggregation or "avg").strip()
@@ -246,6 +261,8 @@ def chart(
     dialect = store.dialect
     if metric in _ERROR_METRICS:
         value = "CASE WHEN error IS NULL THEN 0 ELSE 1 END"
+    elif metric == "tokens":
+        value = _tokens_sql(dialect)
     else:
         value = _field_sql(dialect, metric, "metric", numeric=True)
     group = _field_sql(dialect, group_by, "groupBy", numeric=False) if group_by else None

@@ -4,6 +4,8 @@
   const root = document.querySelector("[data-charts]");
   if (!root) return;
   const project = root.dataset.project, relative = root.dataset.relative, group = root.dataset.group;
+  const rangeMs = Number(root.dataset.rangeMs) || 0;
+  const STEP = { minute: 60e3, hour: 3600e3, day: 86400e3, week: 7 * 86400e3 };
   const baseFilters = JSON.parse(root.querySelector("[data-chart-filters]").textContent);
   const COLORS = ["#2f6db5", "#2e8b57", "#a0632b", "#7a5ea8", "#c0392b", "#16a0a0", "#8e8e8e", "#d4a017"];
 
@@ -13,7 +15,7 @@
     sessions: [["sessions", "duration", "count", [{ field: "event_type", operator: "is", value: "session" }]]],
     events: [["events", "duration", "count", [{ field: "event_type", operator: "is not", value: "session" }]]],
     latency: latency.map((s) => [...s, [{ field: "event_type", operator: "is not", value: "session" }]]),
-    tokens: [["tokens", "metadata.total_tokens", "sum"]],
+    tokens: [["tokens", "tokens", "sum"]],
     cost: [["cost", "metadata.cost", "sum"]],
     errors: [["error rate", "error_rate", "avg", [{ field: "event_type", operator: "is not", value: "session" }], 100]],
   };
@@ -44,12 +46,20 @@
     });
     fig.dataset.points = String(xs.size);
     if (!xs.size) { fig.insertAdjacentHTML("beforeend", '<div class="none">No events in this range.</div>'); fig.dataset.drawn = "1"; return; }
+    // Every bucket of the range is on the axis (counts read 0 there, other values a gap).
+    const step = STEP[answers[0].bucket];
+    if (step && rangeMs) {
+      const now = Date.now(), monday = 4 * 86400e3;
+      const offset = answers[0].bucket === "week" ? monday : 0;
+      for (let t = Math.floor((now - rangeMs - offset) / step) * step + offset; t <= now; t += step) xs.add(t / 1000);
+    }
     const x = Array.from(xs).sort((a, b) => a - b);
     const counts = fig.dataset.chart === "sessions" || fig.dataset.chart === "events";
     const data = [x, ...series.map(([, values]) => x.map((t) => (values.has(t) ? values.get(t) : counts ? 0 : null)))];
     const opts = {
       width: Math.max(300, fig.clientWidth - 16), height: 200,
       scales: { x: { time: true } },
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"), // the UI shows UTC throughout
       legend: { show: true },
       series: [{}, ...series.map(([name], k) => ({ label: name, stroke: COLORS[k % COLORS.length], width: 1.5, points: { show: x.length < 60 }, spanGaps: !counts }))],
       axes: [{}, { size: 60 }],
