@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from hivelog import __version__
+from hivelog.cli_io import export_command, import_command
 from hivelog.settings import SETTINGS, Settings
 
 
@@ -109,6 +110,10 @@ def migrate(db: str | None) -> None:
     store.open()  # applies what is missing, under a lock on PostgreSQL
     store.close()
     click.echo(f"database {_display(settings)} is up to date", err=True)
+
+
+main.add_command(import_command)
+main.add_command(export_command)
 
 
 if __name__ == "__main__":  # pragma: no cover
