@@ -11,8 +11,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
+$(STAMP): $(BIN)/python pyproject.toml clients/python/pyproject.toml
 	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e clients/python
 	touch $@
 
 $(TEST_STAMP): $(STAMP)
@@ -28,6 +29,7 @@ test: test-py test-go test-java  ## install test dependencies and run every test
 
 test-py: $(TEST_STAMP)
 	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q clients/python/tests
 
 test-go: install  ## the Go logger against a real hivelog (needs `go`; .ci/run installs golang-go)
 	@if [ -d clients/go/hivelog ]; then cd clients/go/hivelog && HIVELOG_BIN=$(CURDIR)/$(BIN)/hivelog GOTOOLCHAIN=local go test -count=1 ./...; fi

@@ -21,26 +21,22 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 import msgspec
-from hivelog_client import HivelogError, RetryPolicy
-from hivelog_client._http import Transport, send
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
+from hivelog.normalize.event import JSON_FIELDS
+
+if TYPE_CHECKING:  # the client is imported when used: `hivelog serve` must not need it
+    from hivelog_client import RetryPolicy
+    from hivelog_client._http import Transport
+
 ID_NAMESPACE = uuid.UUID("5b0c5f7e-6d1c-4a53-9a35-6b1f2f0f3c1e")
 EVENT_TYPES = ("model", "tool", "chain", "generic", "session")
-OBJECT_FIELDS = (
-    "config",
-    "inputs",
-    "outputs",
-    "metadata",
-    "feedback",
-    "metrics",
-    "user_properties",
-)
+OBJECT_FIELDS = JSON_FIELDS
 # Keys only the model route understands: a line with one of them goes to /events/model/batch.
 MODEL_KEYS = ("model", "model_name", "messages", "response", "usage", "provider")
 # CSV cells holding JSON (objects and lists), and numbers.
@@ -190,6 +186,9 @@ class Sender:
         return sent, failed, refused
 
     def _send(self, items: list[Item], kind: str) -> tuple[int, int, list[tuple[int, str]]]:
+        from hivelog_client import HivelogError
+        from hivelog_client._http import send
+
         key, path = ("events", "/events/batch") if kind == "event" else (
             "model_events", "/events/model/batch")  # fmt: skip
         body: dict[str, Any] = {key: [i.body for i in items], "is_single_session": False}
@@ -235,6 +234,9 @@ def import_file(
     console: Console | None = None,
 ) -> Summary:
     """Import `path`; the checkpoint file next to it records the last acknowledged line."""
+    from hivelog_client import RetryPolicy
+    from hivelog_client._http import Transport
+
     fmt = fmt or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
     console = console or Console(stderr=True)
     summary = Summary()
@@ -333,6 +335,9 @@ def export_from_url(
     page_size: int = 7500,
 ) -> int:
     """Page through the export route; returns the number of events written."""
+    from hivelog_client import RetryPolicy
+    from hivelog_client._http import Transport, send
+
     transport = Transport(url, api_key, timeout=120.0)
     retry = RetryPolicy()
     written = 0
@@ -502,6 +507,8 @@ def export_command(
     """Export events as JSONL, one per line, which `hivelog import` reads back unchanged."""
     if db and url:
         raise click.UsageError("give --db or --url, not both")
+    from hivelog_client import HivelogError
+
     from hivelog.errors import HivelogError as ServerError
 
     try:
