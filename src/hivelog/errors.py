@@ -49,8 +49,34 @@ class TooLarge(HivelogError):
 
 
 class Unauthorized(HivelogError):
+    """No key, or not a valid one, where auth is required (401)."""
+
     status = 401
     code = "unauthorized"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="hivelog"'}
+
+
+class Forbidden(HivelogError):
+    """A valid key asking for another project than its own (403)."""
+
+    status = 403
+    code = "forbidden"
+
+
+class RequestTimeout(HivelogError):
+    """The client sent its body too slowly (408); the connection is not held open for it."""
+
+    status = 408
+    code = "request_timeout"
+
+
+class QueryTimeout(HivelogError):
+    """A read ran past `--read-timeout-ms` and was stopped; narrow the query (400)."""
+
+    status = 400
+    code = "query_timeout"
 
 
 class Overloaded(HivelogError):

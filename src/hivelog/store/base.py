@@ -24,6 +24,19 @@ class Project:
     name: str
 
 
+@dataclasses.dataclass(frozen=True)
+class ApiKey:
+    """A stored API key (see hivelog.auth): never the key itself, only its SHA-256."""
+
+    key_id: str  # public, 8 hex characters, also inside the key: hl_<key_id>_<secret>
+    project: Project
+    name: str | None
+    prefix: str  # hl_<key_id>, what `keys list` shows
+    key_hash: str  # hex SHA-256 of the whole key
+    created_at: int  # epoch ms
+    revoked_at: int | None = None
+
+
 @dataclasses.dataclass
 class WriteEvents:
     """Store events and apply updates, in that order, for one project."""
@@ -115,6 +128,28 @@ class Store(Protocol):
 
     @property
     def dialect(self) -> str: ...
+
+    # ---- API keys (hivelog.auth) ------------------------------------------------------------
+    # Keys are managed by the CLI, outside the server's writer, each call its own transaction;
+    # the server reads them with `active_keys` (cached, re-read at most once a second).
+
+    def create_key(
+        self, project: str, name: str | None, key_id: str, prefix: str, key_hash: str
+    ) -> ApiKey:
+        """Store a key for `project` (created by name if new) and return it; commits."""
+        ...
+
+    def list_keys(self) -> list[ApiKey]:
+        """Every key, revoked ones included, oldest first."""
+        ...
+
+    def revoke_key(self, key_id: str) -> bool:
+        """Mark `key_id` revoked (now); False if no such active key. Commits."""
+        ...
+
+    def active_keys(self) -> list[ApiKey]:
+        """Every key not revoked, with its project; safe from any thread."""
+        ...
 
     # ---- reads for the web UI and charts (hivelog.ui, hivelog.query.aggregates) -------------
 
