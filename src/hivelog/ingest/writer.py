@@ -45,6 +45,7 @@ class Writer:
         self._thread: threading.Thread | None = None
         self.committed_jobs = 0
         self.refused_jobs = 0
+        self._upkeep = True  # the store may have deferred work (Store.background_work)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="hivelog-writer", daemon=True)
@@ -90,6 +91,8 @@ class Writer:
             while not self._queue:
                 if self._stopping:
                     return None
+                if self._upkeep:
+                    return []  # nothing to write: time for a slice of the store's upkeep
                 self._cond.wait()
             batch: list[_Pending] = []
             events = 0
@@ -108,6 +111,10 @@ class Writer:
             batch = self._take()
             if batch is None:
                 return
+            if not batch:
+                self._upkeep = self._background_work()
+                continue
+            self._upkeep = True
             try:
                 results: list[Any] = list(self.store.write([item[0] for item in batch]))
                 self.committed_jobs += len(batch)
@@ -120,6 +127,13 @@ class Writer:
                 by_loop[item[3]].append((item[2], result))
             for loop, pairs in by_loop.items():
                 loop.call_soon_threadsafe(_resolve, pairs)
+
+    def _background_work(self) -> bool:
+        try:
+            return bool(self.store.background_work())
+        except Exception:  # upkeep must never stop the writer; it is retried after writes
+            log.exception("background work of the store failed")
+            return False
 
 
 def _resolve(pairs: list[tuple[asyncio.Future[JobResult], JobResult]]) -> None:

@@ -6,6 +6,7 @@ fsync over many requests. 16 KB pages hold several ~2 KB events (4 KB pages hold
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -20,12 +21,17 @@ import msgspec
 from hivelog.normalize.event import Event, EventUpdate, apply_update
 from hivelog.store import migrations
 from hivelog.store.base import (
+    SORTABLE,
     ApiKey,
+    ChartPoint,
+    ChartSpec,
     DeleteSession,
+    EventBrief,
     EventQuery,
     Job,
     JobResult,
     Project,
+    SessionStats,
     WriteEvents,
 )
 from hivelog.store.rows import (
@@ -432,9 +438,10 @@ class SqliteStore:
 
     def query_events(self, project: Project, query: EventQuery) -> tuple[list[Event], int]:
         conn = self._conn_r()
-        where = f"project = ? AND ({query.where})" if query.where else "project = ?"
-        params: list[Any] = [project.key, *query.params]
-        order = "start_time DESC, seq DESC" if query.newest_first else "start_time, seq"
+        where, params = self._where(project, query)
+        column = query.order_by if query.order_by in SORTABLE else "start_time"
+        order = f"{column} {'DESC' if query.newest_first else 'ASC'}"
+        order += ", seq DESC" if query.newest_first else ", seq"
         rows = conn.execute(
             f"SELECT {_SELECT} FROM events WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
             (*params, query.limit, query.offset),
@@ -510,6 +517,147 @@ class SqliteStore:
         )
         return [_api_key(r) for r in rows]
 
+    # ---- search index upkeep and reads for the web UI and charts -----------------------------
+    # (hivelog.ui, hivelog.query.aggregates). Contracts are in store/base.py.
+
+    _index_slice = 64  # rows per slice of background indexing; adapts to the measured cost
+
+    def _where(self, project: Project, query: EventQuery) -> tuple[str, list[Any]]:
+        """`project = ? AND (query.where) AND (search)`, with its parameters."""
+        clauses, params = ["project = ?"], [project.key]
+        if query.where:
+            clauses.append(f"({query.where})")
+            params.extend(query.params)
+        if query.search:
+            sql, search_params = _search_sql(query.search)
+            if sql:
+                clauses.append(sql)
+                params.extend(search_params)
+        return " AND ".join(clauses), params
+
+    def background_work(self) -> bool:
+        """Index the next slice of new rows for search (writer thread, when no write waits).
+
+        A slice aims at ~20 ms so a write arriving meanwhile waits little; its size adapts to
+        the measured cost per row. Returns True while rows are left to index.
+        """
+        conn = self._conn_w()
+        (mark,) = conn.execute("SELECT indexed_seq FROM search_state").fetchone()
+        last = conn.execute(
+            "SELECT max(seq) FROM (SELECT seq FROM events WHERE seq > ? ORDER BY seq LIMIT ?)",
+            (mark, self._index_slice),
+        ).fetchone()
+        if last[0] is None:
+            return False
+        started = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "INSERT INTO events_fts (rowid, inputs, outputs) SELECT seq, inputs, outputs "
+                "FROM events WHERE seq > ? AND seq <= ? "
+                "AND (inputs IS NOT NULL OR outputs IS NOT NULL)",
+                (mark, last[0]),
+            )
+            conn.execute("UPDATE search_state SET indexed_seq = ?", (last[0],))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        per_row = (time.perf_counter() - started) / max(1, last[0] - mark)
+        self._index_slice = max(8, min(4000, int(_SLICE_SECONDS / max(per_row, 1e-6))))
+        return True
+
+    def list_projects(self) -> list[Project]:
+        rows = self._conn_r().execute("SELECT key, project_id, name FROM projects ORDER BY name")
+        return [Project(key=k, project_id=pid, name=name) for k, pid, name in rows]
+
+    def list_sessions(
+        self, project: Project, sessions: EventQuery, events: EventQuery | None = None
+    ) -> tuple[list[Event], int]:
+        with contextlib.nullcontext():
+            conn = self._conn_r()
+            # `event_type = 'session'` spelled out so the partial index events_sessions serves.
+            where = "project = ? AND event_type = 'session'"
+            params: list[Any] = [project.key]
+            if sessions.where:
+                where += f" AND ({sessions.where})"
+                params.extend(sessions.params)
+            if events is not None and (events.where or events.search):
+                inner, inner_params = self._where(project, events)
+                where += f" AND session_id IN (SELECT session_id FROM events WHERE {inner})"
+                params.extend(inner_params)
+            rows = conn.execute(
+                f"SELECT {_SELECT} FROM events WHERE {where} "
+                "ORDER BY start_time DESC, seq DESC LIMIT ? OFFSET ?",
+                (*params, sessions.limit, sessions.offset),
+            ).fetchall()
+            total = conn.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone()
+            return [row_to_event(r) for r in rows], total[0]
+
+    def session_stats(
+        self, project: Project, session_ids: Sequence[str]
+    ) -> dict[str, SessionStats]:
+        out: dict[str, SessionStats] = {}
+        with contextlib.nullcontext():
+            conn = self._conn_r()
+            for chunk in _chunks(list(dict.fromkeys(session_ids))):
+                sql = _SESSION_STATS.format(marks=_marks(len(chunk)))
+                for row in conn.execute(sql, (project.key, *chunk)):
+                    out[row[0]] = SessionStats(
+                        num_events=row[1],
+                        num_model_events=row[2] or 0,
+                        errors=row[3] or 0,
+                        total_tokens=int(row[4] or 0),
+                        cost=float(row[5] or 0),
+                        first_start=row[6],
+                        last_end=row[7],
+                    )
+        return out
+
+    def session_outline(self, project: Project, session_id: str) -> list[EventBrief]:
+        with contextlib.nullcontext():
+            rows = self._conn_r().execute(
+                "SELECT event_id, parent_id, event_type, event_name, start_time, end_time, "
+                "duration, substr(error, 1, 200) FROM events WHERE project = ? AND session_id = ? "
+                "ORDER BY start_time, seq",
+                (project.key, session_id),
+            )
+            return [EventBrief(*row) for row in rows]
+
+    def chart(self, project: Project, query: EventQuery, spec: ChartSpec) -> list[ChartPoint]:
+        bucket = _BUCKET_SQL[spec.bucket]
+        group = spec.group or "NULL"
+        where, params = self._where(project, query)
+        inner = f"SELECT {bucket} AS b, {group} AS g, {spec.value} AS v FROM events WHERE {where}"
+        if spec.aggregation == "quantile":
+            # Nearest rank: the value at position ceil(q * n) of the sorted values.
+            sql = (
+                "SELECT b, g, v, n FROM (SELECT b, g, v, "
+                "row_number() OVER (PARTITION BY b, g ORDER BY v) AS rn, "
+                "count(*) OVER (PARTITION BY b, g) AS n "
+                f"FROM ({inner}) WHERE v IS NOT NULL) "
+                "WHERE rn = max(1, CAST(? * n AS INTEGER) + (? * n > CAST(? * n AS INTEGER))) "
+                "ORDER BY b, g"
+            )
+            params = [*params, spec.quantile, spec.quantile, spec.quantile]
+        elif spec.aggregation == "count":
+            sql = f"SELECT b, g, count(*), count(*) FROM ({inner}) GROUP BY b, g ORDER BY b, g"
+        else:
+            fn = {"sum": "sum", "avg": "avg", "min": "min", "max": "max"}[spec.aggregation]
+            sql = f"SELECT b, g, {fn}(v), count(v) FROM ({inner}) GROUP BY b, g ORDER BY b, g"
+        with contextlib.nullcontext():
+            rows = self._conn_r().execute(sql, params).fetchall()
+        return [
+            ChartPoint(
+                bucket=int(b),
+                group=None if g is None else str(g),
+                value=None if v is None else float(v),
+                count=int(n),
+            )
+            for b, g, v, n in rows
+            if b is not None
+        ]
+
 
 def _api_key(row: Sequence[Any]) -> ApiKey:
     return ApiKey(
@@ -521,3 +669,58 @@ def _api_key(row: Sequence[Any]) -> ApiKey:
         created_at=row[7],
         revoked_at=row[8],
     )
+
+
+# ---- UI reads: SQL of the section above --------------------------------------------------------
+
+_TOKENS = (
+    "coalesce(json_extract(metadata, '$.total_tokens'), "
+    "coalesce(json_extract(metadata, '$.prompt_tokens'), 0) "
+    "+ coalesce(json_extract(metadata, '$.completion_tokens'), 0))"
+)
+_SESSION_STATS = (
+    "SELECT session_id, sum(event_id != session_id), "
+    "sum(event_id != session_id AND event_type = 'model'), sum(error IS NOT NULL), "
+    f"sum(CASE WHEN event_id != session_id AND metadata IS NOT NULL THEN {_TOKENS} END), "
+    "sum(CASE WHEN event_id != session_id THEN json_extract(metadata, '$.cost') END), "
+    "min(start_time), max(end_time) "
+    "FROM events WHERE project = ? AND session_id IN ({marks}) GROUP BY session_id"
+)
+_WEEK_MS, _MONDAY_MS = 7 * 86_400_000, 4 * 86_400_000  # 1970-01-05 was a Monday
+_BUCKET_SQL = {
+    "minute": "(start_time / 60000) * 60000",
+    "hour": "(start_time / 3600000) * 3600000",
+    "day": "(start_time / 86400000) * 86400000",
+    "week": f"((start_time - {_MONDAY_MS}) / {_WEEK_MS}) * {_WEEK_MS} + {_MONDAY_MS}",
+    "month": "CAST(strftime('%s', start_time / 1000, 'unixepoch', 'start of month') AS INTEGER)"
+    " * 1000",
+}
+_TRIGRAM = 3  # the FTS5 trigram tokenizer indexes runs of 3 characters
+_CONTAINS = "(instr(lower(inputs), lower(?)) > 0 OR instr(lower(outputs), lower(?)) > 0)"
+_SLICE_SECONDS = 0.02  # one slice of background indexing
+
+
+def _search_sql(text: str) -> tuple[str, list[Any]]:
+    """Every word must occur in inputs or outputs. Words of 3+ characters use the FTS index
+    for the rows indexed so far and a direct test for the newer ones above the mark; shorter
+    words (common in Chinese and Japanese) are tested directly on the rows the other clauses
+    leave."""
+    words = text.split()
+    indexed = [w for w in words if len(w) >= _TRIGRAM]
+    clauses: list[str] = []
+    params: list[Any] = []
+    if indexed:
+        tail = " AND ".join(_CONTAINS for _ in indexed)
+        clauses.append(
+            "seq IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ? UNION ALL "
+            "SELECT seq FROM events WHERE seq > (SELECT indexed_seq FROM search_state) "
+            f"AND {tail})"
+        )
+        params.append(" AND ".join('"' + w.replace('"', '""') + '"' for w in indexed))
+        for w in indexed:
+            params.extend((w, w))
+    for w in words:
+        if len(w) < _TRIGRAM:
+            clauses.append(_CONTAINS)
+            params.extend((w, w))
+    return " AND ".join(clauses), params

@@ -1,0 +1,96 @@
+"""SQLite's search index is filled behind the writes and stays exact.
+
+A search finds new rows at once (they are scanned above the indexed mark) and the same rows
+once `background_work` has indexed them; updates and deletes of indexed rows keep the FTS5
+index equal to its content table: old text is no longer found, new text is.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from hivelog.normalize.event import Event, EventUpdate
+from hivelog.store.base import DeleteSession, EventQuery, WriteEvents
+from hivelog.store.sqlite import SqliteStore
+
+TEXTS = ("東京の天気は晴れです", "Как вернуть товар?", "Where is my order 4417?", "我的包裹在哪里")
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> SqliteStore:
+    s = SqliteStore(str(tmp_path / "search.db"))
+    s.open()
+    yield s  # type: ignore[misc]
+    s.close()
+
+
+def write(store: SqliteStore, session_id: str, texts: tuple[str, ...]) -> list[str]:
+    ids = [str(uuid.uuid4()) for _ in texts]
+    events = [
+        Event(
+            event_id=eid, session_id=session_id, parent_id=session_id, event_type="model",
+            start_time=1_000 + k, inputs={"chat_history": [{"role": "user", "content": text}]},
+            outputs={"content": f"answer {k}"},
+        )
+        for k, (eid, text) in enumerate(zip(ids, texts, strict=True))
+    ]  # fmt: skip
+    [result] = store.write([WriteEvents("p", events=events)])
+    assert result.error is None
+    return ids
+
+
+def found(store: SqliteStore, text: str) -> set[str]:
+    project = store.find_project("p")
+    assert project is not None
+    events, total = store.query_events(project, EventQuery("", [], 100, 0, search=text))
+    assert total == len(events)
+    return {e.event_id for e in events}
+
+
+def index_all(store: SqliteStore) -> None:
+    for _ in range(1000):
+        if not store.background_work():
+            break
+    conn = store._conn_w()
+    (mark,) = conn.execute("SELECT indexed_seq FROM search_state").fetchone()
+    assert mark == conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+    conn.execute("INSERT INTO events_fts (events_fts) VALUES ('integrity-check')")
+
+
+def test_found_before_and_after_indexing(store: SqliteStore) -> None:
+    sid = str(uuid.uuid4())
+    ids = write(store, sid, TEXTS)
+    queries = {"東京の天気": ids[0], "вернуть": ids[1], "ORDER 4417": ids[2], "包裹": ids[3]}
+    for query, expected in queries.items():
+        assert found(store, query) == {expected}, query  # not indexed yet: scanned
+    index_all(store)
+    for query, expected in queries.items():
+        assert found(store, query) == {expected}, query  # from the index
+    assert found(store, "ВЕРНУТЬ") == {ids[1]}  # the index folds Cyrillic case too
+    assert found(store, "晴れ 東京") == {ids[0]}  # every word, in any order
+    assert found(store, "東京 вернуть") == set()
+
+
+def test_updates_and_deletes_keep_the_index_exact(store: SqliteStore) -> None:
+    sid = str(uuid.uuid4())
+    ids = write(store, sid, TEXTS)
+    index_all(store)
+    # replace the outputs of an indexed event: the old text is gone, the new one found
+    upd = EventUpdate(event_id=ids[2], outputs={"content": "shipped by drone"})
+    [result] = store.write([WriteEvents("p", updates=[upd])])
+    assert result.error is None
+    assert found(store, "answer 2") == set()
+    assert found(store, "by drone") == {ids[2]}
+    index_all(store)
+    # delete the session, which holds the newest rows: the mark comes down with them, so
+    # rows that get the freed seq numbers are still indexed
+    store.write([DeleteSession("p", sid)])
+    assert found(store, "東京の天気") == set()
+    index_all(store)
+    newer = write(store, str(uuid.uuid4()), ("東京の天気 again",))
+    assert found(store, "東京の天気") == set(newer)
+    index_all(store)
+    assert found(store, "東京の天気") == set(newer)
