@@ -31,7 +31,7 @@ def _calc(model: str, provider: str | None, input_tokens: int, output_tokens: in
 
 
 @functools.lru_cache(maxsize=4096)
-def _rates(model: str, provider: str | None) -> tuple[float, float] | None | bool:
+def _rates(model: str, provider: str | None) -> tuple[float, float] | bool | None:
     """Per-token (input, output) prices when the model's price is linear in tokens.
 
     A full price calculation costs ~70 µs, too much per span on the ingest path. Most models
