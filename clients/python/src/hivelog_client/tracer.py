@@ -15,7 +15,7 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Generator
-from typing import Any, Callable, Optional, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, cast, overload
 
 from hivelog_client._context import Scope, current
 from hivelog_client.logger import EVENT_TYPES, BaseLogger, new_id
@@ -23,7 +23,8 @@ from hivelog_client.logger import EVENT_TYPES, BaseLogger, new_id
 log = logging.getLogger("hivelog_client")
 
 F = TypeVar("F", bound=Callable[..., Any])
-_State = tuple[Scope, Optional[contextvars.Token[Optional[Scope]]], float, float]
+if TYPE_CHECKING:  # contextvars.Token is not subscriptable at runtime on every Python ≥ 3.9
+    _State = tuple[Scope, Optional[contextvars.Token[Optional[Scope]]], float, float]
 _MAX_CHUNKS = 1000  # outputs of a generator keep at most this many yielded items
 
 _default: dict[str, Any] = {"logger": None, "session_name": None}
