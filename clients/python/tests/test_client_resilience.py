@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import threading
 import time
 from collections import Counter
 
@@ -124,3 +127,40 @@ def test_fork_child_sends_only_its_own(server: Server, project: str, proxy: Prox
     logger.close()
     assert Counter(proxy.seen) == Counter(parent_ids | child_ids)  # each sent exactly once
     assert_stored_once(server, project, parent_ids | child_ids)
+
+
+def test_interpreter_exit_flushes(server: Server, project: str) -> None:
+    script = (
+        "import sys\n"
+        "from hivelog_client import BatchLogger\n"
+        "lg = BatchLogger(sys.argv[1], project=sys.argv[2], flush_interval=60)\n"
+        "sid = lg.start_session('exit')\n"
+        "ids = [lg.log_tool('t', inputs={'i': i}) for i in range(25)]\n"
+        "print(' '.join([sid, *ids]))\n"
+    )  # no flush() and no close(): the atexit hook must send them
+    run = subprocess.run(
+        [sys.executable, "-c", script, server.url, project],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert_stored_once(server, project, set(run.stdout.split()))
+
+
+def test_many_threads_log_concurrently(server: Server, project: str) -> None:
+    logger = BatchLogger(server.url, project=project, batch_size=50, flush_interval=0.05)
+    sid = logger.start_session("threads")
+    ids: list[list[str]] = [[] for _ in range(8)]
+
+    def work(n: int) -> None:
+        for i in range(250):
+            ids[n].append(logger.log_tool("t", session_id=sid, inputs={"n": n, "i": i}))
+            if i % 100 == 0:
+                logger.flush(timeout=20)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    logger.close()
+    assert logger.stats()["sent"] == 2001
+    assert_stored_once(server, project, {sid, *(i for chunk in ids for i in chunk)})
