@@ -9,6 +9,13 @@ Scenarios (each on a fresh server and database, after an optional prefill):
           one transaction per 100 rows: the ceiling hivelog is measured against.
 Events carry client UUIDv4 ids and mixed-language text (non-ASCII halves JSON parsers).
 Figures are medians of --runs runs; ratios are against the raw baseline of the same run.
+
+    .venv/bin/python bench/ingest.py --db postgresql://postgres@127.0.0.1:5432/test
+
+With --db postgresql://… (an admin URL: every measured run gets a fresh database, dropped
+after) the same scenarios run on PostgreSQL with 1 and with 2 uvicorn workers, and the baseline
+is a raw COPY of the same rows into the same schema (hivelog's own partitioned, lz4 tables),
+one transaction per 100 rows, from one connection.
 """
 
 from __future__ import annotations
@@ -108,6 +115,71 @@ def raw_sqlite(events: list[dict[str, Any]], size: int = 100) -> float:
     return len(events) / elapsed
 
 
+def pg_database(admin_url: str) -> tuple[str, Any]:
+    """A fresh database next to `admin_url`: (its URL, a function that drops it)."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    name = f"hivelog_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    info = conninfo_to_dict(admin_url)
+    url = f"postgresql://{info.get('user', 'postgres')}@{info.get('host', '127.0.0.1')}:{info.get('port', 5432)}/{name}"
+
+    def drop() -> None:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return url, drop
+
+
+def raw_copy(events: list[dict[str, Any]], admin_url: str, size: int = 100) -> float:
+    """Events/s of plain COPY into hivelog's PostgreSQL schema: the durable ceiling there."""
+    import psycopg
+
+    from hivelog.store.postgres import PostgresStore, day_of
+
+    url, drop = pg_database(admin_url)
+    try:
+        store = PostgresStore(url)
+        store.open()  # migrations and today's partitions
+        store.ensure_partitions(sorted({day_of(e["start_time"]) for e in events}))
+        store.close()
+        cols = (
+            "project, day, event_id, session_id, parent_id, event_type, event_name, source, "
+            "start_time, end_time, duration, config, inputs, outputs, metadata"
+        )
+        with psycopg.connect(url) as conn:
+            conn.execute("INSERT INTO projects (key, project_id, name, created_at) VALUES (1, 'p', 'bench', 0)")
+            conn.commit()
+            start = time.perf_counter()
+            for i in range(0, len(events), size):
+                with conn.cursor().copy(f"COPY events ({cols}) FROM STDIN") as copy:
+                    for e in events[i : i + size]:
+                        copy.write_row(
+                            (1, day_of(e["start_time"]), e["event_id"], e["session_id"], e["session_id"], e["event_type"],
+                             e["event_name"], e["source"], e["start_time"], e["start_time"] + int(e["duration"]),
+                             e["duration"], json.dumps(e["config"]), json.dumps(e["inputs"]),
+                             json.dumps(e["outputs"]), json.dumps(e["metadata"]))
+                        )
+                conn.commit()
+            elapsed = time.perf_counter() - start
+    finally:
+        drop()
+    return len(events) / elapsed
+
+
+def tree_rss_mb(pid: int) -> float:
+    """RSS of a process and its children (uvicorn's supervisor and its workers)."""
+    total = 0.0
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    for p in [pid, *map(int, children)]:
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) / 1024
+    return total
+
+
 def prefill(server: ServerProcess, n: int) -> None:
     for start in range(0, n, 20_000):
         reqs = batch_requests(make_events(min(20_000, n - start), seed=10_000 + start))
@@ -117,16 +189,23 @@ def prefill(server: ServerProcess, n: int) -> None:
         print(f"  prefilled {start + min(20_000, n - start):,} events", file=sys.stderr)
 
 
-def measure(kind: str, events: list[dict[str, Any]], concurrency: int, prefill_n: int) -> dict[str, float]:
+def measure(
+    kind: str, events: list[dict[str, Any]], concurrency: int, prefill_n: int, pg: str | None = None, workers: int = 1
+) -> dict[str, float]:
     reqs = batch_requests(events) if kind == "batch" else single_requests(events)
-    server = ServerProcess()
+    url, drop = pg_database(pg) if pg else (None, None)
     try:
-        if prefill_n:
-            prefill(server, prefill_n)
-        result = run_load(server.port, reqs, concurrency)
-        rss = server.rss_mb()
+        server = ServerProcess(url, ["--workers", str(workers)] if workers > 1 else [])
+        try:
+            if prefill_n:
+                prefill(server, prefill_n)
+            result = run_load(server.port, reqs, concurrency)
+            rss = server.rss_mb() if workers == 1 else tree_rss_mb(server.pid)
+        finally:
+            server.close()
     finally:
-        server.close()
+        if drop is not None:
+            drop()
     if result.errors:
         raise RuntimeError(f"{kind}: {result.errors} requests failed")
     return {
@@ -143,7 +222,11 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=30_000, help="events per batch run (single runs use a third)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--prefill", type=int, default=0, help="events stored before each measured run")
+    parser.add_argument("--db", default=None, help="postgresql://… admin URL: benchmark PostgreSQL instead of SQLite")
     args = parser.parse_args()
+    if args.db:
+        main_postgres(args)
+        return
 
     rows: dict[str, list[dict[str, float]]] = {"raw": [], "batch": [], "single": []}
     for run in range(args.runs):  # interleaved, so drift on a shared machine hits every scenario
@@ -169,6 +252,39 @@ def main() -> None:
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
     (out / "ingest.json").write_text(json.dumps({"args": vars(args), "runs": rows}, indent=1))
+
+
+def main_postgres(args: argparse.Namespace) -> None:
+    """The same scenarios on PostgreSQL, with 1 and 2 workers, against a raw COPY baseline."""
+    kinds = ("raw", "batch-1", "batch-2", "single-1", "single-2")
+    rows: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
+    for run in range(args.runs):
+        events = make_events(args.events, seed=run)
+        singles = make_events(args.events // 3, seed=100 + run)
+        rows["raw"].append({"events_per_s": raw_copy(events, args.db)})
+        for workers in (1, 2):
+            rows[f"batch-{workers}"].append(measure("batch", events, 8, args.prefill, args.db, workers))
+            rows[f"single-{workers}"].append(measure("single", singles, 32, args.prefill, args.db, workers))
+        print(f"run {run + 1}/{args.runs} done", file=sys.stderr)
+
+    def med(kind: str, key: str) -> float:
+        return median([r[key] for r in rows[kind]])
+
+    raw = med("raw", "events_per_s")
+    print(f"\nhivelog ingest, PostgreSQL, {args.events:,} events/run, prefill {args.prefill:,}, median of {args.runs} runs")
+    print(f"{'scenario':<40}{'events/s':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'RSS MB':>8}{'vs raw':>8}")
+    print(f"{'raw COPY, 100 rows/commit':<40}{raw:>10,.0f}{'':>9}{'':>9}{'':>9}{'':>8}{1.0:>8.2f}")
+    for kind in kinds[1:]:
+        scenario, workers = kind.split("-")
+        label = ("POST /events/batch ×100, 8 conns" if scenario == "batch" else "POST /events, 32 conns") + f", {workers}w"
+        eps = med(kind, "events_per_s")
+        print(
+            f"{label:<40}{eps:>10,.0f}{med(kind, 'requests_per_s'):>9,.0f}{med(kind, 'p50_ms'):>9.1f}"
+            f"{med(kind, 'p99_ms'):>9.1f}{med(kind, 'rss_mb'):>8.0f}{eps / raw:>8.2f}"
+        )
+    out = Path(__file__).resolve().parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "ingest-postgres.json").write_text(json.dumps({"args": vars(args), "runs": rows}, indent=1))
 
 
 if __name__ == "__main__":

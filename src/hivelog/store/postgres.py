@@ -54,13 +54,19 @@ from hivelog.store.base import (
     Project,
     WriteEvents,
 )
-from hivelog.store.rows import EVENT_COLUMNS, INSERT_COLUMNS, merge_children, row_to_event
+from hivelog.store.rows import (
+    EVENT_COLUMNS,
+    INSERT_COLUMNS,
+    event_values,
+    merge_children,
+    row_to_event,
+)
 
 log = logging.getLogger("hivelog.store.postgres")
 
 DAY_MS = 86_400_000
 _MAX_DAY = 2_932_896  # 9999-12-31: partition names are dates
-BUCKETS = 1024  # advisory-lock buckets per transaction at most; see the module docstring
+BUCKETS = 64  # advisory locks per transaction at most (each costs); see the docstring
 _LOCK_SPACE = 0x6876  # first key of every hivelog advisory lock ("hv")
 _PARTITION_LOCK = -1
 _RETENTION_LOCK = -2
@@ -91,27 +97,39 @@ def _select_expr(column: str) -> str:
 
 
 def _unnest(extra: Sequence[tuple[str, str]] = ()) -> str:
-    """`unnest(arrays) AS t(day, INSERT_COLUMNS…, extra…)` with one %s per array."""
-    columns = [("day", "int4"), *((c, _TYPES[c]) for c in INSERT_COLUMNS), *extra]
-    arrays = ", ".join(f"%s::{kind}[]" for _, kind in columns)
+    """`unnest(arrays) AS t(INSERT_COLUMNS…, extra…)` with one %b per array."""
+    columns = [*((c, _TYPES[c]) for c in INSERT_COLUMNS), *extra]
+    arrays = ", ".join(f"%b::{kind}[]" for _, kind in columns)  # binary: no array escaping
     return f"unnest({arrays}) AS t({', '.join(name for name, _ in columns)})"
 
 
 _COLS = "project, day, " + ", ".join(INSERT_COLUMNS)
-_VALUES = "%s, t.day, " + ", ".join(_select_expr(c) for c in INSERT_COLUMNS)
+# The partition day comes from `sessions`, joined in the statement: the row recorded by the
+# statement before it (ours, or another process's that it waited for) is visible here.
+_VALUES = "s.project, s.day, " + ", ".join(_select_expr(c) for c in INSERT_COLUMNS)
+_JOIN_SESSION = "JOIN sessions s ON s.project = %s AND s.session_id = t.session_id"
 _REPLACE = ", ".join(f"{c} = excluded.{c}" for c in INSERT_COLUMNS)
+_INSERT_SESSIONS = (
+    "INSERT INTO sessions (project, session_id, day) "
+    "SELECT %s, s, d FROM unnest(%b::text[], %b::int4[]) AS t(s, d) ORDER BY s "
+    "ON CONFLICT (project, session_id) DO NOTHING"
+)
 # A real event replaces a placeholder session; a resend of a real event changes nothing.
 _INSERT_EVENTS = (
-    f"INSERT INTO events ({_COLS}) SELECT {_VALUES} FROM {_unnest()} "
-    f"ON CONFLICT (project, event_id, day) DO UPDATE SET {_REPLACE} "
+    f"INSERT INTO events ({_COLS}) SELECT {_VALUES} FROM {_unnest()} {_JOIN_SESSION} "
+    f"ORDER BY t.event_id ON CONFLICT (project, event_id, day) DO UPDATE SET {_REPLACE} "
     "WHERE events.placeholder = 1"
 )
 # A placeholder session only for a session a stored event names (see the SQLite store).
 _INSERT_PLACEHOLDERS = (
     f"INSERT INTO events ({_COLS}) SELECT {_VALUES} FROM {_unnest([('child_id', 'text')])} "
-    "WHERE EXISTS (SELECT 1 FROM events e WHERE e.project = %s AND e.day = t.day "
-    "AND e.event_id = t.child_id AND e.session_id = t.session_id) "
-    "ON CONFLICT (project, event_id, day) DO NOTHING"
+    f"{_JOIN_SESSION} WHERE EXISTS (SELECT 1 FROM events e WHERE e.project = s.project "
+    "AND e.day = s.day AND e.event_id = t.child_id AND e.session_id = t.session_id) "
+    "ORDER BY t.event_id ON CONFLICT (project, event_id, day) DO NOTHING"
+)
+_PENDING = (
+    "SELECT seq, event_id, body FROM pending_updates "
+    "WHERE project = %s AND event_id = ANY(%s) ORDER BY seq"
 )
 _WRITE_BACK = (
     "UPDATE events SET children_ids = %s::jsonb, config = %s::jsonb, inputs = %s::jsonb, "
@@ -171,30 +189,56 @@ def _text(value: str | None) -> str | None:
     return value
 
 
-def _columns(events: Sequence[Event], days: Sequence[int], placeholder: int) -> list[list[Any]]:
-    """Column arrays for _UNNEST (day first), one entry per event."""
-    return [
-        list(days),
-        [e.event_id for e in events],
-        [e.session_id for e in events],
-        [e.parent_id for e in events],
-        [e.event_type for e in events],
-        [_text(e.event_name) for e in events],
-        [e.source for e in events],
-        [e.start_time for e in events],
-        [e.end_time for e in events],
-        [float(e.duration) for e in events],
-        [_text(e.error) for e in events],
-        [placeholder] * len(events),
-        [_json(e.children_ids) for e in events],
-        [_json(e.config) for e in events],
-        [_json(e.inputs) for e in events],
-        [_json(e.outputs) for e in events],
-        [_json(e.metadata) for e in events],
-        [_json(e.feedback) for e in events],
-        [_json(e.metrics) for e in events],
-        [_json(e.user_properties) for e in events],
-    ]
+def _columns(events: Sequence[Event], rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
+    """Column arrays for _unnest from rows in INSERT_COLUMNS order.
+
+    Rows are encoded in the request (WriteEvents.encode), outside this serial writer thread;
+    only text carrying U+0000, which PostgreSQL refuses, is re-encoded here.
+    """
+    columns: list[list[Any]] = [list(c) for c in zip(*rows, strict=True)]
+    for i, name in enumerate(INSERT_COLUMNS):
+        kind = _TYPES[name]
+        if kind != "text":
+            if name == "duration":
+                columns[i] = [float(v) for v in columns[i]]
+            continue
+        col = columns[i]
+        if name in _JSON_COLUMNS:
+            if any(v is not None and "\\u0000" in v for v in col):
+                field = name
+                columns[i] = [_json(getattr(e, field)) for e in events]
+        elif any(v is not None and "\x00" in v for v in col):
+            columns[i] = [_text(v) for v in col]
+    return columns
+
+
+def _merge_runs(jobs: Sequence[Job]) -> list[tuple[Job, int]]:
+    """Runs of event jobs for one project as one job each, with how many jobs each covers.
+
+    Events first, then updates, converges to the same state as job by job (updates fold onto
+    their event whichever comes first), at a few statements per run instead of per request.
+    """
+    runs: list[tuple[Job, int]] = []
+    for job in jobs:
+        if runs and isinstance(job, WriteEvents):
+            last, count = runs[-1]
+            if isinstance(last, WriteEvents) and last.project == job.project:
+                if count == 1:  # a copy: the caller's job stays as it was
+                    last = WriteEvents(
+                        last.project, list(last.events), list(last.updates), list(last.event_rows())
+                    )
+                last.events.extend(job.events)
+                last.updates.extend(job.updates)
+                assert last.rows is not None
+                last.rows.extend(job.event_rows())
+                runs[-1] = (last, count + 1)
+                continue
+        runs.append((job, 1))
+    return runs
+
+
+class _JobFailed(Exception):
+    """A job failed in a transaction written without savepoints: replay it with them."""
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
@@ -372,14 +416,23 @@ class PostgresStore:
     # ---- writes (writer thread) -------------------------------------------------------------
 
     def write(self, jobs: Sequence[Job]) -> list[JobResult]:
+        """All jobs in one transaction, with runs of one project's jobs merged and no
+        savepoints; only if a job fails is it replayed with a savepoint around each job.
+        Deadlocks and serialisation failures (possible between processes) replay it whole.
+        """
         days = {
             day_of(e.start_time) for job in jobs if isinstance(job, WriteEvents) for e in job.events
         }
+        isolate = False
         for attempt in range(_RETRIES):
             self.ensure_partitions(sorted(days))
             try:
                 with self._write_pool().connection() as conn:
-                    return self._write_once(conn, jobs)
+                    return self._write_once(conn, jobs, isolate)
+            except _JobFailed:
+                isolate = True
+                self._projects.clear()
+                continue
             except _RETRYABLE as exc:
                 log.warning("write of %d jobs retried (%s)", len(jobs), type(exc).__name__)
             except pg_errors.CheckViolation as exc:
@@ -395,12 +448,28 @@ class PostgresStore:
             time.sleep(0.01 * (attempt + 1))
         raise RuntimeError(f"write of {len(jobs)} jobs failed {_RETRIES} times")
 
-    def _write_once(self, conn: psycopg.Connection[Any], jobs: Sequence[Job]) -> list[JobResult]:
+    def _write_once(
+        self, conn: psycopg.Connection[Any], jobs: Sequence[Job], isolate: bool
+    ) -> list[JobResult]:
         results: list[JobResult] = []
         with conn.transaction():
             self._lock_buckets(conn, jobs)
-            for job in jobs:
+            runs = [(j, 1) for j in jobs] if isolate else _merge_runs(jobs)
+            for job, covers in runs:
                 project = self._project_for_write(conn, job.project)
+                if not isolate:
+                    try:
+                        deleted = self._apply(conn, project, job)
+                    except _RETRYABLE:
+                        raise
+                    except pg_errors.CheckViolation as exc:
+                        if "no partition" in str(exc):
+                            raise
+                        raise _JobFailed from exc
+                    except Exception as exc:
+                        raise _JobFailed from exc
+                    results.extend([JobResult(project=project, deleted=deleted)] * covers)
+                    continue
                 try:
                     with conn.transaction():  # a savepoint: one bad job never fails its neighbours
                         deleted = self._apply(conn, project, job)
@@ -463,45 +532,22 @@ class PostgresStore:
             self._update(conn, project, update)
         return 0
 
-    def _session_days(
-        self, conn: psycopg.Connection[Any], project: Project, wanted: dict[str, int]
-    ) -> dict[str, int]:
-        """The partition day of each session: the recorded one, else record `wanted`'s."""
-        ids = sorted(wanted)
-        conn.execute(
-            "INSERT INTO sessions (project, session_id, day) "
-            "SELECT %s, s, d FROM unnest(%s::text[], %s::int4[]) AS t(s, d) "
-            "ON CONFLICT (project, session_id) DO NOTHING",
-            (project.key, ids, [wanted[s] for s in ids]),
-        )
-        # A new statement: sees sessions another process committed while we waited for it.
-        rows = conn.execute(
-            "SELECT session_id, day FROM sessions WHERE project = %s AND session_id = ANY(%s)",
-            (project.key, ids),
-        ).fetchall()
-        return {s: d for s, d in rows}
-
     def _insert_events(
         self, conn: psycopg.Connection[Any], project: Project, job: WriteEvents
     ) -> None:
+        """Sessions recorded, events inserted, placeholders added, parked updates looked up:
+        four statements sent as one pipeline (one round trip), then folding if any."""
         if not job.events:
             return
-        events: dict[str, Event] = {}
-        for e in job.events:  # the first of repeated ids wins, as one after another would
-            events.setdefault(e.event_id, e)
+        events: dict[str, tuple[Event, tuple[Any, ...]]] = {}
+        for e, row in zip(job.events, job.event_rows(), strict=True):
+            events.setdefault(e.event_id, (e, row))  # the first of repeated ids wins
         wanted: dict[str, int] = {}
-        for e in events.values():
+        for e, _ in events.values():
             if e.event_type == "session" and e.event_id == e.session_id:
                 wanted[e.session_id] = day_of(e.start_time)
-        for e in events.values():
+        for e, _ in events.values():
             wanted.setdefault(e.session_id, day_of(e.start_time))
-        days = self._session_days(conn, project, wanted)
-        rows = sorted(events.values(), key=lambda e: e.event_id)
-        conn.execute(
-            _INSERT_EVENTS,
-            [project.key, *_columns(rows, [days[e.session_id] for e in rows], 0)],
-            binary=True,
-        )
         placeholders: dict[str, tuple[Event, str]] = {}
         for e in job.events:
             if e.event_type != "session" and e.session_id not in placeholders:
@@ -518,35 +564,41 @@ class PostgresStore:
                     ),
                     e.event_id,
                 )
-        if placeholders:
-            ph = sorted(placeholders.values(), key=lambda p: p[0].event_id)
-            stubs = [p for p, _ in ph]
-            conn.execute(
-                _INSERT_PLACEHOLDERS,
-                [
-                    project.key,
-                    *_columns(stubs, [days[p.session_id] for p in stubs], 1),
-                    [child for _, child in ph],
-                    project.key,
-                ],
-                binary=True,
-            )
-        ids = {e.event_id: days[e.session_id] for e in events.values()}
+        sessions = sorted(wanted)
+        ordered = [events[k] for k in sorted(events)]  # one lock order in every process
+        ids = {k: e.session_id for k, (e, _) in events.items()}
         for sid in placeholders:
-            ids.setdefault(sid, days[sid])
-        self._fold_pending(conn, project, ids)
+            ids.setdefault(sid, sid)
+        with conn.pipeline():
+            conn.execute(_INSERT_SESSIONS, (project.key, sessions, [wanted[s] for s in sessions]))
+            conn.execute(
+                _INSERT_EVENTS,
+                [*_columns([e for e, _ in ordered], [r for _, r in ordered]), project.key],
+            )
+            if placeholders:
+                ph = sorted(placeholders.values(), key=lambda p: p[0].event_id)
+                stubs = [p for p, _ in ph]
+                conn.execute(
+                    _INSERT_PLACEHOLDERS,
+                    [
+                        *_columns(stubs, [event_values(p, placeholder=1) for p in stubs]),
+                        [child for _, child in ph],
+                        project.key,
+                    ],
+                )
+            pending = conn.execute(_PENDING, (project.key, list(ids)))
+        rows = pending.fetchall()
+        if rows:
+            self._fold_pending(conn, project, ids, rows)
 
     def _fold_pending(
-        self, conn: psycopg.Connection[Any], project: Project, ids: dict[str, int]
+        self,
+        conn: psycopg.Connection[Any],
+        project: Project,
+        ids: dict[str, str],
+        rows: list[tuple[Any, ...]],
     ) -> None:
         """Apply updates that arrived before their event; drop them once the event is real."""
-        rows = conn.execute(
-            "SELECT seq, event_id, body FROM pending_updates "
-            "WHERE project = %s AND event_id = ANY(%s) ORDER BY seq",
-            (project.key, list(ids)),
-        ).fetchall()
-        if not rows:
-            return
         pending: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for seq, event_id, body in rows:
             pending[event_id].append((seq, body))
@@ -582,10 +634,14 @@ class PostgresStore:
         )
 
     def _load_for_update(
-        self, conn: psycopg.Connection[Any], project: Project, event_id: str, day: int | None
+        self, conn: psycopg.Connection[Any], project: Project, event_id: str, session: str | None
     ) -> _Found | None:
-        where = "project = %s AND event_id = %s" + (" AND day = %s" if day is not None else "")
-        params: list[Any] = [project.key, event_id] + ([day] if day is not None else [])
+        """The event, row-locked; in its session's partition when the session is known."""
+        where = "project = %s AND event_id = %s"
+        params: list[Any] = [project.key, event_id]
+        if session is not None:
+            where += " AND day = (SELECT day FROM sessions WHERE project = %s AND session_id = %s)"
+            params += [project.key, session]
         row = conn.execute(
             f"SELECT day, {_SELECT} FROM events WHERE {where} LIMIT 1 FOR UPDATE", params
         ).fetchone()
