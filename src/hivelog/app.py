@@ -12,7 +12,9 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hivelog.auth import Auth, KeyRing, is_loopback
 from hivelog.errors import HivelogError
+from hivelog.ingest.limits import Limits
 from hivelog.ingest.writer import Writer
 from hivelog.middleware import BodyLimit
 from hivelog.routes import routes
@@ -34,10 +36,10 @@ def open_store(settings: Settings) -> Store:
         from hivelog.store.postgres import PostgresStore
 
         assert settings.db is not None
-        return PostgresStore(settings.db)
+        return PostgresStore(settings.db, read_timeout_ms=settings.read_timeout_ms)
     from hivelog.store.sqlite import SqliteStore
 
-    return SqliteStore(settings.db_path)
+    return SqliteStore(settings.db_path, read_timeout_ms=settings.read_timeout_ms)
 
 
 def app_from_env() -> Starlette:
@@ -70,11 +72,23 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     store = store or open_store(settings)
+    keys = KeyRing(store, open_without_keys=is_loopback(settings.host) or settings.insecure)
+    limits = Limits(
+        max_batch_events=settings.max_batch_events,
+        max_field_bytes=settings.max_field_bytes,
+        max_json_depth=min(settings.max_json_depth, Limits.MAX_DEPTH),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store.open()
-        writer = Writer(store, max_events=settings.queue_events, max_bytes=settings.queue_bytes)
+        keys.load()
+        writer = Writer(
+            store,
+            max_events=settings.queue_events,
+            max_bytes=settings.queue_bytes,
+            limits=limits,
+        )
         writer.start()
         retention = Retention(store, settings.retention_days) if settings.retention_days else None
         if retention is not None:
@@ -92,7 +106,15 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
 
     return Starlette(
         routes=routes(),
-        middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],
+        # Auth first: a request without a valid key is refused before its body is read.
+        middleware=[
+            Middleware(Auth, keys=keys),
+            Middleware(
+                BodyLimit,
+                max_bytes=settings.max_body_bytes,
+                body_timeout=settings.body_timeout_seconds,
+            ),
+        ],
         exception_handlers={
             HivelogError: _hivelog_error,
             HTTPException: _http_error,

@@ -18,12 +18,13 @@ from hivelog.settings import SETTINGS, Settings
 def _settings_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for setting in reversed(SETTINGS):
         default = setting.default if setting.default is not None else "~/.hivelog/hivelog.db"
+        kind: dict[str, Any] = {"is_flag": True} if setting.type is bool else {"type": setting.type}
         func = click.option(
             setting.flag,
             setting.name,
-            type=setting.type,
             default=None,
             help=f"{setting.help} [env {setting.env}; default {default}]",
+            **kind,
         )(func)
     return func
 
@@ -54,19 +55,22 @@ def serve(**options: Any) -> None:
             "so a second process would only wait for the first. One process on SQLite "
             "already commits many requests per transaction."
         )
+    from hivelog.server import StartRefused, auth_mode, uvicorn_options
+
+    checking = open_store(settings)
+    checking.open()
+    try:
+        mode = auth_mode(settings, len(checking.active_keys()))
+    except StartRefused as refused:
+        raise click.ClickException(str(refused)) from None
+    finally:
+        checking.close()
     click.echo(
         f"hivelog {__version__} on http://{settings.host}:{settings.port} "
-        f"(database {_display(settings)}, {settings.workers} worker(s))",
+        f"(database {_display(settings)}, {settings.workers} worker(s))\n{mode}",
         err=True,
     )
-    common: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
-        "log_level": settings.log_level,
-        "access_log": False,
-        "timeout_keep_alive": 30,
-        "timeout_graceful_shutdown": 10,
-    }
+    common = uvicorn_options(settings)
     if settings.workers == 1:
         uvicorn.run(create_app(settings), **common)
         return
@@ -110,6 +114,85 @@ def migrate(db: str | None) -> None:
     store.open()  # applies what is missing, under a lock on PostgreSQL
     store.close()
     click.echo(f"database {_display(settings)} is up to date", err=True)
+
+
+@main.group()
+def keys() -> None:
+    """API keys: each scoped to one project; stored hashed, shown once."""
+
+
+_db_option = click.option(
+    "--db", "db", default=None, help="Database (default: HIVELOG_DB or ~/.hivelog/hivelog.db)."
+)
+
+
+@keys.command("create")
+@click.option("--project", required=True, help="The project the key reads and writes.")
+@click.option("--name", default=None, help="A label to tell keys apart in `keys list`.")
+@_db_option
+def keys_create(project: str, name: str | None, db: str | None) -> None:
+    """Create a key for PROJECT (created if new) and print it: it is not shown again."""
+    from hivelog.app import open_store
+    from hivelog.auth import new_key
+
+    store = open_store(Settings.from_env(db=db))
+    store.open()
+    try:
+        made = new_key()
+        key = store.create_key(project, name, made.key_id, made.prefix, made.key_hash)
+    finally:
+        store.close()
+    click.echo(made.key)
+    click.echo(
+        f"key {key.key_id} for project {key.project.name!r} created; it is shown only now. "
+        "Send it as `Authorization: Bearer <key>`.",
+        err=True,
+    )
+
+
+@keys.command("list")
+@_db_option
+def keys_list(db: str | None) -> None:
+    """Every key: id, project, label, created and revoked times (never the key itself)."""
+    import datetime as dt
+
+    from hivelog.app import open_store
+
+    def when(ms: int | None) -> str:
+        if not ms:
+            return "-"
+        return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+    store = open_store(Settings.from_env(db=db))
+    store.open()
+    try:
+        rows = store.list_keys()
+    finally:
+        store.close()
+    click.echo(f"{'ID':10} {'PREFIX':13} {'PROJECT':20} {'NAME':16} {'CREATED':17} REVOKED")
+    for k in rows:
+        click.echo(
+            f"{k.key_id:10} {k.prefix:13} {k.project.name:20} {k.name or '-':16} "
+            f"{when(k.created_at):17} {when(k.revoked_at)}"
+        )
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@_db_option
+def keys_revoke(key_id: str, db: str | None) -> None:
+    """Revoke KEY_ID; a running server refuses it within a second."""
+    from hivelog.app import open_store
+
+    store = open_store(Settings.from_env(db=db))
+    store.open()
+    try:
+        done = store.revoke_key(key_id.removeprefix("hl_"))
+    finally:
+        store.close()
+    if not done:
+        raise click.ClickException(f"no active key {key_id!r} (see `hivelog keys list`)")
+    click.echo(f"key {key_id} revoked", err=True)
 
 
 main.add_command(import_command)

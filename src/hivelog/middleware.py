@@ -1,18 +1,21 @@
-"""Pure ASGI middleware: body size limit and request decompression.
+"""Pure ASGI middleware: body size limit, body read timeout and request decompression.
 
 The limit counts bytes after decompression, so a small gzip bomb is a 413 like any other
-oversized body, and the app never holds more than the limit in memory.
+oversized body, and the app never holds more than the limit in memory. A body that stalls
+for `body_timeout` seconds between two chunks is a 408, so a client trickling a body cannot
+hold a request (and its memory) open. Auth is in hivelog.auth.
 """
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import msgspec
 
-from hivelog.errors import BadInput, HivelogError, TooLarge
+from hivelog.errors import BadInput, HivelogError, RequestTimeout, TooLarge
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -37,9 +40,10 @@ async def send_error(send: Send, error: HivelogError) -> None:
 class BodyLimit:
     """413 for bodies over `max_bytes`; inflates gzip/deflate bodies within the same limit."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, body_timeout: float | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,6 +52,7 @@ class BodyLimit:
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
         encoding = headers.get(b"content-encoding", b"identity").decode("latin-1").strip().lower()
+        receive = self._timed(receive)
         try:
             if length is not None and encoding == "identity" and int(length) > self.max_bytes:
                 raise self._too_large()
@@ -68,6 +73,29 @@ class BodyLimit:
             await send_error(send, BadInput("Content-Length is not a number", "Content-Length"))
             return
         await self.app(scope, receive, send)
+
+    def _timed(self, receive: Receive) -> Receive:
+        """`receive` that gives up on a body stalled for `body_timeout` (408). Once the body is
+        complete, waiting (for a disconnect) is not limited."""
+        if not self.body_timeout:
+            return receive
+        timeout = self.body_timeout
+        complete = False
+
+        async def timed() -> Message:
+            nonlocal complete
+            if complete:
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), timeout)
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"no request body data for {timeout:g} s (--body-timeout-seconds)", "body"
+                ) from None
+            complete = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        return timed
 
     def _too_large(self) -> TooLarge:
         return TooLarge(

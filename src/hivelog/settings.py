@@ -74,6 +74,74 @@ SETTINGS: tuple[Setting, ...] = (
         "Delete sessions (with all their events) that started more than this many days ago; "
         "0 keeps everything.",
     ),
+    # ---- auth and limits (docs/reliability.md says why each default) ----
+    Setting(
+        "insecure",
+        bool,
+        False,
+        "Allow listening beyond loopback with no API key: anyone who can reach the port can "
+        "read and write every project. Without it, such a server refuses to start.",
+    ),
+    Setting(
+        "max_batch_events",
+        int,
+        10_000,
+        "Most events (or spans) one request may carry; more get 413.",
+    ),
+    Setting(
+        "max_field_bytes",
+        int,
+        1024 * 1024,
+        "Longest string value stored (UTF-8 bytes); longer ones are cut, end with a marker, "
+        "and metadata.hivelog_truncated records their original length.",
+    ),
+    Setting(
+        "max_json_depth",
+        int,
+        64,
+        "Deepest nesting of objects and lists inside an event's fields (at most 200); "
+        "deeper gets 400.",
+    ),
+    Setting("max_filters", int, 50, "Most filters one query may have; more get 400."),
+    Setting(
+        "read_timeout_ms",
+        int,
+        10_000,
+        "Time limit of one read query; a query stopped by it gets 400 query_timeout.",
+    ),
+    Setting(
+        "max_connections",
+        int,
+        1000,
+        "Open connections plus running requests before new requests get 503 "
+        "(uvicorn limit_concurrency).",
+    ),
+    Setting(
+        "keep_alive_seconds",
+        int,
+        15,
+        "An idle keep-alive connection is closed after this many seconds.",
+    ),
+    Setting(
+        "header_timeout_seconds",
+        float,
+        10.0,
+        "A connection that has not sent a whole request head within this time is closed "
+        "(slow clients, slowloris).",
+    ),
+    Setting(
+        "body_timeout_seconds",
+        float,
+        30.0,
+        "A request body that stalls this long between two chunks gets 408.",
+    ),
+    Setting(
+        "max_header_bytes",
+        int,
+        64 * 1024,
+        "Largest request head (request line and headers); larger gets 431 and the "
+        "connection is closed.",
+    ),
 )
 
 
@@ -88,6 +156,17 @@ class Settings:
     log_level: str = "info"
     workers: int = 1
     retention_days: int = 0
+    insecure: bool = False
+    max_batch_events: int = 10_000
+    max_field_bytes: int = 1024 * 1024
+    max_json_depth: int = 64
+    max_filters: int = 50
+    read_timeout_ms: int = 10_000
+    max_connections: int = 1000
+    keep_alive_seconds: int = 15
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
+    max_header_bytes: int = 64 * 1024
 
     @property
     def db_path(self) -> str:
@@ -100,9 +179,21 @@ class Settings:
         for setting in SETTINGS:
             raw = os.environ.get(setting.env)
             if raw is not None and raw != "":
-                values[setting.name] = setting.type(raw)
+                values[setting.name] = parse(setting, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+def parse(setting: Setting, raw: str) -> Any:
+    """A value from its text (environment): booleans as 1/0, true/false, yes/no, on/off."""
+    if setting.type is bool:
+        text = raw.strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{setting.env}={raw!r} is not a boolean (use 1/0, true/false)")
+    return setting.type(raw)
 
 
 def _check_settings_match() -> None:

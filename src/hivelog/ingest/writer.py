@@ -17,6 +17,7 @@ import threading
 from typing import Any
 
 from hivelog.errors import Overloaded
+from hivelog.ingest.limits import Limits
 from hivelog.store.base import Job, JobResult, Store
 
 log = logging.getLogger("hivelog.writer")
@@ -32,8 +33,10 @@ class Writer:
         max_events: int = 200_000,
         max_bytes: int = 256 * 1024 * 1024,
         max_batch: int = 5_000,
+        limits: Limits | None = None,
     ) -> None:
         self.store = store
+        self.limits = limits
         self.max_events = max_events
         self.max_bytes = max_bytes
         self.max_batch = max_batch
@@ -61,7 +64,12 @@ class Writer:
             self._thread = None
 
     async def submit(self, job: Job, nbytes: int = 0) -> JobResult:
-        """Store `job` durably; raises the job's own error, or Overloaded if the queue is full."""
+        """Store `job` durably; raises the job's own error, or Overloaded if the queue is full.
+
+        Every transport's writes pass here, so the per-request limits are applied here first.
+        """
+        if self.limits is not None:
+            self.limits.apply(job, nbytes)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[JobResult] = loop.create_future()
         size = job.size()

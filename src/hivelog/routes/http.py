@@ -8,9 +8,10 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hivelog.errors import BadInput, from_validation
+from hivelog.auth import request_key
+from hivelog.errors import BadInput, Forbidden, from_validation
 from hivelog.ingest.writer import Writer
-from hivelog.store.base import Store
+from hivelog.store.base import Project, Store
 
 T = TypeVar("T")
 DEFAULT_PROJECT = "default"
@@ -57,11 +58,38 @@ async def read_body(request: Request) -> bytes:
 
 
 def named_project(request: Request, *names: str | None) -> str | None:
-    """The project a request names: the first name given in the body, then `?project=`."""
-    for name in names:
-        if name:
-            return name
-    return request.query_params.get("project") or None
+    """The project a request is about: its API key's project, whatever else it names.
+
+    Without a key (an open server): the first name given in the body, then `?project=`.
+    With a key, naming another project (by name or id) is refused with 403 rather than
+    silently ignored, so a misconfigured client finds out at once instead of writing to a
+    project it did not mean.
+    """
+    named = next((name for name in names if name), None)
+    named = named or request.query_params.get("project") or None
+    key = request_key(request.scope)
+    if key is None:
+        return named
+    check_project(request, named)
+    return key.project.name
+
+
+def check_project(request: Request, name: str | None) -> None:
+    """Forbidden if the request's key belongs to another project than `name`."""
+    key = request_key(request.scope)
+    if key is not None and name and name not in (key.project.name, key.project.project_id):
+        raise Forbidden(
+            f"this API key belongs to project {key.project.name!r}, not {name!r}; "
+            "leave the project out or use a key of that project",
+            "project",
+        )
+
+
+def key_project(request: Request) -> Project | None:
+    """The project of the request's API key; None on an open server without a key. Routes
+    that would look across projects (by event id, project lists) must not when it is set."""
+    key = request_key(request.scope)
+    return key.project if key is not None else None
 
 
 def project_name(request: Request, *names: str | None) -> str:

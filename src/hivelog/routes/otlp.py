@@ -33,7 +33,7 @@ from starlette.responses import Response
 
 from hivelog.errors import HivelogError
 from hivelog.normalize.otlp import Converted, spans_to_events
-from hivelog.routes.http import project_name, read_body, writer
+from hivelog.routes.http import check_project, project_name, read_body, writer
 from hivelog.store.base import WriteEvents
 from hivelog.wire.otlp import count_json, count_protobuf, decode_json, decode_protobuf
 
@@ -85,6 +85,8 @@ def _error(error: HivelogError, as_json: bool) -> Response:
 
 async def _store(request: Request, converted: Converted, nbytes: int) -> None:
     """One durable job per project, all in flight at once; the first failure is raised."""
+    for project in converted.by_project:  # spans naming another project than the key's: 403
+        check_project(request, project)
     total = sum(len(events) for events in converted.by_project.values()) or 1
     submit = writer(request).submit
     jobs = [

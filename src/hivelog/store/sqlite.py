@@ -7,17 +7,19 @@ fsync over many requests. 16 KB pages hold several ~2 KB events (4 KB pages hold
 from __future__ import annotations
 
 import contextlib
+import contextlib
 import sqlite3
 import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from hivelog.errors import QueryTimeout
 from hivelog.normalize.event import Event, EventUpdate, apply_update
 from hivelog.store import migrations
 from hivelog.store.base import (
@@ -66,6 +68,7 @@ _WRITE_BACK = (
     "WHERE seq = ?"
 )
 _CHUNK = 500  # ids per IN (...) list
+_PROGRESS_STEPS = 10_000  # SQLite VM steps between read-deadline checks (~0.1 ms)
 _encode_update = msgspec.json.Encoder().encode
 _decode_update = msgspec.json.Decoder(EventUpdate).decode
 
@@ -125,8 +128,9 @@ def _marks(n: int) -> str:
 class SqliteStore:
     dialect = "sqlite"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, read_timeout_ms: int = 0) -> None:
         self.path = path
+        self.read_timeout_ms = read_timeout_ms
         self._writer: sqlite3.Connection | None = None
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -196,10 +200,35 @@ class SqliteStore:
             conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
             conn.execute("PRAGMA cache_size = -16384")
             conn.execute("PRAGMA busy_timeout = 10000")
+            conn.set_progress_handler(self._past_deadline, _PROGRESS_STEPS)
             self._local.conn = conn
             with self._readers_lock:
                 self._readers.append(conn)
         return conn
+
+    def _past_deadline(self) -> int:
+        """SQLite's progress handler: non-zero interrupts the running read."""
+        deadline: float | None = getattr(self._local, "deadline", None)
+        return 1 if deadline is not None and time.monotonic() > deadline else 0
+
+    @contextlib.contextmanager
+    def _time_limit(self) -> Iterator[None]:
+        """Stop the reads inside after `read_timeout_ms`; a stopped read is a QueryTimeout."""
+        if self.read_timeout_ms <= 0:
+            yield
+            return
+        self._local.deadline = time.monotonic() + self.read_timeout_ms / 1000
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if "interrupted" not in str(exc):
+                raise
+            raise QueryTimeout(
+                f"the query ran longer than the read time limit of {self.read_timeout_ms} ms "
+                "(--read-timeout-ms) and was stopped; narrow the filters or the date range"
+            ) from None
+        finally:
+            self._local.deadline = None
 
     # ---- writes (writer thread only) --------------------------------------------------------
 
@@ -418,6 +447,10 @@ class SqliteStore:
         return event
 
     def session_events(self, project: Project, session_id: str) -> list[Event]:
+        with self._time_limit():
+            return self._session_events(project, session_id)
+
+    def _session_events(self, project: Project, session_id: str) -> list[Event]:
         rows = (
             self._conn_r()
             .execute(
@@ -437,6 +470,10 @@ class SqliteStore:
         return events
 
     def query_events(self, project: Project, query: EventQuery) -> tuple[list[Event], int]:
+        with self._time_limit():
+            return self._query_events(project, query)
+
+    def _query_events(self, project: Project, query: EventQuery) -> tuple[list[Event], int]:
         conn = self._conn_r()
         where, params = self._where(project, query)
         column = query.order_by if query.order_by in SORTABLE else "start_time"

@@ -24,7 +24,7 @@ from hivelog.errors import HivelogError, NotFound
 from hivelog.normalize.event import JSON_FIELDS
 from hivelog.query import aggregates
 from hivelog.query.filters import OPERATORS, compile_query
-from hivelog.routes.http import DEFAULT_PROJECT, store
+from hivelog.routes.http import DEFAULT_PROJECT, key_project, store
 from hivelog.store.base import SORTABLE, EventBrief, Project, Store
 from hivelog.ui import chat
 from hivelog.ui.render import render
@@ -97,9 +97,10 @@ def _value(text: str) -> str | int | float | bool:
 async def _view(request: Request, default_range: str = "all") -> View:
     p = request.query_params
     s = store(request)
-    projects = await run_in_threadpool(s.list_projects)
+    scoped = key_project(request)  # an API key shows its own project and no other
+    projects = [scoped] if scoped else await run_in_threadpool(s.list_projects)
     names = [x.name for x in projects]
-    name = p.get("project") or (
+    name = scoped.name if scoped else p.get("project") or (
         DEFAULT_PROJECT if DEFAULT_PROJECT in names or not names else names[0]
     )
     project = next((x for x in projects if x.name == name), None)
@@ -228,7 +229,7 @@ async def session_page(request: Request) -> Response:
     s = store(request)
     project = view.project
     session = await run_in_threadpool(s.get_event, project, session_id) if project else None
-    if session is None:  # a link from elsewhere may not name the project
+    if session is None and not key_project(request):  # a link may not name the project
         project = await run_in_threadpool(s.project_of_event, session_id)
         session = await run_in_threadpool(s.get_event, project, session_id) if project else None
     if session is None or project is None:
@@ -256,7 +257,7 @@ async def event_detail(request: Request) -> Response:
     s = store(request)
     project = view.project
     event = await run_in_threadpool(s.get_event, project, event_id) if project else None
-    if event is None:
+    if event is None and not key_project(request):
         project = await run_in_threadpool(s.project_of_event, event_id)
         event = await run_in_threadpool(s.get_event, project, event_id) if project else None
     if event is None or project is None:

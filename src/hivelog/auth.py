@@ -1,0 +1,179 @@
+"""API keys: how they look, how they are checked, and the ASGI middleware that checks them.
+
+A key is `hl_<key_id>_<secret>`: `key_id` (8 hex characters) is public and names the key in
+`hivelog keys list`; `secret` is 32 random bytes. Only the SHA-256 of the whole key is stored,
+so a copy of the database does not hand out working keys. A request's key is looked up by its
+`key_id` and its hash compared with `hmac.compare_digest`, so the time a check takes says
+nothing about how much of a guess was right.
+
+Every key belongs to one project; the middleware puts the key on the request scope and
+`routes.http.named_project` makes that project win over any the request names.
+
+When auth is required: whenever any key exists, and always when the server listens beyond
+loopback without `--insecure` (then no key at all means every request is refused). A loopback
+server with no keys runs open. The key set is cached and re-read at most every
+`REFRESH_SECONDS`, so a key created or revoked with the CLI takes effect within that time
+without a per-request database read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import hmac
+import ipaddress
+import re
+import secrets
+import time
+from collections.abc import MutableMapping
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from hivelog.errors import Unauthorized
+from hivelog.middleware import ASGIApp, Receive, Scope, Send, send_error
+from hivelog.store.base import ApiKey, Store
+
+KEY_PREFIX = "hl_"
+REFRESH_SECONDS = 1.0
+SCOPE_KEY = "hivelog.key"
+# Routes anyone may read: they say nothing about any project's data.
+PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/docs"})
+PUBLIC_PREFIXES = ("/static/",)  # the UI's CSS and JS: no data
+_KEY_SHAPE = re.compile(r"^hl_([0-9a-f]{8})_[A-Za-z0-9_\-]{20,100}$")
+
+
+@dataclasses.dataclass(frozen=True)
+class NewKey:
+    """A key as created: `key` is shown once and never stored."""
+
+    key: str
+    key_id: str
+    prefix: str
+    key_hash: str
+
+
+def new_key() -> NewKey:
+    key_id = secrets.token_hex(4)
+    key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    return NewKey(key=key, key_id=key_id, prefix=f"{KEY_PREFIX}{key_id}", key_hash=hash_key(key))
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def key_from_headers(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """`Authorization: Bearer KEY` (what HoneyHive SDKs and OTLP exporters send) or `X-API-Key`."""
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").strip().partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+        elif name == b"x-api-key" and value.strip():
+            return value.decode("latin-1").strip()
+    return None
+
+
+class KeyRing:
+    """The active keys by `key_id`, cached and re-read from the store at most once a second."""
+
+    def __init__(self, store: Store, *, open_without_keys: bool) -> None:
+        self.store = store
+        self.open_without_keys = open_without_keys
+        self._keys: dict[str, ApiKey] = {}
+        self._loaded_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    def load(self) -> None:
+        self._keys = {k.key_id: k for k in self.store.active_keys()}
+        self._loaded_at = time.monotonic()
+
+    async def _fresh(self) -> dict[str, ApiKey]:
+        if time.monotonic() - self._loaded_at > REFRESH_SECONDS:
+            async with self._lock:
+                if time.monotonic() - self._loaded_at > REFRESH_SECONDS:
+                    await run_in_threadpool(self.load)
+        return self._keys
+
+    async def required(self) -> bool:
+        return bool(await self._fresh()) or not self.open_without_keys
+
+    async def check(self, key: str) -> ApiKey | None:
+        """The active key `key` is, or None; constant time in the secret part."""
+        match = _KEY_SHAPE.match(key)
+        found = (await self._fresh()).get(match.group(1)) if match else None
+        if found is None:
+            hmac.compare_digest(hash_key(key), "0" * 64)  # same work for unknown ids
+            return None
+        return found if hmac.compare_digest(hash_key(key), found.key_hash) else None
+
+
+class Auth:
+    """401 unless the request carries an active key (when auth is required); puts the key on
+    the scope for project scoping. The key itself is never logged or echoed."""
+
+    def __init__(self, app: ASGIApp, keys: KeyRing) -> None:
+        self.app = app
+        self.keys = keys
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        presented = key_from_headers(scope["headers"])
+        if presented is None and scope["method"] in ("GET", "HEAD"):
+            presented = _cookie_key(scope["headers"])
+        if not await self.keys.required():
+            if presented is not None:
+                # A key sent to an open server still scopes the request if it is valid.
+                scope[SCOPE_KEY] = await self.keys.check(presented)
+            await self.app(scope, receive, send)
+            return
+        if presented is None:
+            await send_error(send, _unauthorized("this server requires an API key"))
+            return
+        key = await self.keys.check(presented)
+        if key is None:
+            await send_error(send, _unauthorized("the API key is not valid or was revoked"))
+            return
+        scope[SCOPE_KEY] = key
+        await self.app(scope, receive, send)
+
+
+def _cookie_key(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The UI's `hivelog_key` cookie; honoured on GET/HEAD only, so no cross-site writes."""
+    for name, value in headers:
+        if name == b"cookie":
+            for part in value.decode("latin-1").split(";"):
+                k, _, v = part.strip().partition("=")
+                if k == "hivelog_key" and v:
+                    return v
+    return None
+
+
+def _unauthorized(what: str) -> Unauthorized:
+    error = Unauthorized(
+        f"{what}: send `Authorization: Bearer <key>`; create a key with "
+        "`hivelog keys create --project NAME`",
+        "Authorization",
+    )
+    return error
+
+
+def request_key(scope: MutableMapping[str, Any]) -> ApiKey | None:
+    """The key a request was authenticated with, if any."""
+    key = scope.get(SCOPE_KEY)
+    return key if isinstance(key, ApiKey) else None
