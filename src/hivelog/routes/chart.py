@@ -19,7 +19,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hivelog.query.aggregates import chart, relative_range
-from hivelog.routes.http import DEFAULT_PROJECT, convert, json_response, named_project, store
+from hivelog.routes.http import (
+    DEFAULT_PROJECT,
+    check_filters,
+    convert,
+    json_response,
+    named_project,
+    store,
+)
 from hivelog.routes.read import _json_param
 from hivelog.wire.rest import DateRange, EventFilterIn
 
@@ -48,6 +55,8 @@ async def events_chart(request: Request) -> Response:
     q = request.query_params
     s = store(request)
     project = await run_in_threadpool(s.find_project, named_project(request) or DEFAULT_PROJECT)
+    filters = filters_param(_json_param(request, "filters"))
+    check_filters(request, filters, "filters")
     result = await run_in_threadpool(
         lambda: chart(
             s,
@@ -56,7 +65,7 @@ async def events_chart(request: Request) -> Response:
             aggregation=q.get("aggregation"),
             bucket=q.get("bucket"),
             group_by=q.get("groupBy") or q.get("group_by") or None,
-            filters=filters_param(_json_param(request, "filters")),
+            filters=filters,
             date_range=date_range_param(_json_param(request, "dateRange")),
             search=q.get("search") or None,
         )

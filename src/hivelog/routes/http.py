@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -82,6 +83,15 @@ def check_project(request: Request, name: str | None) -> None:
             f"this API key belongs to project {key.project.name!r}, not {name!r}; "
             "leave the project out or use a key of that project",
             "project",
+        )
+
+
+def check_filters(request: Request, filters: Sequence[object] | None, where: str) -> None:
+    """BadInput if a query has more filters than `--max-filters` (each one is SQL to run)."""
+    limit: int = request.app.state.settings.max_filters
+    if filters and len(filters) > limit:
+        raise BadInput(
+            f"{len(filters)} filters is over the limit of {limit} (--max-filters)", where
         )
 
 

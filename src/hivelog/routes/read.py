@@ -15,6 +15,7 @@ from hivelog.query.filters import compile_query
 from hivelog.query.sessions import build_tree
 from hivelog.routes.http import (
     DEFAULT_PROJECT,
+    check_filters,
     convert,
     decode_json,
     json_response,
@@ -106,6 +107,7 @@ async def session_delete(request: Request) -> Response:
 
 
 async def _export(request: Request, body: ExportBody) -> Response:
+    check_filters(request, body.filters, "$.filters")
     project = await _project(request, body.project, _session_filter(body))
     s = store(request)
     query = compile_query(

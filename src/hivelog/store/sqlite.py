@@ -662,6 +662,10 @@ class SqliteStore:
             return [EventBrief(*row) for row in rows]
 
     def chart(self, project: Project, query: EventQuery, spec: ChartSpec) -> list[ChartPoint]:
+        with self._time_limit():
+            return self._chart(project, query, spec)
+
+    def _chart(self, project: Project, query: EventQuery, spec: ChartSpec) -> list[ChartPoint]:
         bucket = _BUCKET_SQL[spec.bucket]
         group = spec.group or "NULL"
         where, params = self._where(project, query)
