@@ -284,3 +284,24 @@ def test_no_logger_means_untraced_not_broken() -> None:
     assert plain(1) == 2
     enrich_event(metadata={"ignored": True})  # no current event: a warning, not an error
     enrich_session(metadata={"ignored": True})
+
+
+def test_errors_in_with_blocks_and_async_with(
+    server: Server, project: str, logger: BatchLogger
+) -> None:
+    with logger.session("blocks"):
+        with pytest.raises(ZeroDivisionError), trace("divide", event_type="tool"):
+            enrich_event(outputs={"partial": 1})
+            _ = 1 / 0
+
+        async def run() -> None:
+            async with trace("async-block"):
+                await asyncio.sleep(0)
+                enrich_event(outputs={"done": True})
+
+        asyncio.run(run())
+    events = traced_events(server, logger, project)
+    assert events["divide"]["error"] == "ZeroDivisionError: division by zero"
+    assert events["divide"]["outputs"] == {"partial": 1}
+    assert events["async-block"]["outputs"] == {"done": True}
+    assert events["async-block"]["error"] is None

@@ -143,7 +143,11 @@ class Trace:
         token = current.set(scope) if enter else None
         return scope, token, time.time(), time.perf_counter()
 
-    def _end(self, state: _State, result: Any, error: BaseException | None) -> None:
+    def _end(
+        self, state: _State, result: Any, error: BaseException | None, block: bool = False
+    ) -> None:
+        """Finish the event and hand it to the logger. A `with` block has no return value:
+        its outputs are only what was enriched."""
         scope, token, started, t0 = state
         duration = (time.perf_counter() - t0) * 1000.0
         if token is not None:
@@ -159,7 +163,7 @@ class Trace:
         event["duration"] = duration
         if error is not None:
             event["error"] = _error_text(error)
-        if self.capture_outputs and error is None:
+        if self.capture_outputs and error is None and not block:
             enriched = event.get("outputs")
             outputs = {"result": result}
             if enriched:
@@ -330,22 +334,7 @@ class Trace:
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
         if self._entered:
-            state = self._entered.pop()
-            event = state[0].event
-            result = event.pop("outputs", None) if event is not None else None
-            if result is not None and event is not None and exc is None:
-                event["outputs"] = result  # a block has no return value: keep what was enriched
-                self._end_block(state)
-            else:
-                self._end(state, None, exc) if exc is not None else self._end_block(state)
-
-    def _end_block(self, state: _State) -> None:
-        capture = self.capture_outputs
-        self.capture_outputs = False
-        try:
-            self._end(state, None, None)
-        finally:
-            self.capture_outputs = capture
+            self._end(self._entered.pop(), None, exc, block=True)
 
     async def __aenter__(self) -> Scope | None:
         return self.__enter__()
