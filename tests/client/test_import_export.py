@@ -178,3 +178,26 @@ def test_import_csv(server: Server, project: str, tmp_path: Path) -> None:
     assert events["plan"]["start_time"] == 1704164645000
     assert all(e["session_id"] == sid for e in events.values())
     assert os.path.exists(path) and not path.with_name("events.csv.hivelog-import").exists()
+
+
+def test_import_model_route_lines(server: Server, project: str, tmp_path: Path) -> None:
+    """Lines in the shape of POST /events/model go through /events/model/batch."""
+    sid = str(uuid.uuid4())
+    path = tmp_path / "models.jsonl"
+    lines = [
+        {"session_name": "imported chat", "session_id": sid, "source": "legacy-db"},
+        {"model": "gpt-4o", "provider": "openai", "session_id": sid,
+         "messages": [{"role": "user", "content": "hi"}],
+         "response": {"role": "assistant", "content": "hello"},
+         "usage": {"prompt_tokens": 3, "completion_tokens": 1}, "duration": 42},
+    ]  # fmt: skip
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    run = cli("import", str(path), "--url", server.url, "--project", project)
+    assert run.returncode == 0, run.stderr
+    events = {e["event_type"]: e for e in export_all(server, project)}
+    assert events["session"]["event_name"] == "imported chat"
+    assert events["session"]["source"] == "legacy-db"
+    model = events["model"]
+    assert model["config"]["model"] == "gpt-4o" and model["metadata"]["total_tokens"] == 4
+    assert model["inputs"]["chat_history"][0]["content"] == "hi"
+    assert model["session_id"] == sid and model["duration"] == 42
