@@ -46,12 +46,17 @@ from hivelog.errors import QueryTimeout
 from hivelog.normalize.event import Event, EventUpdate, apply_update
 from hivelog.store import migrations
 from hivelog.store.base import (
+    SORTABLE,
     ApiKey,
+    ChartPoint,
+    ChartSpec,
     DeleteSession,
+    EventBrief,
     EventQuery,
     Job,
     JobResult,
     Project,
+    SessionStats,
     WriteEvents,
 )
 from hivelog.store.rows import (
@@ -141,6 +146,35 @@ _KEY_SELECT = (
     "SELECT k.key_id, p.key, p.project_id, p.name, k.name, k.prefix, k.key_hash, "
     "k.created_at, k.revoked_at FROM api_keys k JOIN projects p ON p.key = k.project"
 )
+_SEARCHED = "(coalesce(inputs::text, '') || ' ' || coalesce(outputs::text, ''))"
+
+
+def _number(path: str) -> str:
+    """A JSON number at `metadata -> path` as float8, anything else NULL."""
+    value = f"(metadata -> '{path}')"
+    return f"(CASE WHEN jsonb_typeof({value}) = 'number' THEN ({value} #>> '{{}}')::float8 END)"
+
+
+_SESSION_STATS = (
+    "SELECT session_id, count(*) FILTER (WHERE event_id <> session_id), "
+    "count(*) FILTER (WHERE event_id <> session_id AND event_type = 'model'), "
+    "count(*) FILTER (WHERE error IS NOT NULL), "
+    "sum(CASE WHEN event_id <> session_id AND metadata IS NOT NULL THEN coalesce("
+    f"{_number('total_tokens')}, coalesce({_number('prompt_tokens')}, 0) "
+    f"+ coalesce({_number('completion_tokens')}, 0)) END), "
+    f"sum(CASE WHEN event_id <> session_id THEN {_number('cost')} END), "
+    "min(start_time), max(end_time) "
+    "FROM events WHERE project = %s AND session_id = ANY(%s) GROUP BY session_id"
+)
+_WEEK_MS, _MONDAY_MS = 7 * 86_400_000, 4 * 86_400_000  # 1970-01-05 was a Monday
+_BUCKET_SQL = {
+    "minute": "(start_time / 60000) * 60000",
+    "hour": "(start_time / 3600000) * 3600000",
+    "day": "(start_time / 86400000) * 86400000",
+    "week": f"((start_time - {_MONDAY_MS}) / {_WEEK_MS}) * {_WEEK_MS} + {_MONDAY_MS}",
+    "month": "(extract(epoch FROM date_trunc('month', "
+    "to_timestamp(start_time / 1000.0) AT TIME ZONE 'UTC')) * 1000)::int8",
+}
 _RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 
 _encode = msgspec.json.Encoder().encode
@@ -239,6 +273,33 @@ def _merge_runs(jobs: Sequence[Job]) -> list[tuple[Job, int]]:
 
 class _JobFailed(Exception):
     """A job failed in a transaction written without savepoints: replay it with them."""
+
+
+def _search_sql(text: str) -> tuple[str, list[Any]]:
+    """Every whitespace-separated word must occur in inputs or outputs, case-insensitively.
+
+    A scan of the rows the other clauses leave (bounded by the read statement timeout); no
+    trigram index, whose upkeep would cost every insert (see docs/scaling.md).
+    """
+    clauses, params = [], []
+    for word in text.split():
+        clauses.append(f"strpos(lower({_SEARCHED}), lower(%s)) > 0")
+        params.append(word)
+    return " AND ".join(clauses), params
+
+
+def _where(project: Project, query: EventQuery) -> tuple[str, list[Any]]:
+    """`project = %s AND (query.where) AND (search)`, with its parameters."""
+    clauses, params = ["project = %s"], [project.key]
+    if query.where:
+        clauses.append(f"({query.where})")
+        params.extend(query.params)
+    if query.search:
+        sql, search_params = _search_sql(query.search)
+        if sql:
+            clauses.append(sql)
+            params.extend(search_params)
+    return " AND ".join(clauses), params
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
@@ -743,9 +804,10 @@ class PostgresStore:
         return events
 
     def query_events(self, project: Project, query: EventQuery) -> tuple[list[Event], int]:
-        where = f"project = %s AND ({query.where})" if query.where else "project = %s"
-        params: list[Any] = [project.key, *query.params]
-        order = "start_time DESC, seq DESC" if query.newest_first else "start_time, seq"
+        where, params = _where(project, query)
+        column = query.order_by if query.order_by in SORTABLE else "start_time"
+        order = f"{column} {'DESC' if query.newest_first else 'ASC'}"
+        order += ", seq DESC" if query.newest_first else ", seq"
         with self._reader() as conn:
             rows = conn.execute(
                 f"SELECT {_SELECT} FROM events WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s",
@@ -773,6 +835,104 @@ class PostgresStore:
                 found[parent_id].append(event_id)
             for event_id, kids in found.items():
                 merge_children(wanted[event_id], kids)
+
+    # ---- reads for the web UI and charts ------------------------------------------------------
+
+    def background_work(self) -> bool:
+        """Nothing is deferred on PostgreSQL: search reads the rows themselves."""
+        return False
+
+    def list_projects(self) -> list[Project]:
+        with self._reader() as conn:
+            rows = conn.execute("SELECT key, project_id, name FROM projects ORDER BY name")
+            return [Project(key=k, project_id=pid, name=name) for k, pid, name in rows]
+
+    def list_sessions(
+        self, project: Project, sessions: EventQuery, events: EventQuery | None = None
+    ) -> tuple[list[Event], int]:
+        # `event_type = 'session'` spelled out so the partial index events_sessions serves.
+        where = "project = %s AND event_type = 'session'"
+        params: list[Any] = [project.key]
+        if sessions.where:
+            where += f" AND ({sessions.where})"
+            params.extend(sessions.params)
+        if events is not None and (events.where or events.search):
+            inner, inner_params = _where(project, events)
+            where += f" AND session_id IN (SELECT session_id FROM events WHERE {inner})"
+            params.extend(inner_params)
+        with self._reader() as conn:
+            rows = conn.execute(
+                f"SELECT {_SELECT} FROM events WHERE {where} "
+                "ORDER BY start_time DESC, seq DESC LIMIT %s OFFSET %s",
+                [*params, sessions.limit, sessions.offset],
+            ).fetchall()
+            total = conn.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone()
+        return [row_to_event(r) for r in rows], int(total[0]) if total else 0
+
+    def session_stats(
+        self, project: Project, session_ids: Sequence[str]
+    ) -> dict[str, SessionStats]:
+        out: dict[str, SessionStats] = {}
+        with self._reader() as conn:
+            rows = conn.execute(
+                _SESSION_STATS, (project.key, list(dict.fromkeys(session_ids)))
+            ).fetchall()
+        for row in rows:
+            out[row[0]] = SessionStats(
+                num_events=int(row[1] or 0),
+                num_model_events=int(row[2] or 0),
+                errors=int(row[3] or 0),
+                total_tokens=int(row[4] or 0),
+                cost=float(row[5] or 0),
+                first_start=row[6],
+                last_end=row[7],
+            )
+        return out
+
+    def session_outline(self, project: Project, session_id: str) -> list[EventBrief]:
+        with self._reader() as conn:
+            rows = conn.execute(
+                "SELECT event_id, parent_id, event_type, event_name, start_time, end_time, "
+                "duration, substr(error, 1, 200) FROM events WHERE project = %s "
+                "AND session_id = %s "
+                "AND day = (SELECT day FROM sessions WHERE project = %s AND session_id = %s) "
+                "ORDER BY start_time, seq",
+                (project.key, session_id, project.key, session_id),
+            ).fetchall()
+        return [EventBrief(*row) for row in rows]
+
+    def chart(self, project: Project, query: EventQuery, spec: ChartSpec) -> list[ChartPoint]:
+        bucket = _BUCKET_SQL[spec.bucket]
+        group = spec.group or "NULL"
+        where, params = _where(project, query)
+        inner = f"SELECT {bucket} AS b, {group} AS g, {spec.value} AS v FROM events WHERE {where}"
+        if spec.aggregation == "quantile":
+            # Nearest rank: the value at position ceil(q * n) of the sorted values.
+            sql = (
+                "SELECT b, g, v, n FROM (SELECT b, g, v, "
+                "row_number() OVER (PARTITION BY b, g ORDER BY v) AS rn, "
+                "count(*) OVER (PARTITION BY b, g) AS n "
+                f"FROM ({inner}) AS x WHERE v IS NOT NULL) AS y "
+                "WHERE rn = greatest(1, ceil(%s * n)::int8) ORDER BY b, g"
+            )
+            params = [*params, spec.quantile]
+        elif spec.aggregation == "count":
+            sql = f"SELECT b, g, count(*), count(*) FROM ({inner}) AS x GROUP BY b, g ORDER BY b, g"
+        else:
+            fn = {"sum": "sum", "avg": "avg", "min": "min", "max": "max"}[spec.aggregation]
+            sql = f"SELECT b, g, {fn}(v), count(v) FROM ({inner}) AS x GROUP BY b, g ORDER BY b, g"
+        with self._reader() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return [
+            ChartPoint(
+                bucket=int(b),
+                group=None if g is None else str(g),
+                value=None if v is None else float(v),
+                count=int(n),
+            )
+            for b, g, v, n in rows
+            if b is not None
+        ]
 
     # ---- retention ----------------------------------------------------------------------------
 
