@@ -89,13 +89,15 @@ def list_sessions(
 
     `filters` test the session event itself, or with `match_any_event` any event of the
     session; `search` finds sessions holding an event whose inputs or outputs contain it.
-    `date_range` is on the session's start.
+    `date_range` is on the start of the session and of the events that must match.
     """
     own = filters if not match_any_event else ()
     sessions = compile_query(store.dialect, own, date_range, limit, page, newest_first=True)
     events: EventQuery | None = None
     if (match_any_event and filters) or search:
-        base = compile_query(store.dialect, filters if match_any_event else (), None, 1, 1)
+        # The range applies to the events too: a session's events start within it (and the
+        # time index then bounds the scan).
+        base = compile_query(store.dialect, filters if match_any_event else (), date_range, 1, 1)
         events = dataclasses.replace(base, search=search or None)
     found, total = store.list_sessions(project, sessions, events)
     stats = store.session_stats(project, [s.session_id for s in found])

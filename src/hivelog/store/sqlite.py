@@ -455,7 +455,7 @@ class SqliteStore:
             self._conn_r()
             .execute(
                 f"SELECT {_SELECT} FROM events WHERE project = ? AND session_id = ? "
-                "ORDER BY start_time, seq",
+                "ORDER BY +start_time, seq",  # `+`: by session, not the time index
                 (project.key, session_id),
             )
             .fetchall()
@@ -500,7 +500,7 @@ class SqliteStore:
             for chunk in _chunks(list(wanted)):
                 for parent_id, event_id in conn.execute(
                     f"SELECT parent_id, event_id FROM events WHERE project = ? AND session_id = ? "
-                    f"AND parent_id IN ({_marks(len(chunk))}) ORDER BY start_time, seq",
+                    f"AND parent_id IN ({_marks(len(chunk))}) ORDER BY +start_time, seq",
                     (project.key, session_id, *chunk),
                 ):
                     found[parent_id].append(event_id)
@@ -654,7 +654,7 @@ class SqliteStore:
             rows = self._conn_r().execute(
                 "SELECT event_id, parent_id, event_type, event_name, start_time, end_time, "
                 "duration, substr(error, 1, 200) FROM events WHERE project = ? AND session_id = ? "
-                "ORDER BY start_time, seq",
+                "ORDER BY +start_time, seq",
                 (project.key, session_id),
             )
             return [EventBrief(*row) for row in rows]

@@ -100,8 +100,11 @@ async def _view(request: Request, default_range: str = "all") -> View:
     scoped = key_project(request)  # an API key shows its own project and no other
     projects = [scoped] if scoped else await run_in_threadpool(s.list_projects)
     names = [x.name for x in projects]
-    name = scoped.name if scoped else p.get("project") or (
-        DEFAULT_PROJECT if DEFAULT_PROJECT in names or not names else names[0]
+    name = (
+        scoped.name
+        if scoped
+        else p.get("project")
+        or (DEFAULT_PROJECT if DEFAULT_PROJECT in names or not names else names[0])
     )
     project = next((x for x in projects if x.name == name), None)
     rows = list(zip(p.getlist("f"), p.getlist("op"), p.getlist("v"), strict=False))
