@@ -611,7 +611,9 @@ class SqliteStore:
     ) -> tuple[list[Event], int]:
         with self._time_limit():
             conn = self._conn_r()
-            # `event_type = 'session'` spelled out so the partial index events_sessions serves.
+            # Session rows only, through the partial index: the planner left to itself counts
+            # them on the (wider) time index, 1 M entries instead of 50 k.
+            sessions_only = "events INDEXED BY events_sessions"
             where = "project = ? AND event_type = 'session'"
             params: list[Any] = [project.key]
             if sessions.where:
@@ -622,11 +624,12 @@ class SqliteStore:
                 where += f" AND session_id IN (SELECT session_id FROM events WHERE {inner})"
                 params.extend(inner_params)
             rows = conn.execute(
-                f"SELECT {_SELECT} FROM events WHERE {where} "
+                f"SELECT {_SELECT} FROM {sessions_only} WHERE {where} "
                 "ORDER BY start_time DESC, seq DESC LIMIT ? OFFSET ?",
                 (*params, sessions.limit, sessions.offset),
             ).fetchall()
-            total = conn.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone()
+            count = f"SELECT count(*) FROM {sessions_only} WHERE {where}"
+            total = conn.execute(count, params).fetchone()
             return [row_to_event(r) for r in rows], total[0]
 
     def session_stats(
