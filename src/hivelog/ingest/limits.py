@@ -46,11 +46,14 @@ class Limits:
             )
         max_str = self.max_field_bytes // 4 if nbytes > self.max_field_bytes else -1
         walker = _Walker(self.max_json_depth, self.max_field_bytes)
+        cut = False
         for i, event in enumerate(job.events):
             if _suspect([getattr(event, n) for n in JSON_FIELDS], self.max_json_depth, max_str) or (
                 max_str >= 0 and len(event.event_name) + len(event.error or "") > max_str
             ):
-                walker.event(event, f"$.events[{i}]")
+                cut = walker.event(event, f"$.events[{i}]") or cut
+        if cut and job.rows is not None:  # rows were encoded before the cut: encode again
+            job.encode()
         for i, update in enumerate(job.updates):
             fields = [getattr(update, n) for n in _UPDATE_FIELDS]
             if _suspect(fields, self.max_json_depth, max_str) or (
@@ -92,7 +95,8 @@ class _Walker:
         self.max_bytes = max_bytes
         self.cut: dict[str, int] = {}
 
-    def event(self, event: Event, where: str) -> None:
+    def event(self, event: Event, where: str) -> bool:
+        """Cut `event`'s long strings in place; True if any was."""
         self.cut = {}
         for name in ("event_name", "error"):
             value = getattr(event, name)
@@ -104,6 +108,7 @@ class _Walker:
                 setattr(event, name, self._value(value, name, 1, where))
         if self.cut:
             event.metadata = {**event.metadata, TRUNCATED_KEY: self.cut}
+        return bool(self.cut)
 
     def update(self, update: EventUpdate, where: str) -> None:
         self.cut = {}
