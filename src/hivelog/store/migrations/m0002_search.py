@@ -74,4 +74,6 @@ CREATE INDEX events_by_time ON events (project, start_time, event_type, duration
 # The time index: `(project, start_time) INCLUDE (event_type, duration)` serves the same.
 POSTGRES = """
 CREATE INDEX events_sessions ON events (project, start_time) WHERE event_type = 'session';
+DROP INDEX events_by_time;
+CREATE INDEX events_by_time ON events (project, start_time) INCLUDE (event_type, duration);
 """
