@@ -130,7 +130,13 @@ _INSERT_PLACEHOLDERS = (
     f"INSERT INTO events ({_COLS}) SELECT {_VALUES} FROM {_unnest([('child_id', 'text')])} "
     f"{_JOIN_SESSION} WHERE EXISTS (SELECT 1 FROM events e WHERE e.project = s.project "
     "AND e.day = s.day AND e.event_id = t.child_id AND e.session_id = t.session_id) "
-    "ORDER BY t.event_id ON CONFLICT (project, event_id, day) DO NOTHING"
+    # A placeholder spans every event known to reference it, whatever order they came in.
+    "ORDER BY t.event_id ON CONFLICT (project, event_id, day) DO UPDATE SET "
+    "start_time = LEAST(events.start_time, excluded.start_time), "
+    "end_time = GREATEST(events.end_time, excluded.end_time), "
+    "duration = GREATEST(events.end_time, excluded.end_time) "
+    "- LEAST(events.start_time, excluded.start_time) "
+    "WHERE events.placeholder = 1"
 )
 _PENDING = (
     "SELECT seq, event_id, body FROM pending_updates "
@@ -611,7 +617,12 @@ class PostgresStore:
             wanted.setdefault(e.session_id, day_of(e.start_time))
         placeholders: dict[str, tuple[Event, str]] = {}
         for e in job.events:
-            if e.event_type != "session" and e.session_id not in placeholders:
+            if e.event_type != "session" and e.session_id in placeholders:
+                stub = placeholders[e.session_id][0]  # spans all its events, in any order
+                stub.start_time = min(stub.start_time, e.start_time)
+                stub.end_time = max(stub.end_time, e.end_time)
+                stub.duration = float(stub.end_time - stub.start_time)
+            elif e.event_type != "session":
                 placeholders[e.session_id] = (
                     Event(
                         event_id=e.session_id,

@@ -60,7 +60,13 @@ _INSERT_EVENT = (
 _INSERT_PLACEHOLDER = (
     f"INSERT INTO events ({_INSERT_COLS}) SELECT {_INSERT_MARKS} WHERE EXISTS "
     "(SELECT 1 FROM events WHERE project = ? AND event_id = ? AND session_id = ?) "
-    "ON CONFLICT (project, event_id) DO NOTHING"
+    # A placeholder spans every event known to reference it, whatever order they came in.
+    "ON CONFLICT (project, event_id) DO UPDATE SET "
+    "start_time = min(events.start_time, excluded.start_time), "
+    "end_time = max(events.end_time, excluded.end_time), "
+    "duration = max(events.end_time, excluded.end_time) "
+    "- min(events.start_time, excluded.start_time) "
+    "WHERE events.placeholder = 1"
 )
 _WRITE_BACK = (
     "UPDATE events SET children_ids = ?, config = ?, inputs = ?, outputs = ?, metadata = ?, "
@@ -119,6 +125,13 @@ def _statements(script: str) -> Iterable[str]:
             current = ""
     if current.strip():
         yield current
+
+
+def _widen(placeholder: Event, event: Event) -> None:
+    """Stretch a placeholder session over `event` too (its times must not depend on order)."""
+    placeholder.start_time = min(placeholder.start_time, event.start_time)
+    placeholder.end_time = max(placeholder.end_time, event.end_time)
+    placeholder.duration = float(placeholder.end_time - placeholder.start_time)
 
 
 def _marks(n: int) -> str:
@@ -304,7 +317,9 @@ class SqliteStore:
         conn.executemany(_INSERT_EVENT, [(key, *row) for row in job.event_rows()])
         placeholders: dict[str, tuple[Event, str]] = {}
         for e in job.events:
-            if e.event_type != "session" and e.session_id not in placeholders:
+            if e.event_type != "session" and e.session_id in placeholders:
+                _widen(placeholders[e.session_id][0], e)
+            elif e.event_type != "session":
                 placeholders[e.session_id] = (
                     Event(
                         event_id=e.session_id,
