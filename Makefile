@@ -46,6 +46,10 @@ fmt: $(TEST_STAMP)
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
+fuzz: $(TEST_STAMP)  ## long runs: 300 schemathesis cases per route, 200 property cases, 30 kills
+	HIVELOG_FUZZ_EXAMPLES=300 HIVELOG_PROPERTY_EXAMPLES=200 HIVELOG_KILLS=30 HIVELOG_FUZZ_RANDOM=1 \
+		$(BIN)/pytest -q -s tests/fuzz tests/reliability/test_kill.py
+
 bench: install  ## ingest benchmark against a raw-SQLite baseline, same run
 	$(BIN)/python bench/ingest.py
 
