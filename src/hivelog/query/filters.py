@@ -8,6 +8,7 @@ field (`metadata.cost`, `inputs.chat_history.0.content`; numeric segments index 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,6 +21,7 @@ from hivelog.wire.rest import DateRange, EventFilterIn
 
 MAX_LIMIT = 7500
 DEFAULT_LIMIT = 1000
+MAX_PAGE = 1_000_000_000  # offsets past it overflow SQL's 64-bit integers (a 500, not a 400)
 
 TEXT_COLUMNS = (
     "event_id",
@@ -265,6 +267,10 @@ def compile_query(
         if lte is not None:
             clauses.append(f"start_time <= {d.mark}")
             params.append(lte)
+    if limit is not None and not math.isfinite(limit):
+        raise BadInput("limit must be a finite number", "$.limit")
+    if page is not None and not (math.isfinite(page) and page <= MAX_PAGE):
+        raise BadInput(f"page must be a number from 1 to {MAX_PAGE}", "$.page")
     size = DEFAULT_LIMIT if limit is None else int(limit)
     if size < 1:
         raise BadInput("limit must be at least 1", "$.limit")
