@@ -15,7 +15,6 @@ from hivelog.normalize.event import EVENT_TYPES, Event, EventUpdate
 from hivelog.normalize.times import now_ms, to_ms
 from hivelog.wire.rest import EventIn, ModelEventIn, SessionIn, UpdateEventBody
 
-
 MAX_DURATION_MS = 10_000 * 366 * 24 * 3600 * 1000.0
 
 
