@@ -111,8 +111,11 @@ def _unnest(extra: Sequence[tuple[str, str]] = ()) -> str:
 _COLS = "project, day, " + ", ".join(INSERT_COLUMNS)
 # The partition day comes from `sessions`, joined in the statement: the row recorded by the
 # statement before it (ours, or another process's that it waited for) is visible here.
-_VALUES = "s.project, s.day, " + ", ".join(_select_expr(c) for c in INSERT_COLUMNS)
-_JOIN_SESSION = "JOIN sessions s ON s.project = %s AND s.session_id = t.session_id"
+# A scalar subquery, one primary-key probe per row: it keeps the rows in the order sent (one
+# lock order in every process), and no plan can turn it into a scan of the project's sessions.
+_DAY = "(SELECT s.day FROM sessions s WHERE s.project = p.key AND s.session_id = t.session_id)"
+_VALUES = f"p.key, {_DAY}, " + ", ".join(_select_expr(c) for c in INSERT_COLUMNS)
+_FROM = "(SELECT %s::int4 AS key) AS p"
 _REPLACE = ", ".join(f"{c} = excluded.{c}" for c in INSERT_COLUMNS)
 _INSERT_SESSIONS = (
     "INSERT INTO sessions (project, session_id, day) "
@@ -121,17 +124,18 @@ _INSERT_SESSIONS = (
 )
 # A real event replaces a placeholder session; a resend of a real event changes nothing.
 _INSERT_EVENTS = (
-    f"INSERT INTO events ({_COLS}) SELECT {_VALUES} FROM {_unnest()} {_JOIN_SESSION} "
-    f"ORDER BY t.event_id ON CONFLICT (project, event_id, day) DO UPDATE SET {_REPLACE} "
+    f"INSERT INTO events ({_COLS}) SELECT {_VALUES} FROM {_unnest()}, {_FROM} "
+    f"ON CONFLICT (project, event_id, day) DO UPDATE SET {_REPLACE} "
     "WHERE events.placeholder = 1"
 )
 # A placeholder session only for a session a stored event names (see the SQLite store).
 _INSERT_PLACEHOLDERS = (
-    f"INSERT INTO events ({_COLS}) SELECT {_VALUES} FROM {_unnest([('child_id', 'text')])} "
-    f"{_JOIN_SESSION} WHERE EXISTS (SELECT 1 FROM events e WHERE e.project = s.project "
-    "AND e.day = s.day AND e.event_id = t.child_id AND e.session_id = t.session_id) "
+    f"INSERT INTO events ({_COLS}) SELECT {_VALUES} "
+    f"FROM {_unnest([('child_id', 'text')])}, {_FROM} "
+    f"WHERE EXISTS (SELECT 1 FROM events e WHERE e.project = p.key AND e.day = {_DAY} "
+    "AND e.event_id = t.child_id AND e.session_id = t.session_id) "
     # A placeholder spans every event known to reference it, whatever order they came in.
-    "ORDER BY t.event_id ON CONFLICT (project, event_id, day) DO UPDATE SET "
+    "ON CONFLICT (project, event_id, day) DO UPDATE SET "
     "start_time = LEAST(events.start_time, excluded.start_time), "
     "end_time = GREATEST(events.end_time, excluded.end_time), "
     "duration = GREATEST(events.end_time, excluded.end_time) "
