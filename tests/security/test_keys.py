@@ -64,7 +64,7 @@ def test_keys_are_never_logged(keyed: tuple[Server, str, str]) -> None:
         c.post("/events", json=_event(), headers={"Authorization": f"Bearer {alpha}x"})
     log = srv.log()
     for key in (alpha, beta):
-        secret = key.rsplit("_", 1)[-1]
+        secret = key.split("_", 2)[2]  # hl_<key_id>_<secret>: the secret may hold "_"
         assert secret[:16] not in log
 
 
