@@ -42,7 +42,8 @@ import msgspec
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
-from psycopg.types.string import TextLoader
+from psycopg.abc import Buffer
+from psycopg.types.string import StrBinaryDumper, StrDumperUnknown, TextLoader
 from psycopg_pool import ConnectionPool
 
 from hivelog.errors import QueryTimeout
@@ -321,10 +322,28 @@ def _where(project: Project, query: EventQuery) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), params
 
 
+class _NulSafeText(StrDumperUnknown):
+    """Read parameters: U+0000 (which PostgreSQL cannot hold) as U+FFFD, as it was stored."""
+
+    def dump(self, obj: str) -> Buffer | None:
+        return super().dump(obj.replace("\x00", "\ufffd"))
+
+
+class _NulSafeBinary(StrBinaryDumper):
+    def dump(self, obj: str) -> Buffer | None:
+        return super().dump(obj.replace("\x00", "\ufffd"))
+
+
 def _configure(conn: psycopg.Connection[Any]) -> None:
     # JSONB comes back as its text, decoded by msgspec in rows.row_to_event (several times
     # faster than psycopg's json.loads).
     conn.adapters.register_loader("jsonb", TextLoader)
+
+
+def _configure_reader(conn: psycopg.Connection[Any]) -> None:
+    _configure(conn)
+    conn.adapters.register_dumper(str, _NulSafeText)
+    conn.adapters.register_dumper(str, _NulSafeBinary)
 
 
 def _api_key(row: Sequence[Any]) -> ApiKey:
@@ -369,7 +388,7 @@ class PostgresStore:
             self.url,
             min_size=1,
             max_size=self.readers,
-            configure=_configure,
+            configure=_configure_reader,
             kwargs={
                 "autocommit": True,
                 "options": f"-c statement_timeout={self.read_timeout_ms} "
@@ -594,10 +613,10 @@ class PostgresStore:
             conn.execute(
                 "INSERT INTO projects (project_id, name, created_at) VALUES (%s, %s, %s) "
                 "ON CONFLICT (name) DO NOTHING",
-                (str(uuid.uuid4()), name, int(time.time() * 1000)),
+                (str(uuid.uuid4()), _text(name), int(time.time() * 1000)),
             )
             row = conn.execute(
-                "SELECT key, project_id FROM projects WHERE name = %s", (name,)
+                "SELECT key, project_id FROM projects WHERE name = %s", (_text(name),)
             ).fetchone()
             assert row is not None
             project = Project(key=row[0], project_id=row[1], name=name)
@@ -619,8 +638,20 @@ class PostgresStore:
         four statements sent as one pipeline (one round trip), then folding if any."""
         if not job.events:
             return
+        pairs = list(zip(job.events, job.event_rows(), strict=True))
+        if any("\x00" in f"{e.event_id}{e.session_id}{e.parent_id}" for e in job.events):
+            clean = [
+                msgspec.structs.replace(
+                    e,
+                    event_id=_no_nul(e.event_id),
+                    session_id=_no_nul(e.session_id),
+                    parent_id=_no_nul(e.parent_id),
+                )
+                for e in job.events
+            ]
+            pairs = list(zip(clean, [event_values(e) for e in clean], strict=True))
         events: dict[str, tuple[Event, tuple[Any, ...]]] = {}
-        for e, row in zip(job.events, job.event_rows(), strict=True):
+        for e, row in pairs:
             events.setdefault(e.event_id, (e, row))  # the first of repeated ids wins
         wanted: dict[str, int] = {}
         for e, _ in events.values():
@@ -629,7 +660,7 @@ class PostgresStore:
         for e, _ in events.values():
             wanted.setdefault(e.session_id, day_of(e.start_time))
         placeholders: dict[str, tuple[Event, str]] = {}
-        for e in job.events:
+        for e, _ in pairs:  # every event sent, as on SQLite, ignored resends included
             if e.event_type != "session" and e.session_id in placeholders:
                 stub = placeholders[e.session_id][0]  # spans all its events, in any order
                 stub.start_time = min(stub.start_time, e.start_time)
@@ -731,6 +762,8 @@ class PostgresStore:
                 )
 
     def _update(self, conn: psycopg.Connection[Any], project: Project, update: EventUpdate) -> None:
+        if "\x00" in update.event_id:
+            update = msgspec.structs.replace(update, event_id=_no_nul(update.event_id))
         found = self._load_for_update(conn, project, update.event_id, None)
         if found is not None:
             apply_update(found.event, update)
@@ -789,6 +822,7 @@ class PostgresStore:
     def _delete_session(
         self, conn: psycopg.Connection[Any], project: Project, session_id: str
     ) -> int:
+        session_id = _no_nul(session_id)
         row = conn.execute(
             "DELETE FROM sessions WHERE project = %s AND session_id = %s RETURNING day",
             (project.key, session_id),
@@ -1080,6 +1114,7 @@ class PostgresStore:
         self, project: str, name: str | None, key_id: str, prefix: str, key_hash: str
     ) -> ApiKey:
         now = int(time.time() * 1000)
+        name = _text(name)
         with self._write_pool().connection() as conn, conn.transaction():
             p = self._project_for_write(conn, project)
             conn.execute(
