@@ -22,6 +22,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 
+from hivelog.ingest.limits import TRUNCATED_KEY, TRUNCATED_MARK
 from tests.conftest import Server
 from tests.helpers import export
 from tests.otlp.otlp_helpers import (
@@ -251,9 +252,11 @@ def test_ten_megabyte_attribute_over_the_limit_is_413(small_server: Server, proj
         assert _count(client, project) == before
 
 
-def test_ten_megabyte_attribute_within_the_limit_is_stored_whole(
+def test_ten_megabyte_attribute_within_the_body_limit_is_kept_truncated(
     client: httpx.Client, project: str
 ) -> None:
+    """Within the body limit the span is stored; its one oversized value is cut to
+    --max-field-bytes with a visible marker and its original length in metadata."""
     trace_id, span_id = new_trace(), new_span()
     body = _big_span_body(trace_id, span_id, 10 * 1024 * 1024)
     r = client.post(
@@ -266,7 +269,10 @@ def test_ten_megabyte_attribute_within_the_limit_is_stored_whole(
     (event,) = [
         e for e in events_of(client, project) if e["event_id"] == event_id(trace_id, span_id)
     ]
-    assert event["inputs"]["input"] == "é" * (5 * 1024 * 1024)
+    value = event["inputs"]["input"]
+    assert value.endswith(TRUNCATED_MARK) and value.startswith("é" * 1000)
+    assert len(value.encode()) <= 1024 * 1024
+    assert event["metadata"][TRUNCATED_KEY] == {"inputs.input": 10 * 1024 * 1024}
 
 
 def test_full_writer_queue_answers_503_with_retry_after(fresh_database: str, project: str) -> None:

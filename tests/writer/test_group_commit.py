@@ -4,6 +4,7 @@ neighbours, every caller is answered, and only committed data is acknowledged.""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from pathlib import Path
 
 from hivelog.ingest.writer import Writer
@@ -61,7 +62,9 @@ def test_writer_answers_every_caller(tmp_path: Path) -> None:
         return await asyncio.gather(*(writer.submit(j) for j in jobs), return_exceptions=True)
 
     try:
-        results = asyncio.run(main())
+        # a thread of its own: other tests (the browser driver) may hold this thread's event loop
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            results = pool.submit(asyncio.run, main()).result()
         failed = {i for i, r in enumerate(results) if isinstance(r, BaseException)}
         assert failed == {i for i in range(200) if i % 7 == 0}
         assert _ids(store, "p") == {f"e{i}" for i in range(200) if i % 7} | {"s"}
