@@ -685,17 +685,24 @@ class PostgresStore:
         ids = {k: e.session_id for k, (e, _) in events.items()}
         for sid in placeholders:
             ids.setdefault(sid, sid)
-        columns = _columns([e for e, _ in ordered], [r for _, r in ordered])
         with conn.pipeline():
             conn.execute(_INSERT_SESSIONS, (project.key, sessions, [wanted[s] for s in sessions]))
             # A statement of its own: sees sessions another process committed while we waited.
             found = conn.execute(_SESSION_DAYS, (project.key, sessions))
         days = dict(found.fetchall())
-        columns_days = [days[sid] for sid in columns[1]]
-        copied = self._copy_events(conn, project, columns, columns_days)
+        row_days = [days[e.session_id] for e, _ in ordered]
+        rows = [r for _, r in ordered]
+        try:
+            copied = self._copy_events(conn, project, rows, row_days)
+            columns = None
+        except psycopg.DataError:  # text PostgreSQL refuses (U+0000): cleaned, then again
+            columns = _columns([e for e, _ in ordered], rows)
+            copied = self._copy_events(conn, project, list(zip(*columns, strict=True)), row_days)
         with conn.pipeline():
             if not copied:
-                conn.execute(_INSERT_EVENTS, [project.key, *columns, columns_days])
+                if columns is None:
+                    columns = _columns([e for e, _ in ordered], rows)
+                conn.execute(_INSERT_EVENTS, [project.key, *columns, row_days])
             if placeholders:
                 ph = sorted(placeholders.values(), key=lambda p: p[0].event_id)
                 stubs = [p for p, _ in ph]
@@ -710,16 +717,16 @@ class PostgresStore:
                 else:
                     conn.execute(_INSERT_PLACEHOLDERS_CHECKED, [*params, project.key])
             pending = conn.execute(_PENDING, (project.key, list(ids)))
-        rows = pending.fetchall()
-        if rows:
-            self._fold_pending(conn, project, ids, rows)
+        parked = pending.fetchall()
+        if parked:
+            self._fold_pending(conn, project, ids, parked)
 
     @staticmethod
     def _copy_events(
         conn: psycopg.Connection[Any],
         project: Project,
-        columns: list[list[Any]],
-        days: list[int],
+        rows: Sequence[tuple[Any, ...]],
+        days: Sequence[int],
     ) -> bool:
         """COPY new events straight into their partitions; False if one was already stored.
 
@@ -731,8 +738,9 @@ class PostgresStore:
         """
         try:
             with conn.transaction(), conn.cursor().copy(_COPY_EVENTS) as copy:
-                for row in zip(days, *columns, strict=True):
-                    copy.write_row((project.key, *row))
+                key = project.key
+                for day, row in zip(days, rows, strict=True):
+                    copy.write_row((key, day, *row))
         except pg_errors.UniqueViolation:
             return False
         return True
