@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import ServerProcess, median, request_bytes, run_load  # noqa: E402
+from loadgen import ServerProcess, median, request_bytes, run_load
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog while the model thinks about tokens.",
@@ -47,7 +47,13 @@ def make_event(rng: random.Random, session_id: str) -> dict[str, Any]:
     """One ~2 KB model event: chat history in several languages, config, tokens."""
     history = [
         {"role": "system", "content": "You are a helpful assistant. " + rng.choice(TEXTS)},
-        *({"role": rng.choice(["user", "assistant"]), "content": " ".join(rng.choices(TEXTS, k=2))} for _ in range(5)),
+        *(
+            {
+                "role": rng.choice(["user", "assistant"]),
+                "content": " ".join(rng.choices(TEXTS, k=2)),
+            }
+            for _ in range(5)
+        ),
     ]
     return {
         "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
@@ -55,10 +61,18 @@ def make_event(rng: random.Random, session_id: str) -> dict[str, Any]:
         "event_type": rng.choice(["model", "tool", "chain"]),
         "event_name": rng.choice(["chat", "search", "rerank", "plan"]),
         "source": "bench",
-        "config": {"model": "gpt-4o-mini", "provider": "openai", "hyperparameters": {"temperature": 0.2}},
+        "config": {
+            "model": "gpt-4o-mini",
+            "provider": "openai",
+            "hyperparameters": {"temperature": 0.2},
+        },
         "inputs": {"chat_history": history},
         "outputs": {"role": "assistant", "content": rng.choice(TEXTS)},
-        "metadata": {"prompt_tokens": rng.randint(10, 2000), "completion_tokens": rng.randint(10, 500), "cost": 0.001},
+        "metadata": {
+            "prompt_tokens": rng.randint(10, 2000),
+            "completion_tokens": rng.randint(10, 500),
+            "cost": 0.001,
+        },
         "start_time": 1_790_000_000_000 + rng.randint(0, 10**9),
         "duration": rng.uniform(1, 3000),
     }
@@ -75,13 +89,20 @@ def make_events(n: int, seed: int) -> list[dict[str, Any]]:
 
 def batch_requests(events: list[dict[str, Any]], size: int = 100) -> list[bytes]:
     return [
-        request_bytes("POST", "/events/batch", json.dumps({"project": "bench", "events": events[i : i + size]}).encode())
+        request_bytes(
+            "POST",
+            "/events/batch",
+            json.dumps({"project": "bench", "events": events[i : i + size]}).encode(),
+        )
         for i in range(0, len(events), size)
     ]
 
 
 def single_requests(events: list[dict[str, Any]]) -> list[bytes]:
-    return [request_bytes("POST", "/events", json.dumps({"event": {"project": "bench", **e}}).encode()) for e in events]
+    return [
+        request_bytes("POST", "/events", json.dumps({"event": {"project": "bench", **e}}).encode())
+        for e in events
+    ]
 
 
 def raw_sqlite(events: list[dict[str, Any]], size: int = 100) -> float:
@@ -91,7 +112,12 @@ def raw_sqlite(events: list[dict[str, Any]], size: int = 100) -> float:
 
     with tempfile.TemporaryDirectory() as tmp:
         conn = sqlite3.connect(Path(tmp) / "raw.db", isolation_level=None)
-        for pragma in ("page_size = 16384", "journal_mode = WAL", "synchronous = FULL", "cache_size = -65536"):
+        for pragma in (
+            "page_size = 16384",
+            "journal_mode = WAL",
+            "synchronous = FULL",
+            "cache_size = -65536",
+        ):
             conn.execute(f"PRAGMA {pragma}")
         _, first = migrations.migrations()[0]
         for statement in _statements(migrations.sql_for(first, "sqlite")):
@@ -102,9 +128,22 @@ def raw_sqlite(events: list[dict[str, Any]], size: int = 100) -> float:
         start = time.perf_counter()
         for i in range(0, len(events), size):
             rows = [
-                (1, e["event_id"], e["session_id"], e["session_id"], e["event_type"], e["event_name"], e["source"],
-                 e["start_time"], e["start_time"] + int(e["duration"]), e["duration"],
-                 json.dumps(e["config"]), json.dumps(e["inputs"]), json.dumps(e["outputs"]), json.dumps(e["metadata"]))
+                (
+                    1,
+                    e["event_id"],
+                    e["session_id"],
+                    e["session_id"],
+                    e["event_type"],
+                    e["event_name"],
+                    e["source"],
+                    e["start_time"],
+                    e["start_time"] + int(e["duration"]),
+                    e["duration"],
+                    json.dumps(e["config"]),
+                    json.dumps(e["inputs"]),
+                    json.dumps(e["outputs"]),
+                    json.dumps(e["metadata"]),
+                )
                 for e in events[i : i + size]
             ]
             conn.execute("BEGIN")
@@ -150,17 +189,32 @@ def raw_copy(events: list[dict[str, Any]], admin_url: str, size: int = 100) -> f
             "start_time, end_time, duration, config, inputs, outputs, metadata"
         )
         with psycopg.connect(url) as conn:
-            conn.execute("INSERT INTO projects (key, project_id, name, created_at) VALUES (1, 'p', 'bench', 0)")
+            conn.execute(
+                "INSERT INTO projects (key, project_id, name, created_at) VALUES (1, 'p', 'bench', 0)"
+            )
             conn.commit()
             start = time.perf_counter()
             for i in range(0, len(events), size):
                 with conn.cursor().copy(f"COPY events ({cols}) FROM STDIN") as copy:
                     for e in events[i : i + size]:
                         copy.write_row(
-                            (1, day_of(e["start_time"]), e["event_id"], e["session_id"], e["session_id"], e["event_type"],
-                             e["event_name"], e["source"], e["start_time"], e["start_time"] + int(e["duration"]),
-                             e["duration"], json.dumps(e["config"]), json.dumps(e["inputs"]),
-                             json.dumps(e["outputs"]), json.dumps(e["metadata"]))
+                            (
+                                1,
+                                day_of(e["start_time"]),
+                                e["event_id"],
+                                e["session_id"],
+                                e["session_id"],
+                                e["event_type"],
+                                e["event_name"],
+                                e["source"],
+                                e["start_time"],
+                                e["start_time"] + int(e["duration"]),
+                                e["duration"],
+                                json.dumps(e["config"]),
+                                json.dumps(e["inputs"]),
+                                json.dumps(e["outputs"]),
+                                json.dumps(e["metadata"]),
+                            )
                         )
                 conn.commit()
             elapsed = time.perf_counter() - start
@@ -190,7 +244,12 @@ def prefill(server: ServerProcess, n: int) -> None:
 
 
 def measure(
-    kind: str, events: list[dict[str, Any]], concurrency: int, prefill_n: int, pg: str | None = None, workers: int = 1
+    kind: str,
+    events: list[dict[str, Any]],
+    concurrency: int,
+    prefill_n: int,
+    pg: str | None = None,
+    workers: int = 1,
 ) -> dict[str, float]:
     reqs = batch_requests(events) if kind == "batch" else single_requests(events)
     url, drop = pg_database(pg) if pg else (None, None)
@@ -218,11 +277,21 @@ def measure(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=30_000, help="events per batch run (single runs use a third)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--events", type=int, default=30_000, help="events per batch run (single runs use a third)"
+    )
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--prefill", type=int, default=0, help="events stored before each measured run")
-    parser.add_argument("--db", default=None, help="postgresql://… admin URL: benchmark PostgreSQL instead of SQLite")
+    parser.add_argument(
+        "--prefill", type=int, default=0, help="events stored before each measured run"
+    )
+    parser.add_argument(
+        "--db",
+        default=None,
+        help="postgresql://… admin URL: benchmark PostgreSQL instead of SQLite",
+    )
     args = parser.parse_args()
     if args.db:
         main_postgres(args)
@@ -233,17 +302,28 @@ def main() -> None:
         events = make_events(args.events, seed=run)
         rows["raw"].append({"events_per_s": raw_sqlite(events)})
         rows["batch"].append(measure("batch", events, 8, args.prefill))
-        rows["single"].append(measure("single", make_events(args.events // 3, seed=100 + run), 32, args.prefill))
+        rows["single"].append(
+            measure("single", make_events(args.events // 3, seed=100 + run), 32, args.prefill)
+        )
         print(f"run {run + 1}/{args.runs} done", file=sys.stderr)
 
     def med(kind: str, key: str) -> float:
         return median([r[key] for r in rows[kind]])
 
     raw = med("raw", "events_per_s")
-    print(f"\nhivelog ingest, SQLite, {args.events:,} events/run, prefill {args.prefill:,}, median of {args.runs} runs")
-    print(f"{'scenario':<34}{'events/s':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'RSS MB':>8}{'vs raw':>8}")
-    print(f"{'raw sqlite3, 100 rows/commit':<34}{raw:>10,.0f}{'':>9}{'':>9}{'':>9}{'':>8}{1.0:>8.2f}")
-    for kind, label in (("batch", "POST /events/batch ×100, 8 conns"), ("single", "POST /events, 32 conns")):
+    print(
+        f"\nhivelog ingest, SQLite, {args.events:,} events/run, prefill {args.prefill:,}, median of {args.runs} runs"
+    )
+    print(
+        f"{'scenario':<34}{'events/s':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'RSS MB':>8}{'vs raw':>8}"
+    )
+    print(
+        f"{'raw sqlite3, 100 rows/commit':<34}{raw:>10,.0f}{'':>9}{'':>9}{'':>9}{'':>8}{1.0:>8.2f}"
+    )
+    for kind, label in (
+        ("batch", "POST /events/batch ×100, 8 conns"),
+        ("single", "POST /events, 32 conns"),
+    ):
         eps = med(kind, "events_per_s")
         print(
             f"{label:<34}{eps:>10,.0f}{med(kind, 'requests_per_s'):>9,.0f}{med(kind, 'p50_ms'):>9.1f}"
@@ -263,20 +343,30 @@ def main_postgres(args: argparse.Namespace) -> None:
         singles = make_events(args.events // 3, seed=100 + run)
         rows["raw"].append({"events_per_s": raw_copy(events, args.db)})
         for workers in (1, 2):
-            rows[f"batch-{workers}"].append(measure("batch", events, 8, args.prefill, args.db, workers))
-            rows[f"single-{workers}"].append(measure("single", singles, 32, args.prefill, args.db, workers))
+            rows[f"batch-{workers}"].append(
+                measure("batch", events, 8, args.prefill, args.db, workers)
+            )
+            rows[f"single-{workers}"].append(
+                measure("single", singles, 32, args.prefill, args.db, workers)
+            )
         print(f"run {run + 1}/{args.runs} done", file=sys.stderr)
 
     def med(kind: str, key: str) -> float:
         return median([r[key] for r in rows[kind]])
 
     raw = med("raw", "events_per_s")
-    print(f"\nhivelog ingest, PostgreSQL, {args.events:,} events/run, prefill {args.prefill:,}, median of {args.runs} runs")
-    print(f"{'scenario':<40}{'events/s':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'RSS MB':>8}{'vs raw':>8}")
+    print(
+        f"\nhivelog ingest, PostgreSQL, {args.events:,} events/run, prefill {args.prefill:,}, median of {args.runs} runs"
+    )
+    print(
+        f"{'scenario':<40}{'events/s':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'RSS MB':>8}{'vs raw':>8}"
+    )
     print(f"{'raw COPY, 100 rows/commit':<40}{raw:>10,.0f}{'':>9}{'':>9}{'':>9}{'':>8}{1.0:>8.2f}")
     for kind in kinds[1:]:
         scenario, workers = kind.split("-")
-        label = ("POST /events/batch ×100, 8 conns" if scenario == "batch" else "POST /events, 32 conns") + f", {workers}w"
+        label = (
+            "POST /events/batch ×100, 8 conns" if scenario == "batch" else "POST /events, 32 conns"
+        ) + f", {workers}w"
         eps = med(kind, "events_per_s")
         print(
             f"{label:<40}{eps:>10,.0f}{med(kind, 'requests_per_s'):>9,.0f}{med(kind, 'p50_ms'):>9.1f}"
@@ -284,7 +374,9 @@ def main_postgres(args: argparse.Namespace) -> None:
         )
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
-    (out / "ingest-postgres.json").write_text(json.dumps({"args": vars(args), "runs": rows}, indent=1))
+    (out / "ingest-postgres.json").write_text(
+        json.dumps({"args": vars(args), "runs": rows}, indent=1)
+    )
 
 
 if __name__ == "__main__":

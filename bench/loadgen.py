@@ -35,7 +35,9 @@ class RunResult:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def request_bytes(method: str, path: str, body: bytes, content_type: str = "application/json") -> bytes:
+def request_bytes(
+    method: str, path: str, body: bytes, content_type: str = "application/json"
+) -> bytes:
     head = (
         f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
@@ -104,7 +106,19 @@ class ServerProcess:
         self.db = db or str(Path(self.tmp.name) / "bench.db")
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hivelog", "serve", "--port", str(self.port), "--db", self.db, "--log-level", "warning", *extra],
+            [
+                sys.executable,
+                "-m",
+                "hivelog",
+                "serve",
+                "--port",
+                str(self.port),
+                "--db",
+                self.db,
+                "--log-level",
+                "warning",
+                *extra,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

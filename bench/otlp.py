@@ -29,10 +29,10 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import ServerProcess, median, request_bytes, run_load  # noqa: E402
+from loadgen import ServerProcess, median, request_bytes, run_load
 
-from hivelog.normalize.otlp import spans_to_events  # noqa: E402
-from hivelog.wire.otlp import decode_protobuf  # noqa: E402
+from hivelog.normalize.otlp import spans_to_events
+from hivelog.wire.otlp import decode_protobuf
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog while the model thinks about tokens.",
@@ -73,10 +73,19 @@ def _span(rng: random.Random, trace: bytes, parent: bytes, root: bool, start: in
     span.name = "chat gpt-4o-mini"
     history = [{"role": "system", "parts": [{"type": "text", "content": "You are helpful."}]}]
     history += [
-        {"role": rng.choice(["user", "assistant"]), "parts": [{"type": "text", "content": rng.choice(TEXTS)}]}
+        {
+            "role": rng.choice(["user", "assistant"]),
+            "parts": [{"type": "text", "content": rng.choice(TEXTS)}],
+        }
         for _ in range(3)
     ]
-    output = [{"role": "assistant", "parts": [{"type": "text", "content": rng.choice(TEXTS)}], "finish_reason": "stop"}]
+    output = [
+        {
+            "role": "assistant",
+            "parts": [{"type": "text", "content": rng.choice(TEXTS)}],
+            "finish_reason": "stop",
+        }
+    ]
     span.attributes.extend(
         [
             _kv("gen_ai.operation.name", "chat"),
@@ -106,9 +115,14 @@ def make_requests(n_spans: int, seed: int) -> list[bytes]:
             start = 1_790_000_000_000_000_000 + rng.randint(0, 10**15)
             root = _span(rng, trace, b"", True, start)
             spans.append(root)
-            spans += [_span(rng, trace, root.span_id, False, start + i) for i in range(SPANS_PER_TRACE - 1)]
+            spans += [
+                _span(rng, trace, root.span_id, False, start + i)
+                for i in range(SPANS_PER_TRACE - 1)
+            ]
         rs = ResourceSpans()
-        rs.resource.attributes.extend([_kv("service.name", "bench"), _kv("honeyhive.project", "bench")])
+        rs.resource.attributes.extend(
+            [_kv("service.name", "bench"), _kv("honeyhive.project", "bench")]
+        )
         scope = ScopeSpans()
         scope.scope.name = "bench"
         scope.spans.extend(spans)
@@ -135,7 +149,9 @@ def rest_requests(bodies: list[bytes]) -> tuple[list[bytes], int]:
         for group in spans_to_events(decode_protobuf(body), "bench").by_project.values():
             events += [msgspec.structs.asdict(e) for e in group]
     reqs = [
-        request_bytes("POST", "/events/batch", encode({"project": "bench", "events": events[i : i + 100]}))
+        request_bytes(
+            "POST", "/events/batch", encode({"project": "bench", "events": events[i : i + 100]})
+        )
         for i in range(0, len(events), 100)
     ]
     return reqs, len(events)
@@ -161,7 +177,9 @@ def measure(reqs: list[bytes], items: int, concurrency: int) -> dict[str, float]
 def main() -> None:
     import argparse
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--spans", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8)
@@ -197,7 +215,9 @@ def main() -> None:
             f"{med(kind, 'p99_ms'):>9.1f}{med(kind, 'rss_mb'):>8.0f}"
         )
     print(f"{'decode + convert only, in process':<44}{med('decode', 'per_s'):>10,.0f}")
-    print(f"\nOTLP vs REST batch of the same events: {med('otlp', 'per_s') / med('rest', 'per_s'):.2f}×; target ≥ 20,000 spans/s")
+    print(
+        f"\nOTLP vs REST batch of the same events: {med('otlp', 'per_s') / med('rest', 'per_s'):.2f}×; target ≥ 20,000 spans/s"
+    )
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
     (out / "otlp.json").write_text(json.dumps({"args": vars(args), "runs": rows}, indent=1))

@@ -149,7 +149,7 @@ def new_database(backend: str, directory: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
-    """"sqlite" or "postgres": tests using it (or `server`, `fresh_server`) run on both."""
+    """ "sqlite" or "postgres": tests using it (or `server`, `fresh_server`) run on both."""
     name: str = request.param
     return name
 

@@ -99,7 +99,6 @@ SQLITE = Dialect(
 )
 
 
-
 def _pg_path(column: str, segments: Sequence[str]) -> str:
     # Segments are checked against _SEGMENT (no quotes), so they can be inlined as literals.
     return f"({column} #> ARRAY[{', '.join(repr(s) for s in segments)}]::text[])"
