@@ -108,7 +108,7 @@ def single_requests(events: list[dict[str, Any]]) -> list[bytes]:
 def raw_sqlite(events: list[dict[str, Any]], size: int = 100) -> float:
     """Events/s of plain sqlite3 inserts into hivelog's schema: the same durable ceiling."""
     from hivelog.store import migrations
-    from hivelog.store.sqlite import _statements
+    from hivelog.store.sqlite import statements
 
     with tempfile.TemporaryDirectory() as tmp:
         conn = sqlite3.connect(Path(tmp) / "raw.db", isolation_level=None)
@@ -120,7 +120,7 @@ def raw_sqlite(events: list[dict[str, Any]], size: int = 100) -> float:
         ):
             conn.execute(f"PRAGMA {pragma}")
         _, first = migrations.migrations()[0]
-        for statement in _statements(migrations.sql_for(first, "sqlite")):
+        for statement in statements(migrations.sql_for(first, "sqlite")):
             conn.execute(statement)
         conn.execute("INSERT INTO projects VALUES (1, 'p', 'bench', 0)")
         cols = "project, event_id, session_id, parent_id, event_type, event_name, source, start_time, end_time, duration, config, inputs, outputs, metadata"

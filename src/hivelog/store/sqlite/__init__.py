@@ -1,0 +1,20 @@
+"""The embedded SQLite backend (the default): one process, one writer, durable commits.
+
+`SqliteStore` is assembled from one part per concern: writes, event reads, API keys, and the
+web UI's reads with the search index upkeep.
+"""
+
+from __future__ import annotations
+
+from hivelog.store.sqlite.connection import statements
+from hivelog.store.sqlite.keys import SqliteKeys
+from hivelog.store.sqlite.reads import SqliteReads
+from hivelog.store.sqlite.views import SqliteViews
+from hivelog.store.sqlite.writes import SqliteWrites
+
+
+class SqliteStore(SqliteWrites, SqliteReads, SqliteKeys, SqliteViews):
+    """The Store protocol (store/base.py) on SQLite."""
+
+
+__all__ = ["SqliteStore", "statements"]

@@ -1,0 +1,185 @@
+"""The SQLite store's base: its connections, schema migrations, read time limits, and the
+helpers every part of the store shares.
+
+One writer connection (used only by the group-commit writer thread, and briefly by the CLI in
+its own process); a read-only connection per reader thread, so reads never wait for writes in
+WAL mode. WAL with `synchronous=FULL` makes every COMMIT durable; 16 KB pages hold several
+~2 KB events (4 KB pages hold one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from hivelog.errors import QueryTimeout
+from hivelog.store import migrations
+from hivelog.store.base import EventQuery, Project
+from hivelog.store.rows import EVENT_COLUMNS
+from hivelog.store.sqlite.search import search_sql
+
+SELECT = ", ".join(EVENT_COLUMNS)
+_CHUNK = 500  # ids per IN (...) list
+_PROGRESS_STEPS = 10_000  # SQLite VM steps between read-deadline checks (~0.1 ms)
+
+
+def chunks(items: Sequence[str], size: int = _CHUNK) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def statements(script: str) -> Iterable[str]:
+    """Split a script into statements; `;` inside triggers and strings is not an end."""
+    current = ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            if current.strip():
+                yield current
+            current = ""
+    if current.strip():
+        yield current
+
+
+def marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+class SqliteBase:
+    dialect = "sqlite"
+
+    def __init__(self, path: str, read_timeout_ms: int = 0) -> None:
+        self.path = path
+        self.read_timeout_ms = read_timeout_ms
+        self._writer: sqlite3.Connection | None = None
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._projects: dict[str, Project] = {}
+
+    # ---- lifecycle --------------------------------------------------------------------------
+
+    def open(self) -> None:
+        Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            Path(self.path).expanduser(), isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA page_size = 16384")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA cache_size = -65536")
+        conn.execute("PRAGMA wal_autocheckpoint = 4000")
+        conn.execute("PRAGMA busy_timeout = 10000")
+        self._writer = conn
+        self.migrate()
+
+    def migrate(self) -> list[str]:
+        """Apply migrations not yet recorded; return the names applied now."""
+        conn = self._conn_w()
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)"
+        )
+        done = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
+        applied = []
+        for name, module in migrations.migrations():
+            if name in done:
+                continue
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in statements(migrations.sql_for(module, self.dialect)):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?)", (name, int(time.time()))
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            applied.append(name)
+        return applied
+
+    def close(self) -> None:
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def _conn_w(self) -> sqlite3.Connection:
+        if self._writer is None:
+            raise RuntimeError("store is not open")
+        return self._writer
+
+    def _conn_r(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            uri = Path(self.path).expanduser().resolve().as_uri() + "?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            conn.execute("PRAGMA cache_size = -16384")
+            conn.execute("PRAGMA busy_timeout = 10000")
+            conn.set_progress_handler(self._past_deadline, _PROGRESS_STEPS)
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    def _past_deadline(self) -> int:
+        """SQLite's progress handler: non-zero interrupts the running read."""
+        deadline: float | None = getattr(self._local, "deadline", None)
+        return 1 if deadline is not None and time.monotonic() > deadline else 0
+
+    @contextlib.contextmanager
+    def _time_limit(self) -> Iterator[None]:
+        """Stop the reads inside after `read_timeout_ms`; a stopped read is a QueryTimeout."""
+        if self.read_timeout_ms <= 0:
+            yield
+            return
+        self._local.deadline = time.monotonic() + self.read_timeout_ms / 1000
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if "interrupted" not in str(exc):
+                raise
+            raise QueryTimeout(
+                f"the query ran longer than the read time limit of {self.read_timeout_ms} ms "
+                "(--read-timeout-ms) and was stopped; narrow the filters or the date range"
+            ) from None
+        finally:
+            self._local.deadline = None
+
+    def _project_for_write(self, conn: sqlite3.Connection, name: str) -> Project:
+        project = self._projects.get(name)
+        if project is None:
+            conn.execute(
+                "INSERT INTO projects (project_id, name, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO NOTHING",
+                (str(uuid.uuid4()), name, int(time.time() * 1000)),
+            )
+            key, project_id = conn.execute(
+                "SELECT key, project_id FROM projects WHERE name = ?", (name,)
+            ).fetchone()
+            project = Project(key=key, project_id=project_id, name=name)
+            self._projects[name] = project
+        return project
+
+    def _where(self, project: Project, query: EventQuery) -> tuple[str, list[Any]]:
+        """`project = ? AND (query.where) AND (search)`, with its parameters."""
+        clauses, params = ["project = ?"], [project.key]
+        if query.where:
+            clauses.append(f"({query.where})")
+            params.extend(query.params)
+        if query.search:
+            sql, search_params = search_sql(query.search)
+            if sql:
+                clauses.append(sql)
+                params.extend(search_params)
+        return " AND ".join(clauses), params

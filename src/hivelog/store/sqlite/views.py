@@ -1,0 +1,202 @@
+"""Reads for the web UI and charts (hivelog.ui, hivelog.query.aggregates), and the upkeep of
+the search index. Contracts are in store/base.py.
+
+The search index (FTS5 trigram) is filled by the writer thread in small slices when no write
+is waiting: indexing in a trigger would cut ingest by an order of magnitude.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from hivelog.normalize.event import Event
+from hivelog.store.base import (
+    ChartPoint,
+    ChartSpec,
+    EventBrief,
+    EventQuery,
+    Project,
+    SessionStats,
+)
+from hivelog.store.rows import row_to_event
+from hivelog.store.sqlite.connection import SELECT, SqliteBase, chunks, marks
+
+_SLICE_SECONDS = 0.02  # one slice of background indexing
+
+
+class SqliteViews(SqliteBase):
+    _index_slice = 64  # rows per slice of background indexing; adapts to the measured cost
+
+    def background_work(self) -> bool:
+        """Index the next slice of new rows for search (writer thread, when no write waits).
+
+        A slice aims at ~20 ms so a write arriving meanwhile waits little; its size adapts to
+        the measured cost per row. Returns True while rows are left to index.
+        """
+        conn = self._conn_w()
+        (mark,) = conn.execute("SELECT indexed_seq FROM search_state").fetchone()
+        last = conn.execute(
+            "SELECT max(seq) FROM (SELECT seq FROM events WHERE seq > ? ORDER BY seq LIMIT ?)",
+            (mark, self._index_slice),
+        ).fetchone()
+        if last[0] is None:
+            return False
+        started = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "INSERT INTO events_fts (rowid, inputs, outputs) SELECT seq, inputs, outputs "
+                "FROM events WHERE seq > ? AND seq <= ? "
+                "AND (inputs IS NOT NULL OR outputs IS NOT NULL)",
+                (mark, last[0]),
+            )
+            conn.execute("UPDATE search_state SET indexed_seq = ?", (last[0],))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        per_row = (time.perf_counter() - started) / max(1, last[0] - mark)
+        self._index_slice = max(8, min(4000, int(_SLICE_SECONDS / max(per_row, 1e-6))))
+        return True
+
+    def list_projects(self) -> list[Project]:
+        rows = self._conn_r().execute("SELECT key, project_id, name FROM projects ORDER BY name")
+        return [Project(key=k, project_id=pid, name=name) for k, pid, name in rows]
+
+    def list_sessions(
+        self, project: Project, sessions: EventQuery, events: EventQuery | None = None
+    ) -> tuple[list[Event], int]:
+        with self._time_limit():
+            conn = self._conn_r()
+            # Session rows only, through the partial index: the planner left to itself counts
+            # them on the (wider) time index, 1 M entries instead of 50 k.
+            sessions_only = "events INDEXED BY events_sessions"
+            where = "project = ? AND event_type = 'session'"
+            params: list[Any] = [project.key]
+            if sessions.where:
+                where += f" AND ({sessions.where})"
+                params.extend(sessions.params)
+            if events is not None and (events.where or events.search):
+                inner, inner_params = self._where(project, events)
+                where += f" AND session_id IN (SELECT session_id FROM events WHERE {inner})"
+                params.extend(inner_params)
+            rows = conn.execute(
+                f"SELECT {SELECT} FROM {sessions_only} WHERE {where} "
+                "ORDER BY start_time DESC, seq DESC LIMIT ? OFFSET ?",
+                (*params, sessions.limit, sessions.offset),
+            ).fetchall()
+            count = f"SELECT count(*) FROM {sessions_only} WHERE {where}"
+            total = conn.execute(count, params).fetchone()
+            return [row_to_event(r) for r in rows], total[0]
+
+    def session_stats(
+        self, project: Project, session_ids: Sequence[str]
+    ) -> dict[str, SessionStats]:
+        out: dict[str, SessionStats] = {}
+        with self._time_limit():
+            conn = self._conn_r()
+            for chunk in chunks(list(dict.fromkeys(session_ids))):
+                sql = _SESSION_STATS.format(marks=marks(len(chunk)))
+                for row in conn.execute(sql, (project.key, *chunk)):
+                    out[row[0]] = SessionStats(
+                        num_events=row[1],
+                        num_model_events=row[2] or 0,
+                        errors=row[3] or 0,
+                        total_tokens=int(row[4] or 0),
+                        cost=float(row[5] or 0),
+                        first_start=row[6],
+                        last_end=row[7],
+                    )
+        return out
+
+    def session_outline(self, project: Project, session_id: str) -> list[EventBrief]:
+        with self._time_limit():
+            rows = self._conn_r().execute(
+                "SELECT event_id, parent_id, event_type, event_name, start_time, end_time, "
+                "duration, substr(error, 1, 200) FROM events WHERE project = ? AND session_id = ? "
+                "ORDER BY +start_time, seq",
+                (project.key, session_id),
+            )
+            return [EventBrief(*row) for row in rows]
+
+    def chart(self, project: Project, query: EventQuery, spec: ChartSpec) -> list[ChartPoint]:
+        with self._time_limit():
+            return self._chart(project, query, spec)
+
+    def _chart(self, project: Project, query: EventQuery, spec: ChartSpec) -> list[ChartPoint]:
+        bucket = _BUCKET_SQL[spec.bucket]
+        group = spec.group or "NULL"
+        where, params = self._where(project, query)
+        inner = f"SELECT {bucket} AS b, {group} AS g, {spec.value} AS v FROM events WHERE {where}"
+        if spec.aggregation == "quantile":
+            # Nearest rank from each bucket's histogram of distinct values: a grouped count is
+            # a third of the cost of ranking every row with a window function.
+            sql = (
+                f"SELECT b, g, v, count(*) FROM ({inner}) WHERE v IS NOT NULL "
+                "GROUP BY b, g, v ORDER BY b, g, v"
+            )
+            return _quantiles(self._conn_r().execute(sql, params).fetchall(), spec.quantile)
+        if spec.aggregation == "count":
+            sql = f"SELECT b, g, count(*), count(*) FROM ({inner}) GROUP BY b, g ORDER BY b, g"
+        else:
+            fn = {"sum": "sum", "avg": "avg", "min": "min", "max": "max"}[spec.aggregation]
+            sql = f"SELECT b, g, {fn}(v), count(v) FROM ({inner}) GROUP BY b, g ORDER BY b, g"
+        rows = self._conn_r().execute(sql, params).fetchall()
+        return [
+            ChartPoint(
+                bucket=int(b),
+                group=None if g is None else str(g),
+                value=None if v is None else float(v),
+                count=int(n),
+            )
+            for b, g, v, n in rows
+            if b is not None
+        ]
+
+
+_TOKENS = (
+    "coalesce(json_extract(metadata, '$.total_tokens'), "
+    "coalesce(json_extract(metadata, '$.prompt_tokens'), 0) "
+    "+ coalesce(json_extract(metadata, '$.completion_tokens'), 0))"
+)
+_SESSION_STATS = (
+    "SELECT session_id, sum(event_id != session_id), "
+    "sum(event_id != session_id AND event_type = 'model'), sum(error IS NOT NULL), "
+    f"sum(CASE WHEN event_id != session_id AND metadata IS NOT NULL THEN {_TOKENS} END), "
+    "sum(CASE WHEN event_id != session_id THEN json_extract(metadata, '$.cost') END), "
+    "min(start_time), max(end_time) "
+    "FROM events WHERE project = ? AND session_id IN ({marks}) GROUP BY session_id"
+)
+_WEEK_MS, _MONDAY_MS = 7 * 86_400_000, 4 * 86_400_000  # 1970-01-05 was a Monday
+_BUCKET_SQL = {
+    "minute": "(start_time / 60000) * 60000",
+    "hour": "(start_time / 3600000) * 3600000",
+    "day": "(start_time / 86400000) * 86400000",
+    "week": f"((start_time - {_MONDAY_MS}) / {_WEEK_MS}) * {_WEEK_MS} + {_MONDAY_MS}",
+    "month": "CAST(strftime('%s', start_time / 1000, 'unixepoch', 'start of month') AS INTEGER)"
+    " * 1000",
+}
+
+
+def _quantiles(rows: list[Any], q: float) -> list[ChartPoint]:
+    """(bucket, group, value, count) rows ordered by bucket, group, value → the nearest-rank
+    q-quantile of each (bucket, group): the value at position ceil(q * n) of the n sorted."""
+    out: list[ChartPoint] = []
+    start = 0
+    while start < len(rows):
+        b, g = rows[start][0], rows[start][1]
+        end = start
+        while end < len(rows) and rows[end][0] == b and rows[end][1] == g:
+            end += 1
+        n = sum(r[3] for r in rows[start:end])
+        rank, seen = max(1, math.ceil(q * n)), 0
+        for r in rows[start:end]:
+            seen += r[3]
+            if seen >= rank:
+                out.append(ChartPoint(int(b), None if g is None else str(g), float(r[2]), n))
+                break
+        start = end
+    return [p for p in out if p.bucket is not None]

@@ -1,0 +1,248 @@
+"""The SQLite write path, run only by the group-commit writer thread.
+
+Events go in with one INSERT per row that a placeholder session may absorb; sessions named by
+an event but not yet started get a placeholder; updates that arrive before their event wait in
+`pending_updates` and are folded on when it arrives, so any arrival order converges.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from collections.abc import Sequence
+
+import msgspec
+
+from hivelog.normalize.event import Event, EventUpdate, apply_update
+from hivelog.store.base import DeleteSession, Job, JobResult, Project, WriteEvents
+from hivelog.store.rows import INSERT_COLUMNS, event_values, row_to_event, to_json
+from hivelog.store.sqlite.connection import SELECT, SqliteBase, chunks, marks
+
+_INSERT_COLS = ", ".join(("project", *INSERT_COLUMNS))
+_INSERT_MARKS = ", ".join("?" * (len(INSERT_COLUMNS) + 1))
+_REPLACE_PLACEHOLDER = ", ".join(f"{c} = excluded.{c}" for c in INSERT_COLUMNS)
+# A real event replaces a placeholder session; a resend of a real event changes nothing.
+_INSERT_EVENT = (
+    f"INSERT INTO events ({_INSERT_COLS}) VALUES ({_INSERT_MARKS}) "
+    f"ON CONFLICT (project, event_id) DO UPDATE SET {_REPLACE_PLACEHOLDER} "
+    "WHERE events.placeholder = 1"
+)
+# A session referenced by a stored event (the one named last), unless the session exists. An
+# event whose resend was ignored must not leave behind the new session it was sent with.
+_INSERT_PLACEHOLDER = (
+    f"INSERT INTO events ({_INSERT_COLS}) SELECT {_INSERT_MARKS} WHERE EXISTS "
+    "(SELECT 1 FROM events WHERE project = ? AND event_id = ? AND session_id = ?) "
+    # A placeholder spans every event known to reference it, whatever order they came in.
+    "ON CONFLICT (project, event_id) DO UPDATE SET "
+    "start_time = min(events.start_time, excluded.start_time), "
+    "end_time = max(events.end_time, excluded.end_time), "
+    "duration = max(events.end_time, excluded.end_time) "
+    "- min(events.start_time, excluded.start_time) "
+    "WHERE events.placeholder = 1"
+)
+_WRITE_BACK = (
+    "UPDATE events SET children_ids = ?, config = ?, inputs = ?, outputs = ?, metadata = ?, "
+    "feedback = ?, metrics = ?, user_properties = ?, duration = ?, end_time = ?, error = ? "
+    "WHERE seq = ?"
+)
+_encode_update = msgspec.json.Encoder().encode
+_decode_update = msgspec.json.Decoder(EventUpdate).decode
+
+
+class _JobFailed(Exception):
+    """A job failed in a batch written without savepoints: replay the batch with them."""
+
+
+def _merge_runs(jobs: Sequence[Job]) -> list[tuple[Job, int]]:
+    """Runs of event jobs for the same project as one job each, with how many they cover.
+
+    Storing a run's events first and then its updates converges to the same state as job by
+    job (updates fold onto events whichever comes first), at a few statements per run instead
+    of per request.
+    """
+    runs: list[tuple[Job, int]] = []
+    for job in jobs:
+        if runs and isinstance(job, WriteEvents):
+            last, count = runs[-1]
+            if isinstance(last, WriteEvents) and last.project == job.project:
+                if count == 1:  # copy before extending: the caller's job stays as it was
+                    last = WriteEvents(
+                        last.project, list(last.events), list(last.updates), list(last.event_rows())
+                    )
+                last.events.extend(job.events)
+                last.updates.extend(job.updates)
+                assert last.rows is not None
+                last.rows.extend(job.event_rows())
+                runs[-1] = (last, count + 1)
+                continue
+        runs.append((job, 1))
+    return runs
+
+
+def _widen(placeholder: Event, event: Event) -> None:
+    """Stretch a placeholder session over `event` too (its times must not depend on order)."""
+    placeholder.start_time = min(placeholder.start_time, event.start_time)
+    placeholder.end_time = max(placeholder.end_time, event.end_time)
+    placeholder.duration = float(placeholder.end_time - placeholder.start_time)
+
+
+class SqliteWrites(SqliteBase):
+    def write(self, jobs: Sequence[Job]) -> list[JobResult]:
+        """All jobs in one transaction. A savepoint per job costs two statements per request,
+        so they are only paid when a job actually fails: then the transaction is rolled back
+        and replayed with a savepoint around each job, and only the failing ones are lost.
+        """
+        try:
+            return self._write(jobs, isolate=False)
+        except _JobFailed:
+            return self._write(jobs, isolate=True)
+
+    def _write(self, jobs: Sequence[Job], *, isolate: bool) -> list[JobResult]:
+        conn = self._conn_w()
+        results: list[JobResult] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for job, covers in _merge_runs(jobs) if not isolate else [(j, 1) for j in jobs]:
+                project = self._project_for_write(conn, job.project)
+                if not isolate:
+                    try:
+                        deleted = self._apply(conn, project, job)
+                    except Exception as exc:
+                        raise _JobFailed from exc
+                    results.extend([JobResult(project=project, deleted=deleted)] * covers)
+                    continue
+                conn.execute("SAVEPOINT job")
+                try:
+                    deleted = self._apply(conn, project, job)
+                except Exception as exc:  # one bad job never fails its neighbours
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    results.append(JobResult(project=project, error=exc))
+                    continue
+                conn.execute("RELEASE job")
+                results.append(JobResult(project=project, deleted=deleted))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self._projects.clear()
+            raise
+        return results
+
+    def _apply(self, conn: sqlite3.Connection, project: Project, job: Job) -> int:
+        if isinstance(job, DeleteSession):
+            return self._delete_session(conn, project, job.session_id)
+        self._insert_events(conn, project, job)
+        for update in job.updates:
+            self._update(conn, project, update)
+        return 0
+
+    def _insert_events(self, conn: sqlite3.Connection, project: Project, job: WriteEvents) -> None:
+        if not job.events:
+            return
+        key = project.key
+        conn.executemany(_INSERT_EVENT, [(key, *row) for row in job.event_rows()])
+        placeholders: dict[str, tuple[Event, str]] = {}
+        for e in job.events:
+            if e.event_type != "session" and e.session_id in placeholders:
+                _widen(placeholders[e.session_id][0], e)
+            elif e.event_type != "session":
+                placeholders[e.session_id] = (
+                    Event(
+                        event_id=e.session_id,
+                        session_id=e.session_id,
+                        parent_id=None,
+                        event_type="session",
+                        source=e.source,
+                        start_time=e.start_time,
+                        end_time=e.end_time,
+                        duration=e.duration,
+                    ),
+                    e.event_id,
+                )
+        if placeholders:
+            conn.executemany(
+                _INSERT_PLACEHOLDER,
+                [
+                    (key, *event_values(p, placeholder=1), key, child_id, p.session_id)
+                    for p, child_id in placeholders.values()
+                ],
+            )
+        ids = list({e.event_id for e in job.events} | placeholders.keys())
+        self._fold_pending(conn, project, ids)
+
+    def _fold_pending(self, conn: sqlite3.Connection, project: Project, ids: list[str]) -> None:
+        """Apply updates that arrived before their event; drop them once the event is real."""
+        pending: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        for chunk in chunks(ids):
+            for seq, event_id, body in conn.execute(
+                f"SELECT seq, event_id, body FROM pending_updates "
+                f"WHERE project = ? AND event_id IN ({marks(len(chunk))}) ORDER BY seq",
+                (project.key, *chunk),
+            ):
+                pending[event_id].append((seq, body))
+        for event_id, items in pending.items():
+            found = self._load_for_update(conn, project, event_id)
+            if found is None:
+                continue
+            seq, event, placeholder = found
+            for _, body in items:
+                apply_update(event, _decode_update(body))
+            self._write_back(conn, seq, event)
+            if not placeholder:
+                conn.executemany(
+                    "DELETE FROM pending_updates WHERE seq = ?", [(s,) for s, _ in items]
+                )
+
+    def _update(self, conn: sqlite3.Connection, project: Project, update: EventUpdate) -> None:
+        found = self._load_for_update(conn, project, update.event_id)
+        if found is not None:
+            seq, event, placeholder = found
+            apply_update(event, update)
+            self._write_back(conn, seq, event)
+            if not placeholder:
+                return
+        conn.execute(
+            "INSERT INTO pending_updates (project, event_id, body) VALUES (?, ?, ?)",
+            (project.key, update.event_id, _encode_update(update).decode()),
+        )
+
+    def _load_for_update(
+        self, conn: sqlite3.Connection, project: Project, event_id: str
+    ) -> tuple[int, Event, bool] | None:
+        row = conn.execute(
+            f"SELECT {SELECT} FROM events WHERE project = ? AND event_id = ?",
+            (project.key, event_id),
+        ).fetchone()
+        if row is None:
+            return None
+        return row[0], row_to_event(row), bool(row[11])
+
+    def _write_back(self, conn: sqlite3.Connection, seq: int, e: Event) -> None:
+        conn.execute(
+            _WRITE_BACK,
+            (
+                to_json(e.children_ids),
+                to_json(e.config),
+                to_json(e.inputs),
+                to_json(e.outputs),
+                to_json(e.metadata),
+                to_json(e.feedback),
+                to_json(e.metrics),
+                to_json(e.user_properties),
+                e.duration,
+                e.end_time,
+                e.error,
+                seq,
+            ),
+        )
+
+    def _delete_session(self, conn: sqlite3.Connection, project: Project, session_id: str) -> int:
+        cur = conn.execute(
+            "DELETE FROM events WHERE project = ? AND session_id = ?", (project.key, session_id)
+        )
+        conn.execute(
+            "DELETE FROM pending_updates WHERE project = ? AND event_id = ?",
+            (project.key, session_id),
+        )
+        return cur.rowcount
