@@ -13,7 +13,7 @@ from hivelog.errors import BadInput
 from hivelog.normalize.cost import fill_cost
 from hivelog.normalize.event import EVENT_TYPES, Event, EventUpdate
 from hivelog.normalize.times import now_ms, to_ms
-from hivelog.wire.rest import EventIn, ModelEventIn, SessionIn, UpdateEventBody
+from hivelog.wire.rest import EventFields, EventIn, ModelEventIn, SessionIn, UpdateEventBody
 
 MAX_DURATION_MS = 10_000 * 366 * 24 * 3600 * 1000.0
 
@@ -73,44 +73,36 @@ def _base_event(
         event_id = sid = sid or event_id or new_id()
     event_id = event_id or new_id()
     sid = sid or new_id()
-    start, end, duration = _times(
-        item.start_time, item.end_time, item.duration, where, now or now_ms()
-    )
-    event = Event(
-        event_id=event_id,
-        session_id=sid,
-        parent_id=None if kind == "session" else (item.parent_id or sid),
-        event_type=kind,
-        event_name=item.event_name or "unknown",
-        source=item.source or "unknown",
-        start_time=start,
-        end_time=end,
-        duration=duration,
-        error=item.error,
-        children_ids=item.children_ids or [],
-        config=item.config or {},
-        inputs=item.inputs or {},
-        outputs=item.outputs or {},
-        metadata=item.metadata or {},
-        feedback=item.feedback or {},
-        metrics=item.metrics or {},
-        user_properties=item.user_properties or {},
-    )
-    return event
+    parent_id = None if kind == "session" else (item.parent_id or sid)
+    return _event(item, where, kind, event_id, sid, parent_id, item.event_name, now)
 
 
 def session_from_wire(item: SessionIn, where: str, now: int | None = None) -> Event:
     """A session start: the event whose `event_id` is its `session_id`."""
     sid = item.session_id or new_id()
+    return _event(item, where, "session", sid, sid, None, item.event_name or item.session_name, now)
+
+
+def _event(
+    item: EventFields,
+    where: str,
+    kind: str,
+    event_id: str,
+    session_id: str,
+    parent_id: str | None,
+    name: str | None,
+    now: int | None,
+) -> Event:
+    """The Event of a wire item whose type and ids are settled; the defaults of every route."""
     start, end, duration = _times(
         item.start_time, item.end_time, item.duration, where, now or now_ms()
     )
     return Event(
-        event_id=sid,
-        session_id=sid,
-        parent_id=None,
-        event_type="session",
-        event_name=item.event_name or item.session_name or "unknown",
+        event_id=event_id,
+        session_id=session_id,
+        parent_id=parent_id,
+        event_type=kind,
+        event_name=name or "unknown",
         source=item.source or "unknown",
         start_time=start,
         end_time=end,

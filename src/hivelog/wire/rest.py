@@ -15,51 +15,40 @@ Time = int | float | str | None
 Obj = dict[str, Any] | None
 
 
-class EventIn(msgspec.Struct, kw_only=True):
+class EventFields(msgspec.Struct, kw_only=True):
+    """What events and sessions both carry; `EventIn` and `SessionIn` add their own ids."""
+
+    project: str | None = None
+    source: str | None = None
+    event_name: str | None = None
+    session_id: str | None = None
+    children_ids: list[str] | None = None
+    config: Obj = None
+    inputs: Obj = None
+    outputs: Obj = None
+    error: str | None = None
+    start_time: Time = None
+    end_time: Time = None
+    duration: int | float | None = None
+    metadata: Obj = None
+    feedback: Obj = None
+    metrics: Obj = None
+    user_properties: Obj = None
+
+
+class EventIn(EventFields, kw_only=True):
     """One event as `POST /events`, `/events/batch` items and `/v1/events` send it."""
 
-    project: str | None = None
     project_id: str | None = None
-    source: str | None = None
-    event_name: str | None = None
     event_type: str | None = None
     event_id: str | None = None
-    session_id: str | None = None
     parent_id: str | None = None
-    children_ids: list[str] | None = None
-    config: Obj = None
-    inputs: Obj = None
-    outputs: Obj = None
-    error: str | None = None
-    start_time: Time = None
-    end_time: Time = None
-    duration: int | float | None = None
-    metadata: Obj = None
-    feedback: Obj = None
-    metrics: Obj = None
-    user_properties: Obj = None
 
 
-class SessionIn(msgspec.Struct, kw_only=True):
+class SessionIn(EventFields, kw_only=True):
     """A session as `POST /session/start` (inside `session`) and `POST /v1/sessions` send it."""
 
-    project: str | None = None
     session_name: str | None = None
-    event_name: str | None = None
-    source: str | None = None
-    session_id: str | None = None
-    children_ids: list[str] | None = None
-    config: Obj = None
-    inputs: Obj = None
-    outputs: Obj = None
-    error: str | None = None
-    metadata: Obj = None
-    feedback: Obj = None
-    metrics: Obj = None
-    user_properties: Obj = None
-    start_time: Time = None
-    end_time: Time = None
-    duration: int | float | None = None
 
 
 class SessionStartBody(msgspec.Struct, kw_only=True):
