@@ -1,4 +1,4 @@
-"""The `hivelog` command. Options of `serve` are generated from settings.SETTINGS."""
+"""The `hivelog` command. The options of `serve` are generated from settings.SETTINGS."""
 
 from __future__ import annotations
 
