@@ -16,7 +16,7 @@ from hivelog.auth import Auth, KeyRing, is_loopback
 from hivelog.errors import HivelogError
 from hivelog.ingest.limits import Limits
 from hivelog.ingest.writer import Writer
-from hivelog.middleware import BodyLimit
+from hivelog.middleware import BodyLimit, InflightLimit
 from hivelog.routes import routes
 from hivelog.routes.http import json_response
 from hivelog.settings import Settings
@@ -114,6 +114,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
                 max_bytes=settings.max_body_bytes,
                 body_timeout=settings.body_timeout_seconds,
             ),
+            Middleware(InflightLimit, max_bytes=settings.inflight_bytes),
         ],
         exception_handlers={
             HivelogError: _hivelog_error,

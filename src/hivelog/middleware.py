@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from hivelog.errors import BadInput, HivelogError, RequestTimeout, TooLarge
+from hivelog.errors import BadInput, HivelogError, Overloaded, RequestTimeout, TooLarge
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -35,6 +35,63 @@ async def send_error(send: Send, error: HivelogError) -> None:
     ]
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class InflightLimit:
+    """503 + Retry-After when the request bodies being read and decoded at once would pass
+    `max_bytes`.
+
+    The writer queue bounds what waits to be stored; this bounds what is still on its way
+    there, so memory stays bounded however many clients upload at once. A request with no
+    other in flight is always admitted: no body within the size limit is refused for ever.
+    Bodies are counted as they arrive (after decompression when inside BodyLimit), and a
+    declared Content-Length is reserved up front so a flood is refused before it is read.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.inflight = 0  # one event loop per process: no lock needed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT"):
+            await self.app(scope, receive, send)
+            return
+        reserved = 0
+
+        def reserve(n: int) -> None:
+            nonlocal reserved
+            others = self.inflight - reserved
+            if others > 0 and self.inflight + n > self.max_bytes:
+                raise Overloaded(
+                    f"{self.inflight} request bytes are being received already "
+                    f"(--inflight-bytes {self.max_bytes}); retry shortly"
+                )
+            self.inflight += n
+            reserved += n
+
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > reserved:
+                    reserve(seen - reserved)
+            return message
+
+        try:
+            length = dict(scope["headers"]).get(b"content-length")
+            if length is not None and length.isdigit():
+                try:
+                    reserve(int(length))
+                except Overloaded as error:
+                    await send_error(send, error)
+                    return
+            await self.app(scope, counted, send)
+        finally:
+            self.inflight -= reserved
 
 
 class BodyLimit:

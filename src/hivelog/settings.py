@@ -47,6 +47,11 @@ class Settings:
         200_000,
         "Events waiting for the writer before new writes get 503 + Retry-After.",
     )
+    inflight_bytes: int = setting(
+        128 * 1024 * 1024,
+        "Request bytes being received and decoded at once, across all connections; past it "
+        "new writes get 503 + Retry-After (a request alone is always admitted).",
+    )
     queue_bytes: int = setting(
         256 * 1024 * 1024,
         "Request bytes waiting for the writer before new writes get 503 + Retry-After.",
