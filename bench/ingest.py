@@ -119,9 +119,9 @@ def raw_sqlite(events: list[dict[str, Any]], size: int = 100) -> float:
             "cache_size = -65536",
         ):
             conn.execute(f"PRAGMA {pragma}")
-        _, first = migrations.migrations()[0]
-        for statement in statements(migrations.sql_for(first, "sqlite")):
-            conn.execute(statement)
+        for _, migration in migrations.migrations():  # the same tables, indexes and triggers
+            for statement in statements(migrations.sql_for(migration, "sqlite")):
+                conn.execute(statement)
         conn.execute("INSERT INTO projects VALUES (1, 'p', 'bench', 0)")
         cols = "project, event_id, session_id, parent_id, event_type, event_name, source, start_time, end_time, duration, config, inputs, outputs, metadata"
         sql = f"INSERT INTO events ({cols}) VALUES ({', '.join('?' * 14)})"
