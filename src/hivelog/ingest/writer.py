@@ -14,6 +14,7 @@ import asyncio
 import collections
 import logging
 import threading
+import time
 from typing import Any
 
 from hivelog.errors import Overloaded
@@ -21,6 +22,8 @@ from hivelog.ingest.limits import Limits
 from hivelog.store.base import Job, JobResult, Store
 
 log = logging.getLogger("hivelog.writer")
+
+UPKEEP_AFTER_IDLE = 0.25  # seconds without a write before the store's upkeep may run
 
 _Pending = tuple[Job, int, asyncio.Future[JobResult], asyncio.AbstractEventLoop]
 
@@ -49,6 +52,7 @@ class Writer:
         self.committed_jobs = 0
         self.refused_jobs = 0
         self._upkeep = True  # the store may have deferred work (Store.background_work)
+        self._last_write = 0.0
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="hivelog-writer", daemon=True)
@@ -100,7 +104,13 @@ class Writer:
                 if self._stopping:
                     return None
                 if self._upkeep:
-                    return []  # nothing to write: time for a slice of the store's upkeep
+                    # Upkeep (the search index) only once writes have paused for a while: a
+                    # slice started in a momentary lull would delay the next write.
+                    idle = time.monotonic() - self._last_write
+                    if idle >= UPKEEP_AFTER_IDLE:
+                        return []
+                    self._cond.wait(UPKEEP_AFTER_IDLE - idle)
+                    continue
                 self._cond.wait()
             batch: list[_Pending] = []
             events = 0
@@ -126,6 +136,7 @@ class Writer:
             try:
                 results: list[Any] = list(self.store.write([item[0] for item in batch]))
                 self.committed_jobs += len(batch)
+                self._last_write = time.monotonic()
             except BaseException as exc:  # the whole transaction failed: every caller hears it
                 log.exception("write of %d jobs failed", len(batch))
                 results = [JobResult(error=exc)] * len(batch)
