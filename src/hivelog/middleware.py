@@ -144,7 +144,8 @@ class BodyLimit:
             if complete:
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), timeout)
+                async with asyncio.timeout(timeout):  # a timer, not a task per chunk
+                    message = await receive()
             except TimeoutError:
                 raise RequestTimeout(
                     f"no request body data for {timeout:g} s (--body-timeout-seconds)", "body"
