@@ -9,7 +9,8 @@ __version__ = "0.1.0"
 
 from hivelog_client._encode import to_json
 from hivelog_client._http import HivelogError, RetryPolicy
-from hivelog_client.logger import BaseLogger, BatchLogger, Logger
+from hivelog_client.batch import BatchLogger
+from hivelog_client.logger import BaseLogger, Logger
 from hivelog_client.tracer import (
     Trace,
     configure,

@@ -1,0 +1,237 @@
+"""New events into PostgreSQL: sessions fixed to a day, COPY, placeholders, the ON CONFLICT way.
+
+Why a module of its own: inserting a batch of events is the hot path and the most intricate
+part of the store — every session gets its day (and so its partition) once, new rows go in by
+COPY, a collision with a stored key falls back to `INSERT … SELECT FROM unnest(arrays)
+ON CONFLICT`, placeholder sessions stand in for sessions not yet seen, and parked updates are
+folded in (see `updates`). The SQL it sends, built from the column list once, is here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+import psycopg
+from psycopg import errors as pg_errors
+
+from hivelog.normalize.event import Event
+from hivelog.store.base import Project, WriteEvents
+from hivelog.store.postgres.connection import _json, _no_nul, _text, day_of
+from hivelog.store.postgres.updates import Updates
+from hivelog.store.rows import INSERT_COLUMNS, event_values
+
+_JSON_COLUMNS = ("children_ids", *INSERT_COLUMNS[-7:])
+_TYPES = {
+    "event_id": "text",
+    "session_id": "text",
+    "parent_id": "text",
+    "event_type": "text",
+    "event_name": "text",
+    "source": "text",
+    "start_time": "int8",
+    "end_time": "int8",
+    "duration": "float8",
+    "error": "text",
+    "placeholder": "int2",
+    **{c: "text" for c in _JSON_COLUMNS},
+}
+
+
+def _select_expr(column: str) -> str:
+    return f"t.{column}::jsonb" if column in _JSON_COLUMNS else f"t.{column}"
+
+
+def _unnest(extra: Sequence[tuple[str, str]] = ()) -> str:
+    """`unnest(arrays) AS t(INSERT_COLUMNS…, extra…)` with one %b per array."""
+    columns = [*((c, _TYPES[c]) for c in INSERT_COLUMNS), *extra]
+    arrays = ", ".join(f"%b::{kind}[]" for _, kind in columns)  # binary: no array escaping
+    return f"unnest({arrays}) AS t({', '.join(name for name, _ in columns)})"
+
+
+_COLS = "project, day, " + ", ".join(INSERT_COLUMNS)
+_VALUES = "%s, t.day, " + ", ".join(_select_expr(c) for c in INSERT_COLUMNS)
+_REPLACE = ", ".join(f"{c} = excluded.{c}" for c in INSERT_COLUMNS)
+_INSERT_SESSIONS = (
+    "INSERT INTO sessions (project, session_id, day) "
+    "SELECT %s, s, d FROM unnest(%b::text[], %b::int4[]) AS t(s, d) ORDER BY s "
+    "ON CONFLICT (project, session_id) DO NOTHING"
+)
+# A new statement after _INSERT_SESSIONS: it sees the sessions another process committed
+# while that statement waited for it, so every process puts a session in the same day.
+_SESSION_DAYS = "SELECT session_id, day FROM sessions WHERE project = %s AND session_id = ANY(%s)"
+# New events go in by COPY (see _copy_events); this is the way when one is already stored:
+# a real event replaces a placeholder session, a resend of a real event changes nothing.
+_COPY_EVENTS = f"COPY events ({_COLS}) FROM STDIN"
+_INSERT_EVENTS = (
+    f"INSERT INTO events ({_COLS}) SELECT {_VALUES} FROM {_unnest([('day', 'int4')])} "
+    f"ON CONFLICT (project, event_id, day) DO UPDATE SET {_REPLACE} "
+    "WHERE events.placeholder = 1"
+)
+_WIDEN = (
+    # A placeholder spans every event known to reference it, whatever order they came in.
+    "ON CONFLICT (project, event_id, day) DO UPDATE SET "
+    "start_time = LEAST(events.start_time, excluded.start_time), "
+    "end_time = GREATEST(events.end_time, excluded.end_time), "
+    "duration = GREATEST(events.end_time, excluded.end_time) "
+    "- LEAST(events.start_time, excluded.start_time) "
+    "WHERE events.placeholder = 1"
+)
+_PLACEHOLDER_FROM = _unnest([("child_id", "text"), ("day", "int4")])
+# Placeholder sessions of events just COPYed: every one of those events is stored.
+_INSERT_PLACEHOLDERS = (
+    f"INSERT INTO events ({_COLS}) SELECT {_VALUES} FROM {_PLACEHOLDER_FROM} {_WIDEN}"
+)
+# After an INSERT … ON CONFLICT, only for sessions a stored event names: an event whose resend
+# was ignored must not leave behind the new session it was sent with (as on SQLite).
+_INSERT_PLACEHOLDERS_CHECKED = (
+    f"INSERT INTO events ({_COLS}) SELECT {_VALUES} FROM {_PLACEHOLDER_FROM} "
+    "WHERE EXISTS (SELECT 1 FROM events e WHERE e.project = %s AND e.day = t.day "
+    f"AND e.event_id = t.child_id AND e.session_id = t.session_id) {_WIDEN}"
+)
+_PENDING = (
+    "SELECT seq, event_id, body FROM pending_updates "
+    "WHERE project = %s AND event_id = ANY(%s) ORDER BY seq"
+)
+
+
+def _columns(events: Sequence[Event], rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
+    """Column arrays for _unnest from rows in INSERT_COLUMNS order.
+
+    Rows are encoded in the request (WriteEvents.encode), outside this serial writer thread;
+    only text carrying U+0000, which PostgreSQL refuses, is re-encoded here.
+    """
+    columns: list[list[Any]] = [list(c) for c in zip(*rows, strict=True)]
+    for i, name in enumerate(INSERT_COLUMNS):
+        kind = _TYPES[name]
+        if kind != "text":
+            if name == "duration":
+                columns[i] = [float(v) for v in columns[i]]
+            continue
+        col = columns[i]
+        if name in _JSON_COLUMNS:
+            if any(v is not None and "\\u0000" in v for v in col):
+                field = name
+                columns[i] = [_json(getattr(e, field)) for e in events]
+        elif any(v is not None and "\x00" in v for v in col):
+            columns[i] = [_text(v) for v in col]
+    return columns
+
+
+class Inserts(Updates):
+    """The events of one job: sessions, COPY or INSERT … ON CONFLICT, placeholders, folding."""
+
+    def _insert_events(
+        self, conn: psycopg.Connection[Any], project: Project, job: WriteEvents
+    ) -> None:
+        """Sessions recorded, events inserted, placeholders added, parked updates looked up:
+        four statements sent as one pipeline (one round trip), then folding if any."""
+        if not job.events:
+            return
+        pairs = list(zip(job.events, job.event_rows(), strict=True))
+        if any("\x00" in f"{e.event_id}{e.session_id}{e.parent_id}" for e in job.events):
+            clean = [
+                msgspec.structs.replace(
+                    e,
+                    event_id=_no_nul(e.event_id),
+                    session_id=_no_nul(e.session_id),
+                    parent_id=_no_nul(e.parent_id),
+                )
+                for e in job.events
+            ]
+            pairs = list(zip(clean, [event_values(e) for e in clean], strict=True))
+        events: dict[str, tuple[Event, tuple[Any, ...]]] = {}
+        for e, row in pairs:
+            events.setdefault(e.event_id, (e, row))  # the first of repeated ids wins
+        wanted: dict[str, int] = {}
+        for e, _ in events.values():
+            if e.event_type == "session" and e.event_id == e.session_id:
+                wanted[e.session_id] = day_of(e.start_time)
+        for e, _ in events.values():
+            wanted.setdefault(e.session_id, day_of(e.start_time))
+        placeholders: dict[str, tuple[Event, str]] = {}
+        for e, _ in pairs:  # every event sent, as on SQLite, ignored resends included
+            if e.event_type != "session" and e.session_id in placeholders:
+                stub = placeholders[e.session_id][0]  # spans all its events, in any order
+                stub.start_time = min(stub.start_time, e.start_time)
+                stub.end_time = max(stub.end_time, e.end_time)
+                stub.duration = float(stub.end_time - stub.start_time)
+            elif e.event_type != "session":
+                placeholders[e.session_id] = (
+                    Event(
+                        event_id=e.session_id,
+                        session_id=e.session_id,
+                        parent_id=None,
+                        event_type="session",
+                        source=e.source,
+                        start_time=e.start_time,
+                        end_time=e.end_time,
+                        duration=e.duration,
+                    ),
+                    e.event_id,
+                )
+        sessions = sorted(wanted)
+        ordered = [events[k] for k in sorted(events)]  # one lock order in every process
+        ids = {k: e.session_id for k, (e, _) in events.items()}
+        for sid in placeholders:
+            ids.setdefault(sid, sid)
+        with conn.pipeline():
+            conn.execute(_INSERT_SESSIONS, (project.key, sessions, [wanted[s] for s in sessions]))
+            # A statement of its own: sees sessions another process committed while we waited.
+            found = conn.execute(_SESSION_DAYS, (project.key, sessions))
+        days = dict(found.fetchall())
+        row_days = [days[e.session_id] for e, _ in ordered]
+        rows = [r for _, r in ordered]
+        try:
+            copied = self._copy_events(conn, project, rows, row_days)
+            columns = None
+        except psycopg.DataError:  # text PostgreSQL refuses (U+0000): cleaned, then again
+            columns = _columns([e for e, _ in ordered], rows)
+            copied = self._copy_events(conn, project, list(zip(*columns, strict=True)), row_days)
+        with conn.pipeline():
+            if not copied:
+                if columns is None:
+                    columns = _columns([e for e, _ in ordered], rows)
+                conn.execute(_INSERT_EVENTS, [project.key, *columns, row_days])
+            if placeholders:
+                ph = sorted(placeholders.values(), key=lambda p: p[0].event_id)
+                stubs = [p for p, _ in ph]
+                params = [
+                    project.key,
+                    *_columns(stubs, [event_values(p, placeholder=1) for p in stubs]),
+                    [child for _, child in ph],
+                    [days[p.session_id] for p in stubs],
+                ]
+                if copied:
+                    conn.execute(_INSERT_PLACEHOLDERS, params)
+                else:
+                    conn.execute(_INSERT_PLACEHOLDERS_CHECKED, [*params, project.key])
+            pending = conn.execute(_PENDING, (project.key, list(ids)))
+        parked = pending.fetchall()
+        if parked:
+            self._fold_pending(conn, project, ids, parked)
+
+    @staticmethod
+    def _copy_events(
+        conn: psycopg.Connection[Any],
+        project: Project,
+        rows: Sequence[tuple[Any, ...]],
+        days: Sequence[int],
+    ) -> bool:
+        """COPY new events straight into their partitions; False if one was already stored.
+
+        COPY inserts in bulk (multi-row WAL records, measured at about twice the rate of an
+        INSERT … ON CONFLICT of the same rows here). Resends and real sessions replacing their
+        placeholder collide with a stored key: the savepoint is rolled back and the caller
+        inserts with ON CONFLICT instead. A concurrent insert of the same key in another
+        process makes COPY wait for it and then fail the same way, so the outcome is the same.
+        """
+        try:
+            with conn.transaction(), conn.cursor().copy(_COPY_EVENTS) as copy:
+                key = project.key
+                for day, row in zip(days, rows, strict=True):
+                    copy.write_row((key, day, *row))
+        except pg_errors.UniqueViolation:
+            return False
+        return True

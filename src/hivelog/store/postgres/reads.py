@@ -1,0 +1,136 @@
+"""Reads of events for the API: one event, a session, a filtered query, and their projects.
+
+Why a module of its own: these are the reads the HoneyHive-compatible routes serve, on the
+read-only pool under the read statement timeout; children ids are merged in from the rows
+that name an event as parent. The filter-plus-search WHERE clause is built here and shared
+with `views`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import psycopg
+
+from hivelog.normalize.event import Event
+from hivelog.store.base import SORTABLE, EventQuery, Project
+from hivelog.store.postgres.connection import _SELECT, PostgresBase
+from hivelog.store.rows import merge_children, row_to_event
+
+_SEARCHED = "(coalesce(inputs::text, '') || ' ' || coalesce(outputs::text, ''))"
+
+
+def _search_sql(text: str) -> tuple[str, list[Any]]:
+    """Every whitespace-separated word must occur in inputs or outputs, case-insensitively.
+
+    A scan of the rows the other clauses leave (bounded by the read statement timeout); no
+    trigram index, whose upkeep would cost every insert (see docs/scaling.md).
+    """
+    clauses, params = [], []
+    for word in text.split():
+        clauses.append(f"strpos(lower({_SEARCHED}), lower(%s)) > 0")
+        params.append(word)
+    return " AND ".join(clauses), params
+
+
+def _where(project: Project, query: EventQuery) -> tuple[str, list[Any]]:
+    """`project = %s AND (query.where) AND (search)`, with its parameters."""
+    clauses, params = ["project = %s"], [project.key]
+    if query.where:
+        clauses.append(f"({query.where})")
+        params.extend(query.params)
+    if query.search:
+        sql, search_params = _search_sql(query.search)
+        if sql:
+            clauses.append(sql)
+            params.extend(search_params)
+    return " AND ".join(clauses), params
+
+
+class Reads(PostgresBase):
+    """Events by id, by session and by query; which project a name or an event belongs to."""
+
+    def find_project(self, name: str) -> Project | None:
+        project = self._projects.get(name)
+        if project is not None:
+            return project
+        with self._reader() as conn:
+            row = conn.execute(
+                "SELECT key, project_id FROM projects WHERE name = %s", (name,)
+            ).fetchone()
+        return Project(key=row[0], project_id=row[1], name=name) if row else None
+
+    def project_of_event(self, event_id: str) -> Project | None:
+        with self._reader() as conn:
+            rows = conn.execute(
+                "SELECT p.key, p.project_id, p.name FROM projects p WHERE EXISTS "
+                "(SELECT 1 FROM events e WHERE e.project = p.key AND e.event_id = %s) LIMIT 2",
+                (event_id,),
+            ).fetchall()
+        if len(rows) != 1:
+            return None
+        return Project(key=rows[0][0], project_id=rows[0][1], name=rows[0][2])
+
+    def get_event(self, project: Project, event_id: str) -> Event | None:
+        with self._reader() as conn:
+            row = conn.execute(
+                f"SELECT {_SELECT} FROM events WHERE project = %s AND event_id = %s "
+                "ORDER BY placeholder, seq LIMIT 1",
+                (project.key, event_id),
+            ).fetchone()
+            if row is None:
+                return None
+            event = row_to_event(row)
+            self._add_children(conn, project, [event])
+        return event
+
+    def session_events(self, project: Project, session_id: str) -> list[Event]:
+        with self._reader() as conn:
+            rows = conn.execute(
+                f"SELECT {_SELECT} FROM events WHERE project = %s AND session_id = %s "
+                "AND day = (SELECT day FROM sessions WHERE project = %s AND session_id = %s) "
+                "ORDER BY start_time, seq",
+                (project.key, session_id, project.key, session_id),
+            ).fetchall()
+        events = [row_to_event(r) for r in rows]
+        children: dict[str, list[str]] = defaultdict(list)
+        for e in events:
+            if e.parent_id is not None:
+                children[e.parent_id].append(e.event_id)
+        for e in events:
+            merge_children(e, children.get(e.event_id, []))
+        return events
+
+    def query_events(self, project: Project, query: EventQuery) -> tuple[list[Event], int]:
+        where, params = _where(project, query)
+        column = query.order_by if query.order_by in SORTABLE else "start_time"
+        order = f"{column} {'DESC' if query.newest_first else 'ASC'}"
+        order += ", seq DESC" if query.newest_first else ", seq"
+        with self._reader() as conn:
+            rows = conn.execute(
+                f"SELECT {_SELECT} FROM events WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s",
+                [*params, query.limit, query.offset],
+            ).fetchall()
+            count = conn.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone()
+            events = [row_to_event(r) for r in rows]
+            self._add_children(conn, project, events)
+        return events, int(count[0]) if count else 0
+
+    def _add_children(
+        self, conn: psycopg.Connection[Any], project: Project, events: list[Event]
+    ) -> None:
+        by_session: dict[str, list[Event]] = defaultdict(list)
+        for e in events:
+            by_session[e.session_id].append(e)
+        for session_id, group in by_session.items():
+            wanted = {e.event_id: e for e in group}
+            found: dict[str, list[str]] = defaultdict(list)
+            for parent_id, event_id in conn.execute(
+                "SELECT parent_id, event_id FROM events WHERE project = %s AND session_id = %s "
+                "AND parent_id = ANY(%s) ORDER BY start_time, seq",
+                (project.key, session_id, list(wanted)),
+            ):
+                found[parent_id].append(event_id)
+            for event_id, kids in found.items():
+                merge_children(wanted[event_id], kids)
