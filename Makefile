@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: install serve test test-py test-go test-java lint bench fmt fuzz clean
+.PHONY: install serve test test-py test-go test-java lint bench bench-all fmt fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,14 +37,15 @@ test-go: install  ## the Go logger against a real hivelog (needs `go`; .ci/run i
 test-java: install  ## the Java logger against a real hivelog (JDK 17)
 	@if [ -x clients/java/test.sh ]; then HIVELOG_BIN=$(CURDIR)/$(BIN)/hivelog clients/java/test.sh; fi
 
-lint: $(TEST_STAMP)  ## ruff and mypy --strict on src/
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src
+lint: $(TEST_STAMP)  ## ruff on everything, mypy --strict on src/ and the Python client
+	$(BIN)/ruff check src tests bench clients
+	$(BIN)/ruff format --check src tests bench clients
 	$(BIN)/mypy src
+	$(BIN)/mypy --strict clients/python/src
 
 fmt: $(TEST_STAMP)
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench clients
+	$(BIN)/ruff check --fix src tests bench clients
 
 fuzz: $(TEST_STAMP)  ## long runs: 300 schemathesis cases per route, 200 property cases, 30 kills
 	HIVELOG_FUZZ_EXAMPLES=300 HIVELOG_PROPERTY_EXAMPLES=200 HIVELOG_KILLS=30 HIVELOG_FUZZ_RANDOM=1 \
@@ -52,6 +53,13 @@ fuzz: $(TEST_STAMP)  ## long runs: 300 schemathesis cases per route, 200 propert
 
 bench: install  ## ingest benchmark against a raw-SQLite baseline, same run
 	$(BIN)/python bench/ingest.py
+
+bench-all: install  ## every benchmark: ingest, OTLP, client, UI (needs chromium), PostgreSQL ingest
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/otlp.py
+	$(BIN)/python bench/client.py
+	$(BIN)/python bench/ui.py
+	$(BIN)/python bench/ingest.py --db postgresql://postgres@127.0.0.1:5432/test
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
