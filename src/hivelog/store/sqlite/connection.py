@@ -26,6 +26,7 @@ from hivelog.store.sqlite.search import search_sql
 
 SELECT = ", ".join(EVENT_COLUMNS)
 _CHUNK = 500  # ids per IN (...) list
+_CHECKPOINT_SECONDS = 0.5  # how often the WAL is copied into the database
 _PROGRESS_STEPS = 10_000  # SQLite VM steps between read-deadline checks (~0.1 ms)
 
 
@@ -74,10 +75,11 @@ class SqliteBase:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA cache_size = -65536")
-        conn.execute("PRAGMA wal_autocheckpoint = 4000")
+        conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer thread does it
         conn.execute("PRAGMA busy_timeout = 10000")
         self._writer = conn
         self.migrate()
+        self._start_checkpointer()
 
     def migrate(self) -> list[str]:
         """Apply migrations not yet recorded; return the names applied now."""
@@ -105,7 +107,35 @@ class SqliteBase:
             applied.append(name)
         return applied
 
+    def _start_checkpointer(self) -> None:
+        """Copy the WAL into the database from a thread of its own.
+
+        SQLite's automatic checkpoint runs inside a committing write, so the writer (and every
+        request waiting on it) would stall for the checkpoint's copy and fsync. A PASSIVE
+        checkpoint from another connection never blocks the writer.
+        """
+        self._checkpoint_stop = threading.Event()
+        path = Path(self.path).expanduser()
+
+        def run() -> None:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 1000")
+            try:
+                while not self._checkpoint_stop.wait(_CHECKPOINT_SECONDS):
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                conn.close()
+
+        self._checkpointer = threading.Thread(target=run, name="hivelog-checkpoint", daemon=True)
+        self._checkpointer.start()
+
     def close(self) -> None:
+        checkpointer: threading.Thread | None = getattr(self, "_checkpointer", None)
+        if checkpointer is not None:
+            self._checkpoint_stop.set()
+            checkpointer.join()
+            del self._checkpointer
         with self._readers_lock:
             for conn in self._readers:
                 conn.close()
