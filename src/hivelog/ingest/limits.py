@@ -46,14 +46,11 @@ class Limits:
             )
         max_str = self.max_field_bytes // 4 if nbytes > self.max_field_bytes else -1
         walker = _Walker(self.max_json_depth, self.max_field_bytes)
-        cut = False
         for i, event in enumerate(job.events):
             if _suspect([getattr(event, n) for n in JSON_FIELDS], self.max_json_depth, max_str) or (
                 max_str >= 0 and len(event.event_name) + len(event.error or "") > max_str
             ):
-                cut = walker.event(event, f"$.events[{i}]") or cut
-        if cut and job.rows is not None:  # rows were encoded before the cut: encode again
-            job.encode()
+                walker.event(event, f"$.events[{i}]")
         for i, update in enumerate(job.updates):
             fields = [getattr(update, n) for n in _UPDATE_FIELDS]
             if _suspect(fields, self.max_json_depth, max_str) or (

@@ -19,7 +19,7 @@ from typing import Any
 
 from hivelog.errors import Overloaded
 from hivelog.ingest.limits import Limits
-from hivelog.store.base import Job, JobResult, Store
+from hivelog.store.base import Job, JobResult, Store, WriteEvents
 
 log = logging.getLogger("hivelog.writer")
 
@@ -70,10 +70,13 @@ class Writer:
     async def submit(self, job: Job, nbytes: int = 0) -> JobResult:
         """Store `job` durably; raises the job's own error, or Overloaded if the queue is full.
 
-        Every transport's writes pass here, so the per-request limits are applied here first.
+        Every transport's writes pass here, so the per-request limits are applied here first,
+        and events are turned into rows here.
         """
         if self.limits is not None:
             self.limits.apply(job, nbytes)
+        if isinstance(job, WriteEvents):
+            job.encode()  # after the limits; here, in parallel with the writer, not in it
         loop = asyncio.get_running_loop()
         future: asyncio.Future[JobResult] = loop.create_future()
         size = job.size()

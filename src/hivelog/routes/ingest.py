@@ -50,7 +50,7 @@ async def _store(
     events: list[Event] | None = None,
     updates: list[EventUpdate] | None = None,
 ) -> JobResult:
-    job = WriteEvents(project=project, events=events or [], updates=updates or []).encode()
+    job = WriteEvents(project=project, events=events or [], updates=updates or [])
     return await writer(request).submit(job, nbytes)
 
 
