@@ -54,9 +54,10 @@ fuzz: $(TEST_STAMP)  ## long runs: 300 schemathesis cases per route, 200 propert
 bench: install  ## ingest benchmark against a raw-SQLite baseline, same run
 	$(BIN)/python bench/ingest.py
 
-bench-all: install  ## every benchmark: ingest, OTLP, client, UI (needs chromium), PostgreSQL ingest
+bench-all: install  ## every benchmark: ingest, OTLP, session tree, client, UI (needs chromium), PostgreSQL ingest
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/otlp.py
+	$(BIN)/python bench/tree.py
 	$(BIN)/python bench/client.py
 	$(BIN)/python bench/ui.py
 	$(BIN)/python bench/ingest.py --db postgresql://postgres@127.0.0.1:5432/test
