@@ -4,7 +4,9 @@ Search: an FTS5 table over the `inputs` and `outputs` JSON text of every event, 
 `trigram` tokenizer. A word tokenizer (`unicode61`) splits on spaces and so cannot find a word
 inside Japanese or Chinese text, which has none; trigrams find any substring of three or more
 characters in any script, case-insensitively. It is an external-content table: the text lives
-only in `events`.
+only in `events`. It keeps no positions (`detail=none`): measured on 20,000 mixed-language
+events, 7 MB against 47 MB with positions, and filled 1.9× faster; a search uses it to find
+candidate rows and confirms each one with a substring test (store/sqlite/search.py).
 
 The index is filled behind the writes, not inside them: measured here, indexing ~1.8 KB of
 mixed-language text per event inside the write transaction (an insert trigger) took ingestion
@@ -28,7 +30,7 @@ Statements here hold `;` inside trigger bodies: the runner splits on complete st
 
 SQLITE = """
 CREATE VIRTUAL TABLE events_fts USING fts5(
-    inputs, outputs, content='events', content_rowid='seq', tokenize='trigram'
+    inputs, outputs, content='events', content_rowid='seq', tokenize='trigram', detail=none
 );
 CREATE TABLE search_state (
     id INTEGER PRIMARY KEY CHECK (id = 1),

@@ -22,6 +22,7 @@ from hivelog.errors import QueryTimeout
 from hivelog.store import migrations
 from hivelog.store.base import EventQuery, Project
 from hivelog.store.rows import EVENT_COLUMNS
+from hivelog.store.sqlite import search
 from hivelog.store.sqlite.search import search_sql
 
 SELECT = ", ".join(EVENT_COLUMNS)
@@ -76,6 +77,7 @@ class SqliteBase:
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA cache_size = -65536")
         conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer thread does it
+        conn.execute("PRAGMA journal_size_limit = 67108864")  # WAL shrinks back after a burst
         conn.execute("PRAGMA busy_timeout = 10000")
         self._writer = conn
         self.migrate()
@@ -157,6 +159,7 @@ class SqliteBase:
             conn.execute("PRAGMA cache_size = -16384")
             conn.execute("PRAGMA busy_timeout = 10000")
             conn.set_progress_handler(self._past_deadline, _PROGRESS_STEPS)
+            search.register(conn)
             self._local.conn = conn
             with self._readers_lock:
                 self._readers.append(conn)

@@ -1,39 +1,49 @@
-"""Full-text search over inputs and outputs as SQL: every word must occur.
+"""Full-text search over inputs and outputs as SQL: every word must occur, in any script.
 
-Words of three or more characters use the FTS5 trigram index for the rows indexed so far and a
-direct test for the newer rows above the index's mark; shorter words (common in Chinese and
-Japanese) are tested directly.
+The FTS5 index holds trigrams without positions (`detail=none`: a sixth of the size of a full
+trigram index, and faster to fill), so it only narrows the rows down: a row whose inputs or
+outputs hold every trigram of every word. Each candidate is then confirmed by a direct,
+case-folded substring test (`ulower`, Python's Unicode lowercase, registered on each read
+connection), which keeps results exact. Rows above the index's mark (not indexed yet) are all
+candidates; words under three characters (common in Chinese and Japanese) have no trigram and
+are confirmed directly.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 _TRIGRAM = 3  # the FTS5 trigram tokenizer indexes runs of 3 characters
-_CONTAINS = "(instr(lower(inputs), lower(?)) > 0 OR instr(lower(outputs), lower(?)) > 0)"
+_CONTAINS = "(instr(ulower(inputs), ?) > 0 OR instr(ulower(outputs), ?) > 0)"
+
+
+def _ulower(text: str | None) -> str | None:
+    return text.lower() if text is not None else None
+
+
+def register(conn: sqlite3.Connection) -> None:
+    """The SQL functions search needs, on a read connection."""
+    conn.create_function("ulower", 1, _ulower, deterministic=True)
+
+
+def _trigrams(word: str) -> list[str]:
+    return ['"' + word[i : i + _TRIGRAM].replace('"', '""') + '"' for i in range(len(word) - 2)]
 
 
 def search_sql(text: str) -> tuple[str, list[Any]]:
-    """Every word must occur in inputs or outputs. Words of 3+ characters use the FTS index
-    for the rows indexed so far and a direct test for the newer ones above the mark; shorter
-    words (common in Chinese and Japanese) are tested directly on the rows the other clauses
-    leave."""
-    words = text.split()
-    indexed = [w for w in words if len(w) >= _TRIGRAM]
+    """`(candidates) AND (confirmation of each word)`, with its parameters."""
+    words = [w.lower() for w in text.split()]
     clauses: list[str] = []
     params: list[Any] = []
-    if indexed:
-        tail = " AND ".join(_CONTAINS for _ in indexed)
+    grams = [g for w in words for g in _trigrams(w)]
+    if grams:
         clauses.append(
             "seq IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ? UNION ALL "
-            "SELECT seq FROM events WHERE seq > (SELECT indexed_seq FROM search_state) "
-            f"AND {tail})"
+            "SELECT seq FROM events WHERE seq > (SELECT indexed_seq FROM search_state))"
         )
-        params.append(" AND ".join('"' + w.replace('"', '""') + '"' for w in indexed))
-        for w in indexed:
-            params.extend((w, w))
+        params.append(" AND ".join(dict.fromkeys(grams)))
     for w in words:
-        if len(w) < _TRIGRAM:
-            clauses.append(_CONTAINS)
-            params.extend((w, w))
+        clauses.append(_CONTAINS)
+        params.extend((w, w))
     return " AND ".join(clauses), params
