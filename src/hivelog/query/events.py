@@ -8,10 +8,10 @@ from typing import Any
 import msgspec
 
 from hivelog.normalize.event import Event
-from hivelog.store.base import ORG_ID, WORKSPACE_ID, Project
+from hivelog.store.base import ORG_ID, WORKSPACE_ID, Project, StoredEvent
 
 
-def event_dict(event: Event, project: Project) -> dict[str, Any]:
+def event_dict(event: Event | StoredEvent, project: Project) -> dict[str, Any]:
     out: dict[str, Any] = msgspec.structs.asdict(event)
     out["project_id"] = project.project_id
     out["org_id"] = ORG_ID

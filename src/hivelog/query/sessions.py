@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hivelog.normalize.event import Event
 from hivelog.query.events import event_dict
-from hivelog.store.base import Project
+from hivelog.store.base import Project, StoredEvent
 
 
 def _number(value: Any) -> float:
@@ -19,7 +18,7 @@ def _number(value: Any) -> float:
     return float(value)
 
 
-def aggregates(events: list[Event], root_id: str) -> dict[str, Any]:
+def aggregates(events: list[StoredEvent], root_id: str) -> dict[str, Any]:
     """HoneyHive's session metadata aggregates over every event but the root."""
     cost = prompt = completion = total = 0.0
     num_events = num_model = 0
@@ -49,7 +48,7 @@ def aggregates(events: list[Event], root_id: str) -> dict[str, Any]:
     }
 
 
-def build_tree(events: list[Event], root_id: str, project: Project) -> dict[str, Any] | None:
+def build_tree(events: list[StoredEvent], root_id: str, project: Project) -> dict[str, Any] | None:
     """The nested node of `root_id` with all its descendants, or None if it is not there.
 
     The whole session is assembled first: an event whose parent is missing, or which sits in
@@ -66,7 +65,7 @@ def build_tree(events: list[Event], root_id: str, project: Project) -> dict[str,
     top = nodes.get(session_id, nodes[root_id])
     placed: set[str] = {top["event_id"]}
     pending = [e for e in events if e.event_id != top["event_id"]]
-    kids: dict[str, list[Event]] = {}
+    kids: dict[str, list[StoredEvent]] = {}
     for e in pending:
         kids.setdefault(e.parent_id or "", []).append(e)
 

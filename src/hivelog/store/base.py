@@ -11,10 +11,37 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+import msgspec
+
 from hivelog.normalize.event import Event, EventUpdate
 
 ORG_ID = "hivelog-org"
 WORKSPACE_ID = "hivelog-workspace"
+
+
+class StoredEvent(msgspec.Struct, kw_only=True):
+    """An event read to be passed on whole (the session tree): the bulky JSON fields stay
+    undecoded (`msgspec.Raw`, written to the response as stored); metadata and feedback, which
+    the tree's aggregates read, are decoded. Fields in Event's order, so responses match."""
+
+    event_id: str
+    session_id: str
+    parent_id: str | None
+    event_type: str
+    event_name: str
+    source: str
+    start_time: int
+    end_time: int
+    duration: float
+    error: str | None
+    children_ids: list[str]
+    config: msgspec.Raw
+    inputs: msgspec.Raw
+    outputs: msgspec.Raw
+    metadata: dict[str, Any]
+    feedback: dict[str, Any]
+    metrics: msgspec.Raw
+    user_properties: msgspec.Raw
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,7 +149,9 @@ class Store(Protocol):
 
     def get_event(self, project: Project, event_id: str) -> Event | None: ...
 
-    def session_events(self, project: Project, session_id: str) -> list[Event]: ...
+    def session_events(self, project: Project, session_id: str) -> list[StoredEvent]:
+        """Every event of a session, ordered by start time, with `children_ids` derived."""
+        ...
 
     def query_events(self, project: Project, query: EventQuery) -> tuple[list[Event], int]: ...
 

@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from hivelog.normalize.event import JSON_FIELDS, Event
+from hivelog.store.base import StoredEvent
 
 _encode = msgspec.json.Encoder().encode
 _decode_obj = msgspec.json.Decoder(dict[str, Any]).decode
@@ -97,7 +98,49 @@ def row_to_event(row: Sequence[Any]) -> Event:
     )
 
 
-def merge_children(event: Event, derived: list[str]) -> None:
+_EMPTY = msgspec.Raw(b"{}")
+
+
+def _raw(text: str | bytes | None) -> msgspec.Raw:
+    return msgspec.Raw(text) if text else _EMPTY
+
+
+def row_to_stored(row: Sequence[Any]) -> StoredEvent:
+    """A StoredEvent from a row in EVENT_COLUMNS order: only metadata and feedback decoded."""
+    return StoredEvent(
+        event_id=row[1],
+        session_id=row[2],
+        parent_id=row[3],
+        event_type=row[4],
+        event_name=row[5],
+        source=row[6],
+        start_time=row[7],
+        end_time=row[8],
+        duration=row[9],
+        error=row[10],
+        children_ids=_decode_list(row[12]) if row[12] else [],
+        config=_raw(row[13]),
+        inputs=_raw(row[14]),
+        outputs=_raw(row[15]),
+        metadata=_obj(row[16]),
+        feedback=_obj(row[17]),
+        metrics=_raw(row[18]),
+        user_properties=_raw(row[19]),
+    )
+
+
+def with_children(events: list[StoredEvent]) -> list[StoredEvent]:
+    """A session's events with `children_ids` derived from their `parent_id`s."""
+    children: dict[str, list[str]] = {}
+    for e in events:
+        if e.parent_id is not None:
+            children.setdefault(e.parent_id, []).append(e.event_id)
+    for e in events:
+        merge_children(e, children.get(e.event_id, []))
+    return events
+
+
+def merge_children(event: Event | StoredEvent, derived: list[str]) -> None:
     """children_ids = ids the client set, then children found by `parent_id`, no repeats."""
     if not derived:
         return

@@ -14,9 +14,9 @@ from typing import Any
 import psycopg
 
 from hivelog.normalize.event import Event
-from hivelog.store.base import SORTABLE, EventQuery, Project
+from hivelog.store.base import SORTABLE, EventQuery, Project, StoredEvent
 from hivelog.store.postgres.connection import _SELECT, PostgresBase
-from hivelog.store.rows import merge_children, row_to_event
+from hivelog.store.rows import merge_children, row_to_event, row_to_stored, with_children
 
 _SEARCHED = "(coalesce(inputs::text, '') || ' ' || coalesce(outputs::text, ''))"
 
@@ -85,7 +85,7 @@ class Reads(PostgresBase):
             self._add_children(conn, project, [event])
         return event
 
-    def session_events(self, project: Project, session_id: str) -> list[Event]:
+    def session_events(self, project: Project, session_id: str) -> list[StoredEvent]:
         with self._reader() as conn:
             rows = conn.execute(
                 f"SELECT {_SELECT} FROM events WHERE project = %s AND session_id = %s "
@@ -93,14 +93,7 @@ class Reads(PostgresBase):
                 "ORDER BY start_time, seq",
                 (project.key, session_id, project.key, session_id),
             ).fetchall()
-        events = [row_to_event(r) for r in rows]
-        children: dict[str, list[str]] = defaultdict(list)
-        for e in events:
-            if e.parent_id is not None:
-                children[e.parent_id].append(e.event_id)
-        for e in events:
-            merge_children(e, children.get(e.event_id, []))
-        return events
+        return with_children([row_to_stored(r) for r in rows])
 
     def query_events(self, project: Project, query: EventQuery) -> tuple[list[Event], int]:
         where, params = _where(project, query)

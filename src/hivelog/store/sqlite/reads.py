@@ -10,8 +10,8 @@ import sqlite3
 from collections import defaultdict
 
 from hivelog.normalize.event import Event
-from hivelog.store.base import SORTABLE, EventQuery, Project
-from hivelog.store.rows import merge_children, row_to_event
+from hivelog.store.base import SORTABLE, EventQuery, Project, StoredEvent
+from hivelog.store.rows import merge_children, row_to_event, row_to_stored, with_children
 from hivelog.store.sqlite.connection import SELECT, SqliteBase, chunks, marks
 
 
@@ -55,28 +55,18 @@ class SqliteReads(SqliteBase):
         self._add_children(conn, project, [event])
         return event
 
-    def session_events(self, project: Project, session_id: str) -> list[Event]:
+    def session_events(self, project: Project, session_id: str) -> list[StoredEvent]:
         with self._time_limit():
-            return self._session_events(project, session_id)
-
-    def _session_events(self, project: Project, session_id: str) -> list[Event]:
-        rows = (
-            self._conn_r()
-            .execute(
-                f"SELECT {SELECT} FROM events WHERE project = ? AND session_id = ? "
-                "ORDER BY +start_time, seq",  # `+`: by session, not the time index
-                (project.key, session_id),
+            rows = (
+                self._conn_r()
+                .execute(
+                    f"SELECT {SELECT} FROM events WHERE project = ? AND session_id = ? "
+                    "ORDER BY +start_time, seq",  # `+`: by session, not the time index
+                    (project.key, session_id),
+                )
+                .fetchall()
             )
-            .fetchall()
-        )
-        events = [row_to_event(r) for r in rows]
-        children: dict[str, list[str]] = defaultdict(list)
-        for e in events:
-            if e.parent_id is not None:
-                children[e.parent_id].append(e.event_id)
-        for e in events:
-            merge_children(e, children.get(e.event_id, []))
-        return events
+        return with_children([row_to_stored(r) for r in rows])
 
     def query_events(self, project: Project, query: EventQuery) -> tuple[list[Event], int]:
         with self._time_limit():
