@@ -6,7 +6,7 @@ them empty, and NULL costs nothing to store or to parse back).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import msgspec
@@ -74,28 +74,31 @@ def _obj(text: str | bytes | None) -> dict[str, Any]:
     return _decode_obj(text) if text else {}
 
 
+def _head(row: Sequence[Any]) -> dict[str, Any]:
+    """The scalar fields of a row in EVENT_COLUMNS order (all but the JSON objects)."""
+    return {
+        "event_id": row[1],
+        "session_id": row[2],
+        "parent_id": row[3],
+        "event_type": row[4],
+        "event_name": row[5],
+        "source": row[6],
+        "start_time": row[7],
+        "end_time": row[8],
+        "duration": row[9],
+        "error": row[10],
+        "children_ids": _decode_list(row[12]) if row[12] else [],
+    }
+
+
+_JSON_AT = {name: 13 + i for i, name in enumerate(JSON_FIELDS)}  # column of each JSON field
+_DECODED_IN_STORED = ("metadata", "feedback")  # what the session tree's aggregates read
+
+
 def row_to_event(row: Sequence[Any]) -> Event:
     """An Event from a row in EVENT_COLUMNS order."""
-    return Event(
-        event_id=row[1],
-        session_id=row[2],
-        parent_id=row[3],
-        event_type=row[4],
-        event_name=row[5],
-        source=row[6],
-        start_time=row[7],
-        end_time=row[8],
-        duration=row[9],
-        error=row[10],
-        children_ids=_decode_list(row[12]) if row[12] else [],
-        config=_obj(row[13]),
-        inputs=_obj(row[14]),
-        outputs=_obj(row[15]),
-        metadata=_obj(row[16]),
-        feedback=_obj(row[17]),
-        metrics=_obj(row[18]),
-        user_properties=_obj(row[19]),
-    )
+    objects: dict[str, Any] = {name: _obj(row[i]) for name, i in _JSON_AT.items()}
+    return Event(**_head(row), **objects)
 
 
 _EMPTY = msgspec.Raw(b"{}")
@@ -107,26 +110,11 @@ def _raw(text: str | bytes | None) -> msgspec.Raw:
 
 def row_to_stored(row: Sequence[Any]) -> StoredEvent:
     """A StoredEvent from a row in EVENT_COLUMNS order: only metadata and feedback decoded."""
-    return StoredEvent(
-        event_id=row[1],
-        session_id=row[2],
-        parent_id=row[3],
-        event_type=row[4],
-        event_name=row[5],
-        source=row[6],
-        start_time=row[7],
-        end_time=row[8],
-        duration=row[9],
-        error=row[10],
-        children_ids=_decode_list(row[12]) if row[12] else [],
-        config=_raw(row[13]),
-        inputs=_raw(row[14]),
-        outputs=_raw(row[15]),
-        metadata=_obj(row[16]),
-        feedback=_obj(row[17]),
-        metrics=_raw(row[18]),
-        user_properties=_raw(row[19]),
-    )
+    objects: dict[str, Any] = {
+        name: _obj(row[i]) if name in _DECODED_IN_STORED else _raw(row[i])
+        for name, i in _JSON_AT.items()
+    }
+    return StoredEvent(**_head(row), **objects)
 
 
 def with_children(events: list[StoredEvent]) -> list[StoredEvent]:
@@ -138,6 +126,36 @@ def with_children(events: list[StoredEvent]) -> list[StoredEvent]:
     for e in events:
         merge_children(e, children.get(e.event_id, []))
     return events
+
+
+def placeholder_sessions(events: Iterable[Event]) -> dict[str, tuple[Event, str]]:
+    """session id → (the session its events imply, the id of one event naming it).
+
+    A session referenced before it starts is stored as a placeholder spanning all its events,
+    whatever order they come in; the real session start replaces it."""
+    out: dict[str, tuple[Event, str]] = {}
+    for e in events:
+        if e.event_type == "session":
+            continue
+        found = out.get(e.session_id)
+        if found is None:
+            session = Event(
+                event_id=e.session_id,
+                session_id=e.session_id,
+                parent_id=None,
+                event_type="session",
+                source=e.source,
+                start_time=e.start_time,
+                end_time=e.end_time,
+                duration=e.duration,
+            )
+            out[e.session_id] = (session, e.event_id)
+        else:
+            session = found[0]
+            session.start_time = min(session.start_time, e.start_time)
+            session.end_time = max(session.end_time, e.end_time)
+            session.duration = float(session.end_time - session.start_time)
+    return out
 
 
 def merge_children(event: Event | StoredEvent, derived: list[str]) -> None:

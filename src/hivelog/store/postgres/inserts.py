@@ -20,7 +20,7 @@ from hivelog.normalize.event import Event
 from hivelog.store.base import Project, WriteEvents
 from hivelog.store.postgres.connection import _json, _no_nul, _text, day_of
 from hivelog.store.postgres.updates import Updates
-from hivelog.store.rows import INSERT_COLUMNS, event_values
+from hivelog.store.rows import INSERT_COLUMNS, event_values, placeholder_sessions
 
 _JSON_COLUMNS = ("children_ids", *INSERT_COLUMNS[-7:])
 _TYPES = {
@@ -150,27 +150,8 @@ class Inserts(Updates):
                 wanted[e.session_id] = day_of(e.start_time)
         for e, _ in events.values():
             wanted.setdefault(e.session_id, day_of(e.start_time))
-        placeholders: dict[str, tuple[Event, str]] = {}
-        for e, _ in pairs:  # every event sent, as on SQLite, ignored resends included
-            if e.event_type != "session" and e.session_id in placeholders:
-                stub = placeholders[e.session_id][0]  # spans all its events, in any order
-                stub.start_time = min(stub.start_time, e.start_time)
-                stub.end_time = max(stub.end_time, e.end_time)
-                stub.duration = float(stub.end_time - stub.start_time)
-            elif e.event_type != "session":
-                placeholders[e.session_id] = (
-                    Event(
-                        event_id=e.session_id,
-                        session_id=e.session_id,
-                        parent_id=None,
-                        event_type="session",
-                        source=e.source,
-                        start_time=e.start_time,
-                        end_time=e.end_time,
-                        duration=e.duration,
-                    ),
-                    e.event_id,
-                )
+        # every event sent, as on SQLite, ignored resends included
+        placeholders = placeholder_sessions(e for e, _ in pairs)
         sessions = sorted(wanted)
         ordered = [events[k] for k in sorted(events)]  # one lock order in every process
         ids = {k: e.session_id for k, (e, _) in events.items()}

@@ -15,7 +15,13 @@ import msgspec
 
 from hivelog.normalize.event import Event, EventUpdate, apply_update
 from hivelog.store.base import DeleteSession, Job, JobResult, Project, WriteEvents
-from hivelog.store.rows import INSERT_COLUMNS, event_values, row_to_event, to_json
+from hivelog.store.rows import (
+    INSERT_COLUMNS,
+    event_values,
+    placeholder_sessions,
+    row_to_event,
+    to_json,
+)
 from hivelog.store.sqlite.connection import SELECT, SqliteBase, chunks, marks
 
 _INSERT_COLS = ", ".join(("project", *INSERT_COLUMNS))
@@ -79,13 +85,6 @@ def _merge_runs(jobs: Sequence[Job]) -> list[tuple[Job, int]]:
     return runs
 
 
-def _widen(placeholder: Event, event: Event) -> None:
-    """Stretch a placeholder session over `event` too (its times must not depend on order)."""
-    placeholder.start_time = min(placeholder.start_time, event.start_time)
-    placeholder.end_time = max(placeholder.end_time, event.end_time)
-    placeholder.duration = float(placeholder.end_time - placeholder.start_time)
-
-
 class SqliteWrites(SqliteBase):
     def write(self, jobs: Sequence[Job]) -> list[JobResult]:
         """All jobs in one transaction. A savepoint per job costs two statements per request,
@@ -142,24 +141,7 @@ class SqliteWrites(SqliteBase):
             return
         key = project.key
         conn.executemany(_INSERT_EVENT, [(key, *row) for row in job.event_rows()])
-        placeholders: dict[str, tuple[Event, str]] = {}
-        for e in job.events:
-            if e.event_type != "session" and e.session_id in placeholders:
-                _widen(placeholders[e.session_id][0], e)
-            elif e.event_type != "session":
-                placeholders[e.session_id] = (
-                    Event(
-                        event_id=e.session_id,
-                        session_id=e.session_id,
-                        parent_id=None,
-                        event_type="session",
-                        source=e.source,
-                        start_time=e.start_time,
-                        end_time=e.end_time,
-                        duration=e.duration,
-                    ),
-                    e.event_id,
-                )
+        placeholders = placeholder_sessions(job.events)
         if placeholders:
             conn.executemany(
                 _INSERT_PLACEHOLDER,
