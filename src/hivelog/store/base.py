@@ -106,6 +106,37 @@ class DeleteSession:
 Job = WriteEvents | DeleteSession
 
 
+class JobFailed(Exception):
+    """A job failed in a transaction written without savepoints: replay it with them."""
+
+
+def merge_runs(jobs: Sequence[Job]) -> list[tuple[Job, int]]:
+    """Runs of event jobs for the same project as one job each, with how many they cover.
+
+    Storing a run's events first and then its updates converges to the same state as job by
+    job (updates fold onto events whichever comes first), at a few statements per run instead
+    of per request. Both stores write this way, and replay job by job (with a savepoint each)
+    only when a job fails.
+    """
+    runs: list[tuple[Job, int]] = []
+    for job in jobs:
+        if runs and isinstance(job, WriteEvents):
+            last, count = runs[-1]
+            if isinstance(last, WriteEvents) and last.project == job.project:
+                if count == 1:  # copy before extending: the caller's job stays as it was
+                    last = WriteEvents(
+                        last.project, list(last.events), list(last.updates), list(last.event_rows())
+                    )
+                last.events.extend(job.events)
+                last.updates.extend(job.updates)
+                assert last.rows is not None
+                last.rows.extend(job.event_rows())
+                runs[-1] = (last, count + 1)
+                continue
+        runs.append((job, 1))
+    return runs
+
+
 @dataclasses.dataclass(frozen=True)
 class JobResult:
     project: Project | None = None

@@ -17,7 +17,15 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
-from hivelog.store.base import DeleteSession, Job, JobResult, Project, WriteEvents
+from hivelog.store.base import (
+    DeleteSession,
+    Job,
+    JobFailed,
+    JobResult,
+    Project,
+    WriteEvents,
+    merge_runs,
+)
 from hivelog.store.postgres.connection import _LOCK_SPACE, _no_nul, day_of, log
 from hivelog.store.postgres.inserts import Inserts
 
@@ -29,35 +37,6 @@ _RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 def _bucket(project: str, key: str) -> int:
     """Stable across processes (Python's hash() is not)."""
     return zlib.crc32(f"{project}\x00{key}".encode()) % BUCKETS
-
-
-def _merge_runs(jobs: Sequence[Job]) -> list[tuple[Job, int]]:
-    """Runs of event jobs for one project as one job each, with how many jobs each covers.
-
-    Events first, then updates, converges to the same state as job by job (updates fold onto
-    their event whichever comes first), at a few statements per run instead of per request.
-    """
-    runs: list[tuple[Job, int]] = []
-    for job in jobs:
-        if runs and isinstance(job, WriteEvents):
-            last, count = runs[-1]
-            if isinstance(last, WriteEvents) and last.project == job.project:
-                if count == 1:  # a copy: the caller's job stays as it was
-                    last = WriteEvents(
-                        last.project, list(last.events), list(last.updates), list(last.event_rows())
-                    )
-                last.events.extend(job.events)
-                last.updates.extend(job.updates)
-                assert last.rows is not None
-                last.rows.extend(job.event_rows())
-                runs[-1] = (last, count + 1)
-                continue
-        runs.append((job, 1))
-    return runs
-
-
-class _JobFailed(Exception):
-    """A job failed in a transaction written without savepoints: replay it with them."""
 
 
 class Writes(Inserts):
@@ -77,7 +56,7 @@ class Writes(Inserts):
             try:
                 with self._write_pool().connection() as conn:
                     return self._write_once(conn, jobs, isolate)
-            except _JobFailed:
+            except JobFailed:
                 isolate = True
                 self._projects.clear()
                 continue
@@ -102,7 +81,7 @@ class Writes(Inserts):
         results: list[JobResult] = []
         with conn.transaction():
             self._lock_buckets(conn, jobs)
-            runs = [(j, 1) for j in jobs] if isolate else _merge_runs(jobs)
+            runs = [(j, 1) for j in jobs] if isolate else merge_runs(jobs)
             for job, covers in runs:
                 project = self._project_for_write(conn, job.project)
                 if not isolate:
@@ -113,9 +92,9 @@ class Writes(Inserts):
                     except pg_errors.CheckViolation as exc:
                         if "no partition" in str(exc):
                             raise
-                        raise _JobFailed from exc
+                        raise JobFailed from exc
                     except Exception as exc:
-                        raise _JobFailed from exc
+                        raise JobFailed from exc
                     results.extend([JobResult(project=project, deleted=deleted)] * covers)
                     continue
                 try:

@@ -14,7 +14,15 @@ from collections.abc import Sequence
 import msgspec
 
 from hivelog.normalize.event import Event, EventUpdate, apply_update
-from hivelog.store.base import DeleteSession, Job, JobResult, Project, WriteEvents
+from hivelog.store.base import (
+    DeleteSession,
+    Job,
+    JobFailed,
+    JobResult,
+    Project,
+    WriteEvents,
+    merge_runs,
+)
 from hivelog.store.rows import (
     INSERT_COLUMNS,
     event_values,
@@ -55,36 +63,6 @@ _encode_update = msgspec.json.Encoder().encode
 _decode_update = msgspec.json.Decoder(EventUpdate).decode
 
 
-class _JobFailed(Exception):
-    """A job failed in a batch written without savepoints: replay the batch with them."""
-
-
-def _merge_runs(jobs: Sequence[Job]) -> list[tuple[Job, int]]:
-    """Runs of event jobs for the same project as one job each, with how many they cover.
-
-    Storing a run's events first and then its updates converges to the same state as job by
-    job (updates fold onto events whichever comes first), at a few statements per run instead
-    of per request.
-    """
-    runs: list[tuple[Job, int]] = []
-    for job in jobs:
-        if runs and isinstance(job, WriteEvents):
-            last, count = runs[-1]
-            if isinstance(last, WriteEvents) and last.project == job.project:
-                if count == 1:  # copy before extending: the caller's job stays as it was
-                    last = WriteEvents(
-                        last.project, list(last.events), list(last.updates), list(last.event_rows())
-                    )
-                last.events.extend(job.events)
-                last.updates.extend(job.updates)
-                assert last.rows is not None
-                last.rows.extend(job.event_rows())
-                runs[-1] = (last, count + 1)
-                continue
-        runs.append((job, 1))
-    return runs
-
-
 class SqliteWrites(SqliteBase):
     def write(self, jobs: Sequence[Job]) -> list[JobResult]:
         """All jobs in one transaction. A savepoint per job costs two statements per request,
@@ -93,7 +71,7 @@ class SqliteWrites(SqliteBase):
         """
         try:
             return self._write(jobs, isolate=False)
-        except _JobFailed:
+        except JobFailed:
             return self._write(jobs, isolate=True)
 
     def _write(self, jobs: Sequence[Job], *, isolate: bool) -> list[JobResult]:
@@ -101,13 +79,13 @@ class SqliteWrites(SqliteBase):
         results: list[JobResult] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for job, covers in _merge_runs(jobs) if not isolate else [(j, 1) for j in jobs]:
+            for job, covers in merge_runs(jobs) if not isolate else [(j, 1) for j in jobs]:
                 project = self._project_for_write(conn, job.project)
                 if not isolate:
                     try:
                         deleted = self._apply(conn, project, job)
                     except Exception as exc:
-                        raise _JobFailed from exc
+                        raise JobFailed from exc
                     results.extend([JobResult(project=project, deleted=deleted)] * covers)
                     continue
                 conn.execute("SAVEPOINT job")
