@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from hivelog.auth import Auth, KeyRing, is_loopback
 from hivelog.errors import HivelogError
+from hivelog.ingest.converters import Converters
 from hivelog.ingest.limits import Limits
 from hivelog.ingest.writer import Writer
 from hivelog.middleware import BodyLimit, InflightLimit
@@ -93,12 +94,15 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         retention = Retention(store, settings.retention_days) if settings.retention_days else None
         if retention is not None:
             retention.start()
+        converters = Converters(settings.convert_processes)
         app.state.store = store
         app.state.writer = writer
+        app.state.converters = converters
         app.state.settings = settings
         try:
             yield
         finally:
+            converters.close()
             if retention is not None:
                 retention.stop()
             writer.stop()

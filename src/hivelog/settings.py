@@ -52,6 +52,11 @@ class Settings:
         "Request bytes being received and decoded at once, across all connections; past it "
         "new writes get 503 + Retry-After (a request alone is always admitted).",
     )
+    convert_processes: int = setting(
+        1,
+        "Worker processes that decode OTLP requests and turn spans into events, off the event "
+        "loop (0: on the event loop). Small requests are always converted in place.",
+    )
     queue_bytes: int = setting(
         256 * 1024 * 1024,
         "Request bytes waiting for the writer before new writes get 503 + Retry-After.",

@@ -182,6 +182,23 @@ def test_span_without_ids_is_refused_in_partial_success(client: httpx.Client, pr
     assert _count(client, project) == before + 2
 
 
+def test_large_request_converted_in_a_worker_stores_and_refuses_the_same(
+    client: httpx.Client, project: str
+) -> None:
+    """Bodies over ingest.converters.IN_PLACE_BYTES are converted in a worker process."""
+    from hivelog.ingest.converters import IN_PLACE_BYTES
+
+    trace_id = new_trace()
+    spans = [pb_span(trace_id, new_span(), f"s{i}", {"input.value": "x" * 100}) for i in range(300)]
+    spans.append(pb_span(trace_id, "0" * 16, "no span id"))
+    body = pb_request(spans)
+    assert len(body) > IN_PLACE_BYTES
+    answer = post_pb(client, body, params={"project": project})
+    assert answer.partial_success.rejected_spans == 1
+    names = {e["event_name"] for e in export(client, project, limit=1000)}
+    assert {f"s{i}" for i in range(300)} <= names and "no span id" not in names
+
+
 def _seed_project(client: httpx.Client, project: str) -> str:
     _seed(client, project)
     return project
@@ -195,8 +212,22 @@ def _seed_project(client: httpx.Client, project: str) -> str:
         (b"[1, 2, 3]", "application/json"),
         (b'{"resourceSpans": {"not": "a list"}}', "application/json"),
         (b"", "application/json"),
+        # large enough to be decoded in a conversion worker process: the same answers
+        (b"\xff\xff\xff\xff garbage \x00\x01" * 2000, "application/x-protobuf"),
+        (
+            b'{"resourceSpans": [{"scopeSpans": [{"spans": [' + b'{"name": "x"},' * 2000,
+            "application/json",
+        ),
     ],
-    ids=["garbage-protobuf", "truncated-json", "json-array", "wrong-shape", "empty-json"],
+    ids=[
+        "garbage-protobuf",
+        "truncated-json",
+        "json-array",
+        "wrong-shape",
+        "empty-json",
+        "large-garbage-protobuf",
+        "large-truncated-json",
+    ],
 )
 def test_undecodable_bodies_get_400_and_store_nothing(
     client: httpx.Client, project: str, body: bytes, ctype: str

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from hivelog.auth import request_key
 from hivelog.errors import BadInput, Forbidden, from_validation
+from hivelog.ingest.converters import Converters
 from hivelog.ingest.writer import Writer
 from hivelog.store.base import Project, Store
 
@@ -109,6 +110,10 @@ def project_name(request: Request, *names: str | None) -> str:
 
 def store(request: Request) -> Store:
     return request.app.state.store  # type: ignore[no-any-return]
+
+
+def converters(request: Request) -> Converters:
+    return request.app.state.converters  # type: ignore[no-any-return]
 
 
 def writer(request: Request) -> Writer:

@@ -32,10 +32,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hivelog.errors import HivelogError
-from hivelog.normalize.otlp import Converted, spans_to_events
-from hivelog.routes.http import check_project, project_name, read_body, writer
+from hivelog.normalize.otlp import Converted
+from hivelog.routes.http import check_project, converters, project_name, read_body, writer
 from hivelog.store.base import WriteEvents
-from hivelog.wire.otlp import count_json, count_protobuf, decode_json, decode_protobuf
+from hivelog.wire.otlp import count_json, count_protobuf
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -108,8 +108,7 @@ async def traces(request: Request) -> Response:
     try:
         raw = await read_body(request)
         as_json = _wants_json(request, raw)
-        spans = decode_json(raw) if as_json else decode_protobuf(raw)
-        converted = spans_to_events(spans, project_name(request))
+        converted = await converters(request).convert(raw, as_json, project_name(request))
         if converted.by_project:
             await _store(request, converted, len(raw))
     except HivelogError as error:

@@ -1,0 +1,84 @@
+"""OTLP decoding and span conversion in worker processes, off the event loop.
+
+Turning spans into events is pure Python (attribute dialects, un-flattening, message shapes)
+and was the one serial stage of OTLP ingest: the event loop's thread spent most of its time
+there, sharing the GIL with the writer. A worker process does it instead and hands back the
+events msgpack-encoded, which the loop decodes in C at the speed of a REST batch. Small bodies
+(a span or two, as tracers send with batching off) are converted in place: a round trip to a
+worker would cost more than the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import multiprocessing
+from concurrent.futures.process import BrokenProcessPool
+
+import msgspec
+
+from hivelog.errors import BadInput
+from hivelog.normalize.event import Event
+from hivelog.normalize.otlp import Converted, spans_to_events
+from hivelog.wire.otlp import decode_json, decode_protobuf
+
+log = logging.getLogger("hivelog.converters")
+
+IN_PLACE_BYTES = 16 * 1024  # bodies smaller than this are converted on the event loop
+_encode = msgspec.msgpack.Encoder().encode
+_Result = tuple[int, dict[str, list[Event]], int, list[str], str, str | None]
+_decode = msgspec.msgpack.Decoder(_Result).decode
+
+
+def convert(raw: bytes, as_json: bool, default_project: str) -> Converted:
+    """Decode an ExportTraceServiceRequest and convert its spans (BadInput if undecodable)."""
+    spans = decode_json(raw) if as_json else decode_protobuf(raw)
+    return spans_to_events(spans, default_project)
+
+
+def _convert_encoded(raw: bytes, as_json: bool, default_project: str) -> bytes:
+    """`convert` in a worker: the outcome as msgpack, a BadInput as its message and place."""
+    try:
+        c = convert(raw, as_json, default_project)
+    except BadInput as error:
+        return _encode((1, {}, 0, [], error.message, error.where))
+    return _encode((0, c.by_project, c.rejected, c.reasons, "", None))
+
+
+class Converters:
+    """A pool of `processes` worker processes (0: convert everything in place), started on
+    first use and restarted if a worker dies."""
+
+    def __init__(self, processes: int) -> None:
+        self.processes = processes
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+
+    def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                self.processes, mp_context=multiprocessing.get_context("spawn")
+            )
+        return self._pool
+
+    async def convert(self, raw: bytes, as_json: bool, default_project: str) -> Converted:
+        if self.processes <= 0 or len(raw) < IN_PLACE_BYTES:
+            return convert(raw, as_json, default_project)
+        loop = asyncio.get_running_loop()
+        try:
+            encoded = await loop.run_in_executor(
+                self._executor(), _convert_encoded, raw, as_json, default_project
+            )
+        except BrokenProcessPool:
+            log.warning("a conversion worker died; converting in place and restarting the pool")
+            self.close()
+            return convert(raw, as_json, default_project)
+        failed, by_project, rejected, reasons, message, where = _decode(encoded)
+        if failed:
+            raise BadInput(message, where)
+        return Converted(by_project=by_project, rejected=rejected, reasons=reasons)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
