@@ -96,6 +96,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             retention.start()
         converters = Converters(settings.convert_processes)
         app.state.store = store
+        app.state.keys = keys
         app.state.writer = writer
         app.state.converters = converters
         app.state.settings = settings

@@ -26,6 +26,7 @@ import ipaddress
 import re
 import secrets
 import time
+import urllib.parse
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -39,7 +40,8 @@ KEY_PREFIX = "hl_"
 REFRESH_SECONDS = 1.0
 SCOPE_KEY = "hivelog.key"
 # Routes anyone may read: they say nothing about any project's data.
-PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/docs"})
+PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/docs", "/login", "/logout"})
+COOKIE = "hivelog_key"  # the web UI's key (hivelog.ui.login)
 PUBLIC_PREFIXES = ("/static/",)  # the UI's CSS and JS: no data
 _KEY_SHAPE = re.compile(r"^hl_([0-9a-f]{8})_[A-Za-z0-9_\-]{20,100}$")
 
@@ -142,15 +144,41 @@ class Auth:
                 scope[SCOPE_KEY] = await self.keys.check(presented)
             await self.app(scope, receive, send)
             return
+        key = await self.keys.check(presented) if presented is not None else None
+        if key is None and _is_page(scope):  # a person at a browser: to the sign-in page
+            await _redirect_to_login(scope, send)
+            return
         if presented is None:
             await send_error(send, _unauthorized("this server requires an API key"))
             return
-        key = await self.keys.check(presented)
         if key is None:
             await send_error(send, _unauthorized("the API key is not valid or was revoked"))
             return
         scope[SCOPE_KEY] = key
         await self.app(scope, receive, send)
+
+
+def _is_page(scope: Scope) -> bool:
+    """A web UI page (not an API route, not an htmx fragment)."""
+    path = scope.get("path", "")
+    is_ui = path == "/" or path == "/ui" or path.startswith("/ui/")
+    htmx = any(name == b"hx-request" for name, _ in scope["headers"])
+    return is_ui and scope["method"] in ("GET", "HEAD") and not htmx
+
+
+async def _redirect_to_login(scope: Scope, send: Send) -> None:
+    target = scope.get("path", "/")
+    if scope.get("query_string"):
+        target += "?" + scope["query_string"].decode("latin-1")
+    location = "/login?" + urllib.parse.urlencode({"next": target})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 303,
+            "headers": [(b"location", location.encode()), (b"content-length", b"0")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b""})
 
 
 def _cookie_key(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -159,7 +187,7 @@ def _cookie_key(headers: list[tuple[bytes, bytes]]) -> str | None:
         if name == b"cookie":
             for part in value.decode("latin-1").split(";"):
                 k, _, v = part.strip().partition("=")
-                if k == "hivelog_key" and v:
+                if k == COOKIE and v:
                     return v
     return None
 

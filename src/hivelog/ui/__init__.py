@@ -16,9 +16,12 @@ STATIC = Path(__file__).parent / "static"
 
 
 def routes() -> list[BaseRoute]:
-    from hivelog.ui import pages
+    from hivelog.ui import login, pages
 
     return [
+        Route("/login", login.login_page, methods=["GET"]),
+        Route("/login", login.login, methods=["POST"]),
+        Route("/logout", login.logout, methods=["POST"]),
         Route("/", pages.sessions_page, methods=["GET"]),
         Route("/ui", pages.sessions_page, methods=["GET"]),
         Route("/ui/sessions", pages.sessions_page, methods=["GET"]),

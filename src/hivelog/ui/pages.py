@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from hivelog import __version__
+from hivelog.auth import COOKIE
 from hivelog.errors import HivelogError, NotFound
 from hivelog.normalize.event import JSON_FIELDS
 from hivelog.query import aggregates
@@ -143,6 +144,7 @@ def _page(request: Request, template: str, fragment: str, **context: Any) -> Res
         "operators": OPERATORS,
         "fields": FIELDS,
         "request_path": request.url.path,
+        "signed_in": COOKIE in request.cookies,
         "nav": {"sessions.html": "sessions", "session.html": "sessions"}.get(template)
         or template.removesuffix(".html"),
     }
