@@ -6,7 +6,12 @@ import httpx
 def test_healthz(client: httpx.Client) -> None:
     r = client.get("/healthz")
     assert r.status_code == 200
-    assert r.json()["success"] is True
+    body = r.json()
+    assert body["success"] is True and body["version"]
+    before = body["writer"]["committed_jobs"]
+    client.post("/events", json={"event": {"event_type": "tool"}}).raise_for_status()
+    after = client.get("/healthz").json()["writer"]
+    assert after["committed_jobs"] == before + 1 and after["queued_events"] == 0
 
 
 def test_openapi_lists_every_route(client: httpx.Client) -> None:

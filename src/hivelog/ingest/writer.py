@@ -67,6 +67,16 @@ class Writer:
             self._thread.join()
             self._thread = None
 
+    def stats(self) -> dict[str, int]:
+        """What the writer accepted, refused and holds: for /healthz and operators."""
+        with self._cond:
+            return {
+                "committed_jobs": self.committed_jobs,
+                "refused_jobs": self.refused_jobs,
+                "queued_events": self._queued_events,
+                "queued_bytes": self._queued_bytes,
+            }
+
     async def submit(self, job: Job, nbytes: int = 0) -> JobResult:
         """Store `job` durably; raises the job's own error, or Overloaded if the queue is full.
 

@@ -6,11 +6,10 @@ happened) or `EventUpdate` (a later change to it). Storage and queries know noth
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
-EventType = Literal["session", "model", "tool", "chain", "generic"]
 EVENT_TYPES: tuple[str, ...] = ("session", "model", "tool", "chain", "generic")
 
 # Object-valued fields, in storage order. PUT merges all but `outputs`, which it replaces.

@@ -66,7 +66,7 @@ API: tuple[Api, ...] = (
     Api("DELETE", "/session/{session_id}", read.session_delete, "Delete a session and its events", None, w.DeleteOut, "sessions"),
     Api("DELETE", "/v1/sessions/{session_id}", read.session_delete, "Delete a session and its events", None, w.DeleteOut, "sessions"),
     # service
-    Api("GET", "/healthz", meta.healthz, "Ready to serve", None, w.SuccessOut, "service"),
+    Api("GET", "/healthz", meta.healthz, "Ready to serve, with the writer's counts", None, w.HealthOut, "service"),
     Api("GET", "/openapi.json", meta.openapi, "This API as OpenAPI 3.1", None, None, "service"),
     Api("GET", "/docs", meta.docs, "This API as a readable page", None, None, "service"),
 )  # fmt: skip

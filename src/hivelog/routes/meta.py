@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from hivelog import __version__
-from hivelog.routes.http import json_response
+from hivelog.routes.http import json_response, writer
 from hivelog.wire.rest import ErrorOut
 
 _ERRORS = {
@@ -24,7 +24,10 @@ _ERRORS = {
 
 
 async def healthz(request: Request) -> Response:
-    return json_response({"success": True, "version": __version__})
+    """Ready to serve; with the writer's counts (committed, refused with 503, waiting)."""
+    return json_response(
+        {"success": True, "version": __version__, "writer": writer(request).stats()}
+    )
 
 
 @functools.cache

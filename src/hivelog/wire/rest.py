@@ -211,6 +211,19 @@ class SuccessOut(msgspec.Struct):
     success: bool
 
 
+class WriterStats(msgspec.Struct):
+    committed_jobs: int
+    refused_jobs: int
+    queued_events: int
+    queued_bytes: int
+
+
+class HealthOut(msgspec.Struct):
+    success: bool
+    version: str
+    writer: WriterStats
+
+
 class DeleteOut(msgspec.Struct):
     success: bool
     deleted: str
