@@ -71,3 +71,30 @@ def test_writer_answers_every_caller(tmp_path: Path) -> None:
     finally:
         writer.stop()
         store.close()
+
+
+def test_search_index_keeps_up_with_writes_that_never_pause(tmp_path: Path) -> None:
+    """Writes every 20 ms never leave the writer idle for its upkeep pause (0.25 s); the search
+    index must still be filled, by the upkeep's bounded share of the writer's time."""
+    store = SqliteStore(str(tmp_path / "w.db"))
+    store.open()
+    writer = Writer(store)
+    writer.start()
+
+    async def steady() -> None:
+        for i in range(100):  # ~2 s of writes, 20 ms apart
+            event = _event(f"e{i}")
+            event.inputs = {"text": f"steady write number {i}"}
+            await writer.submit(WriteEvents("p", [event]))
+            await asyncio.sleep(0.02)
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, steady()).result()
+        conn = store._conn_w()
+        (mark,) = conn.execute("SELECT indexed_seq FROM search_state").fetchone()
+        (last,) = conn.execute("SELECT max(seq) FROM events").fetchone()
+        assert last - mark <= 10, (mark, last)  # within a few writes of the newest row
+    finally:
+        writer.stop()
+        store.close()

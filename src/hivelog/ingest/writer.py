@@ -23,7 +23,9 @@ from hivelog.store.base import Job, JobResult, Store, WriteEvents
 
 log = logging.getLogger("hivelog.writer")
 
-UPKEEP_AFTER_IDLE = 0.25  # seconds without a write before the store's upkeep may run
+UPKEEP_AFTER_IDLE = 0.25  # seconds without a write before the store's upkeep may run freely
+UPKEEP_SHARE = 0.1  # while writes keep coming, the upkeep's share of the writer's time
+MIN_UPKEEP_COST = 0.005  # seconds: a slice that found nothing to do waits as if it took this
 
 _Pending = tuple[Job, int, asyncio.Future[JobResult], asyncio.AbstractEventLoop]
 
@@ -53,6 +55,8 @@ class Writer:
         self.refused_jobs = 0
         self._upkeep = True  # the store may have deferred work (Store.background_work)
         self._last_write = 0.0
+        self._upkeep_ended = 0.0
+        self._upkeep_cost = MIN_UPKEEP_COST
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="hivelog-writer", daemon=True)
@@ -143,7 +147,7 @@ class Writer:
             if batch is None:
                 return
             if not batch:
-                self._upkeep = self._background_work()
+                self._upkeep_slice()
                 continue
             self._upkeep = True
             try:
@@ -159,6 +163,15 @@ class Writer:
                 by_loop[item[3]].append((item[2], result))
             for loop, pairs in by_loop.items():
                 loop.call_soon_threadsafe(_resolve, pairs)
+            if time.monotonic() - self._upkeep_ended >= self._upkeep_cost / UPKEEP_SHARE:
+                # Writes that never pause must not starve the upkeep: it gets a bounded share.
+                self._upkeep_slice()
+
+    def _upkeep_slice(self) -> None:
+        started = time.monotonic()
+        self._upkeep = self._background_work()
+        self._upkeep_ended = time.monotonic()
+        self._upkeep_cost = max(self._upkeep_ended - started, MIN_UPKEEP_COST)
 
     def _background_work(self) -> bool:
         try:
