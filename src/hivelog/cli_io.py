@@ -208,6 +208,13 @@ class Sender:
         return len(items), 0, []
 
 
+def _save_checkpoint(checkpoint: Path, state: dict[str, Any]) -> None:
+    """Write the checkpoint whole or not at all (a kill mid-write must not leave it empty)."""
+    partial = checkpoint.with_name(checkpoint.name + ".tmp")
+    partial.write_text(json.dumps(state))
+    os.replace(partial, checkpoint)
+
+
 def _checkpoint_path(path: Path) -> Path:
     return path.with_name(path.name + ".hivelog-import")
 
@@ -285,7 +292,7 @@ def import_file(
                 clean = False
             if clean:
                 done_line = last_line
-                checkpoint.write_text(json.dumps({"fingerprint": fingerprint, "line": done_line}))
+                _save_checkpoint(checkpoint, {"fingerprint": fingerprint, "line": done_line})
             rate = summary.sent / max(time.monotonic() - started, 1e-6)
             progress.update(task, completed=position, events=summary.sent, rate=rate)
 
@@ -307,6 +314,7 @@ def import_file(
         progress.update(task, completed=total)
     if clean and summary.failed == 0:
         checkpoint.unlink(missing_ok=True)
+        checkpoint.with_name(checkpoint.name + ".tmp").unlink(missing_ok=True)
     return summary
 
 
