@@ -307,31 +307,42 @@ def main() -> None:
         )
         print(f"run {run + 1}/{args.runs} done", file=sys.stderr)
 
+    labels = {"batch": "POST /events/batch ×100, 8 conns", "single": "POST /events, 32 conns"}
+    report("SQLite", "raw sqlite3, 100 rows/commit", rows, labels, "ingest.json", args)
+
+
+def report(
+    backend: str,
+    baseline: str,
+    rows: dict[str, list[dict[str, float]]],
+    labels: dict[str, str],
+    out_name: str,
+    args: argparse.Namespace,
+) -> None:
+    """Medians of every scenario, with the ratio to the baseline of the same runs; also saved
+    as JSON under bench/results/."""
+
     def med(kind: str, key: str) -> float:
         return median([r[key] for r in rows[kind]])
 
     raw = med("raw", "events_per_s")
     print(
-        f"\nhivelog ingest, SQLite, {args.events:,} events/run, prefill {args.prefill:,}, median of {args.runs} runs"
+        f"\nhivelog ingest, {backend}, {args.events:,} events/run, prefill {args.prefill:,}, "
+        f"median of {args.runs} runs"
     )
     print(
-        f"{'scenario':<34}{'events/s':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'RSS MB':>8}{'vs raw':>8}"
+        f"{'scenario':<40}{'events/s':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'RSS MB':>8}{'vs raw':>8}"
     )
-    print(
-        f"{'raw sqlite3, 100 rows/commit':<34}{raw:>10,.0f}{'':>9}{'':>9}{'':>9}{'':>8}{1.0:>8.2f}"
-    )
-    for kind, label in (
-        ("batch", "POST /events/batch ×100, 8 conns"),
-        ("single", "POST /events, 32 conns"),
-    ):
+    print(f"{baseline:<40}{raw:>10,.0f}{'':>9}{'':>9}{'':>9}{'':>8}{1.0:>8.2f}")
+    for kind, label in labels.items():
         eps = med(kind, "events_per_s")
         print(
-            f"{label:<34}{eps:>10,.0f}{med(kind, 'requests_per_s'):>9,.0f}{med(kind, 'p50_ms'):>9.1f}"
+            f"{label:<40}{eps:>10,.0f}{med(kind, 'requests_per_s'):>9,.0f}{med(kind, 'p50_ms'):>9.1f}"
             f"{med(kind, 'p99_ms'):>9.1f}{med(kind, 'rss_mb'):>8.0f}{eps / raw:>8.2f}"
         )
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
-    (out / "ingest.json").write_text(json.dumps({"args": vars(args), "runs": rows}, indent=1))
+    (out / out_name).write_text(json.dumps({"args": vars(args), "runs": rows}, indent=1))
 
 
 def main_postgres(args: argparse.Namespace) -> None:
@@ -351,32 +362,14 @@ def main_postgres(args: argparse.Namespace) -> None:
             )
         print(f"run {run + 1}/{args.runs} done", file=sys.stderr)
 
-    def med(kind: str, key: str) -> float:
-        return median([r[key] for r in rows[kind]])
-
-    raw = med("raw", "events_per_s")
-    print(
-        f"\nhivelog ingest, PostgreSQL, {args.events:,} events/run, prefill {args.prefill:,}, median of {args.runs} runs"
-    )
-    print(
-        f"{'scenario':<40}{'events/s':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'RSS MB':>8}{'vs raw':>8}"
-    )
-    print(f"{'raw COPY, 100 rows/commit':<40}{raw:>10,.0f}{'':>9}{'':>9}{'':>9}{'':>8}{1.0:>8.2f}")
+    labels = {}
     for kind in kinds[1:]:
         scenario, workers = kind.split("-")
-        label = (
+        what = (
             "POST /events/batch ×100, 8 conns" if scenario == "batch" else "POST /events, 32 conns"
-        ) + f", {workers}w"
-        eps = med(kind, "events_per_s")
-        print(
-            f"{label:<40}{eps:>10,.0f}{med(kind, 'requests_per_s'):>9,.0f}{med(kind, 'p50_ms'):>9.1f}"
-            f"{med(kind, 'p99_ms'):>9.1f}{med(kind, 'rss_mb'):>8.0f}{eps / raw:>8.2f}"
         )
-    out = Path(__file__).resolve().parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "ingest-postgres.json").write_text(
-        json.dumps({"args": vars(args), "runs": rows}, indent=1)
-    )
+        labels[kind] = f"{what}, {workers}w"
+    report("PostgreSQL", "raw COPY, 100 rows/commit", rows, labels, "ingest-postgres.json", args)
 
 
 if __name__ == "__main__":

@@ -284,3 +284,24 @@ def compile_query(
         offset=(number - 1) * size,
         newest_first=newest_first,
     )
+
+
+def scoped_where(
+    dialect: str,
+    project_key: int,
+    query: EventQuery,
+    search: Callable[[str], tuple[str, list[Any]]],
+) -> tuple[str, list[Any]]:
+    """`project = ? AND (query.where) AND (search)` with its parameters: every read of a store
+    is scoped to one project here, whatever backend spells the search."""
+    mark = DIALECTS[dialect].mark
+    clauses, params = [f"project = {mark}"], [project_key]
+    if query.where:
+        clauses.append(f"({query.where})")
+        params.extend(query.params)
+    if query.search:
+        sql, search_params = search(query.search)
+        if sql:
+            clauses.append(sql)
+            params.extend(search_params)
+    return " AND ".join(clauses), params

@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 
 from hivelog.normalize.event import Event
+from hivelog.query.filters import scoped_where
 from hivelog.store.base import SORTABLE, EventQuery, Project, StoredEvent
 from hivelog.store.postgres.connection import _SELECT, PostgresBase
 from hivelog.store.rows import merge_children, row_to_event, row_to_stored, with_children
@@ -35,17 +36,7 @@ def _search_sql(text: str) -> tuple[str, list[Any]]:
 
 
 def _where(project: Project, query: EventQuery) -> tuple[str, list[Any]]:
-    """`project = %s AND (query.where) AND (search)`, with its parameters."""
-    clauses, params = ["project = %s"], [project.key]
-    if query.where:
-        clauses.append(f"({query.where})")
-        params.extend(query.params)
-    if query.search:
-        sql, search_params = _search_sql(query.search)
-        if sql:
-            clauses.append(sql)
-            params.extend(search_params)
-    return " AND ".join(clauses), params
+    return scoped_where("postgres", project.key, query, _search_sql)
 
 
 class Reads(PostgresBase):

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hivelog.errors import QueryTimeout
+from hivelog.query.filters import scoped_where
 from hivelog.store import migrations
 from hivelog.store.base import EventQuery, Project
 from hivelog.store.rows import EVENT_COLUMNS
@@ -205,14 +206,4 @@ class SqliteBase:
         return project
 
     def _where(self, project: Project, query: EventQuery) -> tuple[str, list[Any]]:
-        """`project = ? AND (query.where) AND (search)`, with its parameters."""
-        clauses, params = ["project = ?"], [project.key]
-        if query.where:
-            clauses.append(f"({query.where})")
-            params.extend(query.params)
-        if query.search:
-            sql, search_params = search_sql(query.search)
-            if sql:
-                clauses.append(sql)
-                params.extend(search_params)
-        return " AND ".join(clauses), params
+        return scoped_where(self.dialect, project.key, query, search_sql)
