@@ -20,6 +20,7 @@ from hivelog.ingest.writer import Writer
 from hivelog.middleware import BodyLimit, InflightLimit
 from hivelog.routes import routes
 from hivelog.routes.http import json_response
+from hivelog.server import tune_gc
 from hivelog.settings import Settings
 from hivelog.store.base import Store
 from hivelog.store.retention import Retention
@@ -100,6 +101,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         app.state.writer = writer
         app.state.converters = converters
         app.state.settings = settings
+        tune_gc()  # after startup: what it allocated stays out of every collection
         try:
             yield
         finally:

@@ -90,7 +90,7 @@ class Writer:
         if self.limits is not None:
             self.limits.apply(job, nbytes)
         if isinstance(job, WriteEvents):
-            job.encode()  # after the limits; here, in parallel with the writer, not in it
+            job.encode(self.store.encode_row)  # after the limits; here, not in the writer
         loop = asyncio.get_running_loop()
         future: asyncio.Future[JobResult] = loop.create_future()
         size = job.size()

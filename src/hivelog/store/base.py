@@ -8,7 +8,7 @@ Reads are plain methods, safe to call from many threads at once.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import msgspec
@@ -71,25 +71,27 @@ class WriteEvents:
     project: str
     events: list[Event] = dataclasses.field(default_factory=list)
     updates: list[EventUpdate] = dataclasses.field(default_factory=list)
-    rows: list[tuple[Any, ...]] | None = None  # events as table rows (store.rows.event_values)
+    # The events as the store writes them (`Store.encode_row`), and the encoder that made them.
+    rows: list[Any] | None = None
+    encoded_by: Callable[[Event], Any] | None = None
 
     def size(self) -> int:
         return len(self.events) + len(self.updates)
 
-    def encode(self) -> WriteEvents:
+    def encode(self, encode_row: Callable[[Event], Any]) -> WriteEvents:
         """Turn events into rows now, in the request's thread, not in the one writer thread.
 
         The writer is the pipeline's only serial stage; JSON encoding done before it runs in
         parallel with the writer's time inside the database.
         """
-        from hivelog.store.rows import event_values
-
-        self.rows = [event_values(e) for e in self.events]
+        self.rows = [encode_row(e) for e in self.events]
+        self.encoded_by = encode_row
         return self
 
-    def event_rows(self) -> list[tuple[Any, ...]]:
-        if self.rows is None:
-            self.encode()
+    def event_rows(self, encode_row: Callable[[Event], Any]) -> list[Any]:
+        """The rows by `encode_row`: those made in the request if it made them, else new ones."""
+        if self.rows is None or self.encoded_by != encode_row:
+            self.encode(encode_row)
         assert self.rows is not None
         return self.rows
 
@@ -110,7 +112,7 @@ class JobFailed(Exception):
     """A job failed in a transaction written without savepoints: replay it with them."""
 
 
-def merge_runs(jobs: Sequence[Job]) -> list[tuple[Job, int]]:
+def merge_runs(jobs: Sequence[Job], encode_row: Callable[[Event], Any]) -> list[tuple[Job, int]]:
     """Runs of event jobs for the same project as one job each, with how many they cover.
 
     Storing a run's events first and then its updates converges to the same state as job by
@@ -124,13 +126,13 @@ def merge_runs(jobs: Sequence[Job]) -> list[tuple[Job, int]]:
             last, count = runs[-1]
             if isinstance(last, WriteEvents) and last.project == job.project:
                 if count == 1:  # copy before extending: the caller's job stays as it was
-                    last = WriteEvents(
-                        last.project, list(last.events), list(last.updates), list(last.event_rows())
-                    )
+                    rows = list(last.event_rows(encode_row))
+                    last = WriteEvents(last.project, list(last.events), list(last.updates))
+                    last.rows, last.encoded_by = rows, encode_row
                 last.events.extend(job.events)
                 last.updates.extend(job.updates)
                 assert last.rows is not None
-                last.rows.extend(job.event_rows())
+                last.rows.extend(job.event_rows(encode_row))
                 runs[-1] = (last, count + 1)
                 continue
         runs.append((job, 1))
@@ -170,6 +172,11 @@ class Store(Protocol):
 
     def write(self, jobs: Sequence[Job]) -> list[JobResult]:
         """Apply jobs in one transaction (savepoint each); return one result per job."""
+        ...
+
+    def encode_row(self, event: Event) -> Any:
+        """An event as this store writes it; called in the request's thread (`Writer.submit`)
+        so the one writer thread only sends what is already encoded."""
         ...
 
     def find_project(self, name: str) -> Project | None: ...

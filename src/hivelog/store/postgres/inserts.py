@@ -96,12 +96,63 @@ _PENDING = (
 )
 
 
-def _columns(events: Sequence[Event], rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
-    """Column arrays for _unnest from rows in INSERT_COLUMNS order.
+_json_bytes = msgspec.json.Encoder().encode
 
-    Rows are encoded in the request (WriteEvents.encode), outside this serial writer thread;
-    only text carrying U+0000, which PostgreSQL refuses, is re-encoded here.
-    """
+
+def _copy_text(value: str) -> str:
+    """A text field in COPY's text format (a tab, newline or backslash escaped)."""
+    if "\\" in value or "\n" in value or "\r" in value or "\t" in value:
+        value = value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+        value = value.replace("\t", "\\t")
+    return value
+
+
+def _copy_json(value: dict[str, Any] | list[str]) -> bytes:
+    """JSON in COPY's text format: msgspec escapes every control character inside JSON
+    strings, so only its backslashes need doubling. An empty object is stored as NULL."""
+    return _json_bytes(value).replace(b"\\", b"\\\\") if value else b"\\N"
+
+
+def copy_line(event: Event) -> bytes:
+    """One event as a line of `COPY events FROM STDIN` after its `project` and `day`, in
+    INSERT_COLUMNS order: encoded in the request's thread (Store.encode_row), so the writer
+    only prefixes the key and day and sends it. PostgreSQL refuses U+0000 in text; such a line
+    fails the COPY, and the batch is sent again through `_columns`, which replaces it."""
+    e = event
+    head = "\t".join(
+        (
+            _copy_text(e.event_id),
+            _copy_text(e.session_id),
+            "\\N" if e.parent_id is None else _copy_text(e.parent_id),
+            _copy_text(e.event_type),
+            _copy_text(e.event_name),
+            _copy_text(e.source),
+            str(e.start_time),
+            str(e.end_time),
+            repr(float(e.duration)),  # repr round-trips; PostgreSQL reads inf and nan too
+            "\\N" if e.error is None else _copy_text(e.error),
+            "0",  # placeholder
+        )
+    )
+    return b"\t".join(
+        (
+            head.encode(),
+            _copy_json(e.children_ids),
+            _copy_json(e.config),
+            _copy_json(e.inputs),
+            _copy_json(e.outputs),
+            _copy_json(e.metadata),
+            _copy_json(e.feedback),
+            _copy_json(e.metrics),
+            _copy_json(e.user_properties),
+        )
+    )
+
+
+def _columns(events: Sequence[Event], placeholder: int = 0) -> list[list[Any]]:
+    """Column arrays for _unnest, in INSERT_COLUMNS order, with text carrying U+0000 (which
+    PostgreSQL refuses) re-encoded. The way of the few batches COPY cannot take."""
+    rows = [event_values(e, placeholder) for e in events]
     columns: list[list[Any]] = [list(c) for c in zip(*rows, strict=True)]
     for i, name in enumerate(INSERT_COLUMNS):
         kind = _TYPES[name]
@@ -129,7 +180,7 @@ class Inserts(Updates):
         four statements sent as one pipeline (one round trip), then folding if any."""
         if not job.events:
             return
-        pairs = list(zip(job.events, job.event_rows(), strict=True))
+        pairs = list(zip(job.events, job.event_rows(copy_line), strict=True))
         if any("\x00" in f"{e.event_id}{e.session_id}{e.parent_id}" for e in job.events):
             clean = [
                 msgspec.structs.replace(
@@ -140,8 +191,8 @@ class Inserts(Updates):
                 )
                 for e in job.events
             ]
-            pairs = list(zip(clean, [event_values(e) for e in clean], strict=True))
-        events: dict[str, tuple[Event, tuple[Any, ...]]] = {}
+            pairs = list(zip(clean, [copy_line(e) for e in clean], strict=True))
+        events: dict[str, tuple[Event, bytes]] = {}
         for e, row in pairs:
             events.setdefault(e.event_id, (e, row))  # the first of repeated ids wins
         wanted: dict[str, int] = {}
@@ -163,24 +214,23 @@ class Inserts(Updates):
             found = conn.execute(_SESSION_DAYS, (project.key, sessions))
         days = dict(found.fetchall())
         row_days = [days[e.session_id] for e, _ in ordered]
-        rows = [r for _, r in ordered]
+        columns: list[list[Any]] | None = None
         try:
-            copied = self._copy_events(conn, project, rows, row_days)
-            columns = None
+            copied = self._copy_lines(conn, project, [line for _, line in ordered], row_days)
         except psycopg.DataError:  # text PostgreSQL refuses (U+0000): cleaned, then again
-            columns = _columns([e for e, _ in ordered], rows)
-            copied = self._copy_events(conn, project, list(zip(*columns, strict=True)), row_days)
+            columns = _columns([e for e, _ in ordered])
+            copied = self._copy_rows(conn, project, list(zip(*columns, strict=True)), row_days)
         with conn.pipeline():
             if not copied:
                 if columns is None:
-                    columns = _columns([e for e, _ in ordered], rows)
+                    columns = _columns([e for e, _ in ordered])
                 conn.execute(_INSERT_EVENTS, [project.key, *columns, row_days])
             if placeholders:
                 ph = sorted(placeholders.values(), key=lambda p: p[0].event_id)
                 stubs = [p for p, _ in ph]
                 params = [
                     project.key,
-                    *_columns(stubs, [event_values(p, placeholder=1) for p in stubs]),
+                    *_columns(stubs, placeholder=1),
                     [child for _, child in ph],
                     [days[p.session_id] for p in stubs],
                 ]
@@ -194,11 +244,8 @@ class Inserts(Updates):
             self._fold_pending(conn, project, ids, parked)
 
     @staticmethod
-    def _copy_events(
-        conn: psycopg.Connection[Any],
-        project: Project,
-        rows: Sequence[tuple[Any, ...]],
-        days: Sequence[int],
+    def _copy_lines(
+        conn: psycopg.Connection[Any], project: Project, lines: Sequence[bytes], days: Sequence[int]
     ) -> bool:
         """COPY new events straight into their partitions; False if one was already stored.
 
@@ -207,7 +254,27 @@ class Inserts(Updates):
         placeholder collide with a stored key: the savepoint is rolled back and the caller
         inserts with ON CONFLICT instead. A concurrent insert of the same key in another
         process makes COPY wait for it and then fail the same way, so the outcome is the same.
+        The lines were encoded in the requests (`copy_line`); here each only gets its key and day.
         """
+        key = str(project.key).encode()
+        data = b"".join(
+            b"%s\t%d\t%s\n" % (key, day, line) for day, line in zip(days, lines, strict=True)
+        )
+        try:
+            with conn.transaction(), conn.cursor().copy(_COPY_EVENTS) as copy:
+                copy.write(data)
+        except pg_errors.UniqueViolation:
+            return False
+        return True
+
+    @staticmethod
+    def _copy_rows(
+        conn: psycopg.Connection[Any],
+        project: Project,
+        rows: Sequence[tuple[Any, ...]],
+        days: Sequence[int],
+    ) -> bool:
+        """`_copy_lines` for rows of values (after U+0000 was replaced), formatted by psycopg."""
         try:
             with conn.transaction(), conn.cursor().copy(_COPY_EVENTS) as copy:
                 key = project.key

@@ -27,7 +27,7 @@ from hivelog.store.base import (
     merge_runs,
 )
 from hivelog.store.postgres.connection import _LOCK_SPACE, _no_nul, day_of, log
-from hivelog.store.postgres.inserts import Inserts
+from hivelog.store.postgres.inserts import Inserts, copy_line
 
 BUCKETS = 64  # advisory locks per transaction at most (each costs); see the package docstring
 _RETRIES = 8
@@ -41,6 +41,8 @@ def _bucket(project: str, key: str) -> int:
 
 class Writes(Inserts):
     """`write`: every job of a batch in one transaction (the writer thread only)."""
+
+    encode_row = staticmethod(copy_line)  # a line of COPY text (see inserts.copy_line)
 
     def write(self, jobs: Sequence[Job]) -> list[JobResult]:
         """All jobs in one transaction, with runs of one project's jobs merged and no
@@ -81,7 +83,7 @@ class Writes(Inserts):
         results: list[JobResult] = []
         with conn.transaction():
             self._lock_buckets(conn, jobs)
-            runs = [(j, 1) for j in jobs] if isolate else merge_runs(jobs)
+            runs = [(j, 1) for j in jobs] if isolate else merge_runs(jobs, copy_line)
             for job, covers in runs:
                 project = self._project_for_write(conn, job.project)
                 if not isolate:

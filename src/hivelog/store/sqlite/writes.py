@@ -64,6 +64,8 @@ _decode_update = msgspec.json.Decoder(EventUpdate).decode
 
 
 class SqliteWrites(SqliteBase):
+    encode_row = staticmethod(event_values)  # bound as parameters of one INSERT
+
     def write(self, jobs: Sequence[Job]) -> list[JobResult]:
         """All jobs in one transaction. A savepoint per job costs two statements per request,
         so they are only paid when a job actually fails: then the transaction is rolled back
@@ -79,7 +81,8 @@ class SqliteWrites(SqliteBase):
         results: list[JobResult] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for job, covers in merge_runs(jobs) if not isolate else [(j, 1) for j in jobs]:
+            runs = [(j, 1) for j in jobs] if isolate else merge_runs(jobs, event_values)
+            for job, covers in runs:
                 project = self._project_for_write(conn, job.project)
                 if not isolate:
                     try:
@@ -118,7 +121,7 @@ class SqliteWrites(SqliteBase):
         if not job.events:
             return
         key = project.key
-        conn.executemany(_INSERT_EVENT, [(key, *row) for row in job.event_rows()])
+        conn.executemany(_INSERT_EVENT, [(key, *row) for row in job.event_rows(event_values)])
         placeholders = placeholder_sessions(job.events)
         if placeholders:
             conn.executemany(
