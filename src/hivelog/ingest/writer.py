@@ -1,11 +1,14 @@
 """The group-commit writer: the only path by which anything is stored.
 
-Requests put jobs on a bounded queue and await them. One writer thread takes whatever is
+Requests put jobs on a bounded queue and await them. A writer thread takes whatever is
 waiting (up to `max_batch` events), writes it in one transaction through `Store.write`, and
 resolves every caller only after COMMIT: a 2xx always means durable. While it commits, the
 next requests pile up, so the fsync cost is shared by many requests under load and a lone
-request is not delayed. A full queue (in events or in bytes) refuses with `Overloaded`:
-memory stays bounded, and nothing is accepted that will not be stored.
+request is not delayed. There are as many writer threads as the store can run transactions at
+once (`Store.writers`): one on SQLite, which has one writer; on PostgreSQL a second thread
+sends the next batch while the database works on the first. A full queue (in events or in
+bytes) refuses with `Overloaded`: memory stays bounded, and nothing is accepted that will not
+be stored.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ class Writer:
         self._queued_events = 0
         self._queued_bytes = 0
         self._stopping = False
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self.committed_jobs = 0
         self.refused_jobs = 0
         self._upkeep = True  # the store may have deferred work (Store.background_work)
@@ -59,17 +62,19 @@ class Writer:
         self._upkeep_cost = MIN_UPKEEP_COST
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="hivelog-writer", daemon=True)
-        self._thread.start()
+        for n in range(max(self.store.writers, 1)):
+            thread = threading.Thread(target=self._run, name=f"hivelog-writer-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self) -> None:
         """Finish everything queued, then stop."""
         with self._cond:
             self._stopping = True
-            self._cond.notify()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
 
     def stats(self) -> dict[str, int]:
         """What the writer accepted, refused and holds: for /healthz and operators."""
@@ -152,7 +157,8 @@ class Writer:
             self._upkeep = True
             try:
                 results: list[Any] = list(self.store.write([item[0] for item in batch]))
-                self.committed_jobs += len(batch)
+                with self._cond:
+                    self.committed_jobs += len(batch)
                 self._last_write = time.monotonic()
             except BaseException as exc:  # the whole transaction failed: every caller hears it
                 log.exception("write of %d jobs failed", len(batch))

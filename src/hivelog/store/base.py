@@ -166,6 +166,9 @@ SORTABLE: tuple[str, ...] = ("start_time", "end_time", "duration", "event_name",
 
 
 class Store(Protocol):
+    # How many `write` calls may run at once, each in its own transaction and thread.
+    writers: int
+
     def open(self) -> None: ...
 
     def close(self) -> None: ...

@@ -2,9 +2,10 @@
 
 Why it is shaped this way:
 
-- One writer connection per process (the group-commit writer's thread) and a pool of
-  read-only connections with a statement timeout. Every batch is one transaction with a
-  savepoint per job, exactly like SQLite; a 2xx still means COMMITted.
+- Two writer connections per process (the group-commit writer's two threads, so one batch is
+  sent while the database works on the other) and a pool of read-only connections with a
+  statement timeout. Every batch is one transaction with a savepoint per job only if a job
+  fails, exactly like SQLite; a 2xx still means COMMITted.
 - New events go in by COPY, straight into their partitions (bulk WAL records; measured at
   parity with a raw COPY of the same rows). When a key is already stored — a resend, or a real
   session replacing the placeholder created when one of its events came first — the COPY's

@@ -109,6 +109,7 @@ class PostgresBase:
     """Connections, lifecycle, migrations and partitions; the mixins add the rest."""
 
     dialect = "postgres"
+    writers = 2  # write transactions at once (see writes.Writes)
 
     def __init__(self, url: str, *, readers: int = 8, read_timeout_ms: int = READ_TIMEOUT_MS):
         self.url = url
@@ -124,7 +125,12 @@ class PostgresBase:
     def open(self) -> None:
         self.migrate()
         self._wpool = ConnectionPool(
-            self.url, min_size=1, max_size=4, configure=_configure, open=True, name="hv-write"
+            self.url,
+            min_size=1,
+            max_size=self.writers + 3,  # + partition upkeep, retention, API keys
+            configure=_configure,
+            open=True,
+            name="hv-write",
         )
         self._rpool = ConnectionPool(
             self.url,
@@ -254,8 +260,15 @@ class PostgresBase:
                 days.add((date - datetime.date(1970, 1, 1)).days)
         return days
 
-    def _project_for_write(self, conn: psycopg.Connection[Any], name: str) -> Project:
-        project = self._projects.get(name)
+    def _project_for_write(
+        self, conn: psycopg.Connection[Any], name: str, fresh: dict[str, Project]
+    ) -> Project:
+        """The project named `name`, created in this transaction if new.
+
+        A project created here goes into `fresh`, not the shared cache: the caller caches it
+        after COMMIT, so another writer never uses a key that may still be rolled back.
+        """
+        project = self._projects.get(name) or fresh.get(name)
         if project is None:
             conn.execute(
                 "INSERT INTO projects (project_id, name, created_at) VALUES (%s, %s, %s) "
@@ -267,5 +280,5 @@ class PostgresBase:
             ).fetchone()
             assert row is not None
             project = Project(key=row[0], project_id=row[1], name=name)
-            self._projects[name] = project
+            fresh[name] = project
         return project

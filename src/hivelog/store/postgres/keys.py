@@ -40,7 +40,7 @@ class Keys(PostgresBase):
         now = int(time.time() * 1000)
         name = _text(name)
         with self._write_pool().connection() as conn, conn.transaction():
-            p = self._project_for_write(conn, project)
+            p = self._project_for_write(conn, project, {})
             conn.execute(
                 "INSERT INTO api_keys (key_id, project, name, prefix, key_hash, created_at) "
                 "VALUES (%s, %s, %s, %s, %s, %s)",

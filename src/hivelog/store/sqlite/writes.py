@@ -65,6 +65,7 @@ _decode_update = msgspec.json.Decoder(EventUpdate).decode
 
 class SqliteWrites(SqliteBase):
     encode_row = staticmethod(event_values)  # bound as parameters of one INSERT
+    writers = 1  # SQLite has one writer at a time
 
     def write(self, jobs: Sequence[Job]) -> list[JobResult]:
         """All jobs in one transaction. A savepoint per job costs two statements per request,
