@@ -79,10 +79,10 @@ class WriteEvents:
         return len(self.events) + len(self.updates)
 
     def encode(self, encode_row: Callable[[Event], Any]) -> WriteEvents:
-        """Turn events into rows now, in the request's thread, not in the one writer thread.
+        """Turn events into rows now, in the request's thread, not in a writer thread.
 
-        The writer is the pipeline's only serial stage; JSON encoding done before it runs in
-        parallel with the writer's time inside the database.
+        The writers are the pipeline's serial stage; JSON encoding done before them runs in
+        parallel with their time inside the database.
         """
         self.rows = [encode_row(e) for e in self.events]
         self.encoded_by = encode_row
@@ -179,7 +179,7 @@ class Store(Protocol):
 
     def encode_row(self, event: Event) -> Any:
         """An event as this store writes it; called in the request's thread (`Writer.submit`)
-        so the one writer thread only sends what is already encoded."""
+        so the writer threads only send what is already encoded."""
         ...
 
     def find_project(self, name: str) -> Project | None: ...
