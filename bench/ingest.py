@@ -105,6 +105,25 @@ def single_requests(events: list[dict[str, Any]]) -> list[bytes]:
     ]
 
 
+def raw_values(e: dict[str, Any]) -> tuple[Any, ...]:
+    """One event's columns after `project` (and `day`), as both raw baselines insert them."""
+    return (
+        e["event_id"],
+        e["session_id"],
+        e["session_id"],
+        e["event_type"],
+        e["event_name"],
+        e["source"],
+        e["start_time"],
+        e["start_time"] + int(e["duration"]),
+        e["duration"],
+        json.dumps(e["config"]),
+        json.dumps(e["inputs"]),
+        json.dumps(e["outputs"]),
+        json.dumps(e["metadata"]),
+    )
+
+
 def raw_sqlite(events: list[dict[str, Any]], size: int = 100) -> float:
     """Events/s of plain sqlite3 inserts into hivelog's schema: the same durable ceiling."""
     from hivelog.store import migrations
@@ -127,25 +146,7 @@ def raw_sqlite(events: list[dict[str, Any]], size: int = 100) -> float:
         sql = f"INSERT INTO events ({cols}) VALUES ({', '.join('?' * 14)})"
         start = time.perf_counter()
         for i in range(0, len(events), size):
-            rows = [
-                (
-                    1,
-                    e["event_id"],
-                    e["session_id"],
-                    e["session_id"],
-                    e["event_type"],
-                    e["event_name"],
-                    e["source"],
-                    e["start_time"],
-                    e["start_time"] + int(e["duration"]),
-                    e["duration"],
-                    json.dumps(e["config"]),
-                    json.dumps(e["inputs"]),
-                    json.dumps(e["outputs"]),
-                    json.dumps(e["metadata"]),
-                )
-                for e in events[i : i + size]
-            ]
+            rows = [(1, *raw_values(e)) for e in events[i : i + size]]
             conn.execute("BEGIN")
             conn.executemany(sql, rows)
             conn.execute("COMMIT")
@@ -197,25 +198,7 @@ def raw_copy(events: list[dict[str, Any]], admin_url: str, size: int = 100) -> f
             for i in range(0, len(events), size):
                 with conn.cursor().copy(f"COPY events ({cols}) FROM STDIN") as copy:
                     for e in events[i : i + size]:
-                        copy.write_row(
-                            (
-                                1,
-                                day_of(e["start_time"]),
-                                e["event_id"],
-                                e["session_id"],
-                                e["session_id"],
-                                e["event_type"],
-                                e["event_name"],
-                                e["source"],
-                                e["start_time"],
-                                e["start_time"] + int(e["duration"]),
-                                e["duration"],
-                                json.dumps(e["config"]),
-                                json.dumps(e["inputs"]),
-                                json.dumps(e["outputs"]),
-                                json.dumps(e["metadata"]),
-                            )
-                        )
+                        copy.write_row((1, day_of(e["start_time"]), *raw_values(e)))
                 conn.commit()
             elapsed = time.perf_counter() - start
     finally:
