@@ -380,6 +380,7 @@ def export_from_db(
     from hivelog.app import open_store
     from hivelog.query.events import event_dict
     from hivelog.query.filters import compile_query
+    from hivelog.query.sessions import read_events
     from hivelog.routes.http import DEFAULT_PROJECT
     from hivelog.settings import Settings
     from hivelog.wire.rest import DateRange
@@ -399,7 +400,7 @@ def export_from_db(
         written = 0
         for page in range(1, 10**9):
             query = compile_query(store.dialect, None, dr, page_size, page)
-            events, total = store.query_events(found, query)
+            events, total = read_events(store, found, query)
             for event in events:
                 out.write(_encode(event_dict(event, found)) + b"\n")
             written += len(events)

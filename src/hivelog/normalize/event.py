@@ -85,3 +85,7 @@ def apply_update(event: Event, update: EventUpdate) -> None:
         event.error = update.error
     if update.children_ids:
         event.children_ids = list(update.children_ids)
+    if update.metadata or update.config:
+        from hivelog.normalize.cost import reprice  # cost needs Event: imported late
+
+        reprice(event, update.metadata)

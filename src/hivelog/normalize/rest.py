@@ -13,6 +13,7 @@ from hivelog.errors import BadInput
 from hivelog.normalize.cost import fill_cost
 from hivelog.normalize.event import EVENT_TYPES, Event, EventUpdate
 from hivelog.normalize.times import now_ms, to_ms
+from hivelog.normalize.tokens import usage_tokens
 from hivelog.wire.rest import EventFields, EventIn, ModelEventIn, SessionIn, UpdateEventBody
 
 MAX_DURATION_MS = 10_000 * 366 * 24 * 3600 * 1000.0
@@ -119,13 +120,6 @@ def _event(
     )
 
 
-_USAGE_KEYS = (
-    ("prompt_tokens", ("prompt_tokens", "input_tokens")),
-    ("completion_tokens", ("completion_tokens", "output_tokens")),
-    ("total_tokens", ("total_tokens",)),
-)
-
-
 def _put(target: dict[str, Any], key: str, value: Any) -> None:
     if value is not None:
         target[key] = value
@@ -176,16 +170,8 @@ def model_event_from_wire(
         event.outputs = outputs
 
     metadata = dict(event.metadata)
-    usage = item.usage or {}
-    for key, names in _USAGE_KEYS:
-        for name in names:
-            if usage.get(name) is not None:
-                metadata.setdefault(key, usage[name])
-                break
-    if "total_tokens" not in metadata:
-        prompt, completion = metadata.get("prompt_tokens"), metadata.get("completion_tokens")
-        if isinstance(prompt, int) and isinstance(completion, int):
-            metadata["total_tokens"] = prompt + completion
+    for key, count in usage_tokens(item.usage).items():
+        metadata.setdefault(key, count)  # counts the client set in metadata win
     _put(metadata, "cost", item.cost)
     event.metadata = metadata
     fill_cost(event)

@@ -17,6 +17,7 @@ from hivelog.errors import BadInput
 from hivelog.normalize.event import Event
 from hivelog.normalize.times import to_ms
 from hivelog.query.filters import DIALECTS, NUMBER_COLUMNS, TEXT_COLUMNS, compile_query
+from hivelog.query.sessions import cost_of, session_span
 from hivelog.store.base import ChartPoint, ChartSpec, EventQuery, Project, SessionStats, Store
 from hivelog.wire.rest import DateRange, EventFilterIn
 
@@ -37,7 +38,8 @@ class SessionRow:
     num_events: int
     num_model_events: int
     total_tokens: int
-    cost: float
+    cost: float | None  # None: no call of the session has a price (cost_status "unpriced")
+    cost_status: str  # "complete", "partial" or "unpriced" (query.sessions.cost_of)
     errors: int
     user: str | None
     error: str | None  # the session event's own error
@@ -54,20 +56,21 @@ def session_user(session: Event) -> str | None:
 
 
 def session_row(session: Event, stats: SessionStats | None) -> SessionRow:
+    start, end = session_span(session, stats)
     if stats is None:
         stats = SessionStats(0, 0, int(session.error is not None), 0, 0.0, 0, 0)
-    start = min(session.start_time, stats.first_start or session.start_time)
-    end = max(session.end_time, stats.last_end)
+    cost, cost_status = cost_of(stats.cost, stats.priced, stats.unpriced)
     return SessionRow(
         session_id=session.session_id,
         name=session.event_name,
         source=session.source,
-        start_time=session.start_time,
-        duration=float(max(end - start, session.duration, 0)),
+        start_time=start,
+        duration=float(end - start),
         num_events=stats.num_events,
         num_model_events=stats.num_model_events,
         total_tokens=stats.total_tokens,
-        cost=stats.cost,
+        cost=cost,
+        cost_status=cost_status,
         errors=stats.errors,
         user=session_user(session),
         error=session.error,

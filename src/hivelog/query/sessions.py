@@ -6,10 +6,12 @@ costs one query and linear work. An event whose parent is missing hangs under th
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from hivelog.normalize.event import Event
 from hivelog.query.events import event_dict
-from hivelog.store.base import Project, StoredEvent
+from hivelog.store.base import EventQuery, Project, SessionStats, Store, StoredEvent
 
 
 def _number(value: Any) -> float:
@@ -18,10 +20,30 @@ def _number(value: Any) -> float:
     return float(value)
 
 
+def is_priced(metadata: dict[str, Any]) -> bool:
+    """An event whose cost is known: `metadata.cost` is a number."""
+    cost = metadata.get("cost")
+    return isinstance(cost, (int, float)) and not isinstance(cost, bool)
+
+
+def cost_of(cost: float, priced: int, unpriced: int) -> tuple[float | None, str]:
+    """A session's cost and `cost_status` from the costs of its events.
+
+    `unpriced` counts model calls without a cost (a model nobody has a price for, or no
+    tokens). All of them unpriced: the cost is unknown (None), never $0; some: the sum of
+    the known costs, marked "partial"; none: "complete" (a session without model calls
+    costs what its events say, often 0).
+    """
+    if unpriced and not priced:
+        return None, "unpriced"
+    return cost, "partial" if unpriced else "complete"
+
+
 def aggregates(events: list[StoredEvent], root_id: str) -> dict[str, Any]:
-    """HoneyHive's session metadata aggregates over every event but the root."""
+    """HoneyHive's session metadata aggregates over every event but the root, and the
+    `cost_status` of its cost (see cost_of)."""
     cost = prompt = completion = total = 0.0
-    num_events = num_model = 0
+    num_events = num_model = priced = unpriced = 0
     has_feedback = False
     for e in events:
         if e.event_id == root_id:
@@ -29,19 +51,25 @@ def aggregates(events: list[StoredEvent], root_id: str) -> dict[str, Any]:
         num_events += 1
         if e.feedback:
             has_feedback = True
+        md = e.metadata
+        if is_priced(md):
+            priced += 1
+            cost += md["cost"]
+        elif e.event_type == "model":
+            unpriced += 1
         if e.event_type == "model":
             num_model += 1
-        md = e.metadata
-        cost += _number(md.get("cost"))
         p, c = _number(md.get("prompt_tokens")), _number(md.get("completion_tokens"))
         prompt += p
         completion += c
         total += _number(md.get("total_tokens")) or (p + c)
+    session_cost, status = cost_of(cost, priced, unpriced)
     return {
         "num_events": num_events,
         "num_model_events": num_model,
         "has_feedback": has_feedback,
-        "cost": cost,
+        "cost": session_cost,
+        "cost_status": status,
         "prompt_tokens": int(prompt),
         "completion_tokens": int(completion),
         "total_tokens": int(total),
@@ -87,4 +115,63 @@ def build_tree(events: list[StoredEvent], root_id: str, project: Project) -> dic
             walk(e.event_id)
     if top["event_type"] == "session":
         top["metadata"] = {**top["metadata"], **aggregates(events, top["event_id"])}
+        session = next(e for e in events if e.event_id == top["event_id"])
+        span = SessionStats(
+            0, 0, 0, 0, 0.0, min(e.start_time for e in events), max(e.end_time for e in events)
+        )
+        start, end = session_span(session, span)
+        top["start_time"], top["end_time"], top["duration"] = start, end, float(end - start)
     return nodes[root_id]
+
+
+# ---- a session's span and cost, the same on every route and page ---------------------------
+
+
+def session_span(session: Event | StoredEvent, stats: SessionStats | None) -> tuple[int, int]:
+    """(start, end) of a session: it spans itself and its events, from the earliest start to
+    the latest end of any of them. A session start names no end (HoneyHive's API has no
+    "session ended" call), so its own end is its start, or what the client set with
+    `end_time`/`duration`; the events then carry it as far as the last one ends."""
+    start, end = session.start_time, session.end_time
+    if math.isfinite(session.duration):
+        end = max(end, start + round(session.duration))
+    if stats is not None:
+        start = min(start, stats.first_start)
+        end = max(end, stats.last_end)
+    return start, end
+
+
+def complete_session(event: Event, stats: SessionStats | None) -> Event:
+    """A session event as every route and page shows it: its span (session_span) and, when
+    any of its events has or lacks a price, their cost and `cost_status` (cost_of) in its
+    metadata (as the session tree's aggregates carry them)."""
+    if event.event_type != "session" or event.event_id != event.session_id:
+        return event
+    start, end = session_span(event, stats)
+    event.start_time, event.end_time, event.duration = start, end, float(end - start)
+    if stats is not None and (stats.priced or stats.unpriced):
+        cost, status = cost_of(stats.cost, stats.priced, stats.unpriced)
+        event.metadata = {**event.metadata, "cost": cost, "cost_status": status}
+    return event
+
+
+def _complete(store: Store, project: Project, events: list[Event]) -> list[Event]:
+    ids = [e.session_id for e in events if e.event_type == "session" and e.event_id == e.session_id]
+    if ids:
+        stats = store.session_stats(project, ids)
+        for e in events:
+            complete_session(e, stats.get(e.session_id))
+    return events
+
+
+def read_event(store: Store, project: Project, event_id: str) -> Event | None:
+    """`Store.get_event`, with a session completed (complete_session). Every route and page
+    that shows one event reads it here."""
+    event = store.get_event(project, event_id)
+    return _complete(store, project, [event])[0] if event is not None else None
+
+
+def read_events(store: Store, project: Project, query: EventQuery) -> tuple[list[Event], int]:
+    """`Store.query_events`, with sessions completed: export, search and the events page."""
+    events, total = store.query_events(project, query)
+    return _complete(store, project, events), total

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from hivelog.errors import BadInput, NotFound
 from hivelog.query.events import event_dict, project_fields
 from hivelog.query.filters import compile_query
-from hivelog.query.sessions import build_tree
+from hivelog.query.sessions import build_tree, read_event, read_events
 from hivelog.routes.http import (
     DEFAULT_PROJECT,
     check_filters,
@@ -55,7 +55,7 @@ def _session_filter(body: ExportBody) -> str | None:
 async def _event(request: Request, event_id: str) -> tuple[Project, dict[str, Any]]:
     project = await _project(request, event_id=event_id)
     event = (
-        await run_in_threadpool(store(request).get_event, project, event_id) if project else None
+        await run_in_threadpool(read_event, store(request), project, event_id) if project else None
     )
     if project is None or event is None:
         raise NotFound(f"no event {event_id!r}", "path")
@@ -115,7 +115,7 @@ async def _export(request: Request, body: ExportBody) -> Response:
     )
     if project is None:
         return json_response({"events": [], "totalEvents": 0, "count": 0})
-    events, total = await run_in_threadpool(s.query_events, project, query)
+    events, total = await run_in_threadpool(read_events, s, project, query)
     out = [project_fields(event_dict(e, project), body.projections) for e in events]
     return json_response({"events": out, "totalEvents": total, "count": total})
 

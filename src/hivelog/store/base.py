@@ -276,9 +276,11 @@ class SessionStats:
     num_model_events: int
     errors: int
     total_tokens: int  # metadata.total_tokens, else prompt_tokens + completion_tokens
-    cost: float  # sum of metadata.cost
+    cost: float  # sum of metadata.cost (numbers only)
     first_start: int  # earliest start_time of any event, epoch ms
     last_end: int  # latest end_time of any event, epoch ms
+    priced: int = 0  # events whose metadata.cost is a number
+    unpriced: int = 0  # model events whose metadata.cost is not (see query.sessions.cost_of)
 
 
 @dataclasses.dataclass(frozen=True)
