@@ -45,9 +45,12 @@ async def _project(
     return await run_in_threadpool(s.find_project, named or DEFAULT_PROJECT)
 
 
-def _session_filter(body: ExportBody) -> str | None:
+def _id_filter(body: ExportBody) -> str | None:
+    """The session or event id a query asks for (`session_id is …`, `event_id is …`): a
+    query that names no project is about that id's project."""
     for f in body.filters or ():
-        if f.field == "session_id" and f.operator in ("is", "=") and isinstance(f.value, str):
+        is_id = f.field in ("session_id", "event_id")
+        if is_id and f.operator in ("is", "=") and isinstance(f.value, str):
             return f.value
     return None
 
@@ -108,7 +111,7 @@ async def session_delete(request: Request) -> Response:
 
 async def _export(request: Request, body: ExportBody) -> Response:
     check_filters(request, body.filters, "$.filters")
-    project = await _project(request, body.project, _session_filter(body))
+    project = await _project(request, body.project, _id_filter(body))
     s = store(request)
     query = compile_query(
         s.dialect, body.filters, body.dateRange or body.date_range, body.limit, body.page
