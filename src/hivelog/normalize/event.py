@@ -65,6 +65,9 @@ class EventUpdate(msgspec.Struct, kw_only=True, omit_defaults=True):
     end_time: int | None = None
     error: str | None = None
     children_ids: list[str] | None = None
+    # OTLP log records of the event's span, folded in by `normalize.logs.fold_logs`: records,
+    # not a finished chat history, so that records arriving in many updates compose.
+    logs: list[dict[str, Any]] | None = None
 
 
 def apply_update(event: Event, update: EventUpdate) -> None:
@@ -85,7 +88,11 @@ def apply_update(event: Event, update: EventUpdate) -> None:
         event.error = update.error
     if update.children_ids:
         event.children_ids = list(update.children_ids)
-    if update.metadata or update.config:
+    if update.logs:
+        from hivelog.normalize.logs import fold_logs  # imports the dialects, which import us
+
+        fold_logs(event, update.logs)
+    if update.metadata or update.config or update.logs:
         from hivelog.normalize.cost import reprice  # cost needs Event: imported late
 
         reprice(event, update.metadata)
