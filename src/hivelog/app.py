@@ -24,6 +24,7 @@ from hivelog.middleware import (
     InflightLimit,
     SecurityHeaders,
 )
+from hivelog.normalize.cost import configure as configure_prices
 from hivelog.routes import routes
 from hivelog.routes.http import json_response
 from hivelog.server import tune_gc
@@ -79,6 +80,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
+    configure_prices(settings.prices)  # every process that prices calls: this one, workers
     store = store or open_store(settings)
     keys = KeyRing(store, open_without_keys=is_loopback(settings.host) or settings.insecure)
     limits = Limits(
@@ -101,7 +103,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         retention = Retention(store, settings.retention_days) if settings.retention_days else None
         if retention is not None:
             retention.start()
-        converters = Converters(settings.convert_processes)
+        converters = Converters(settings.convert_processes, settings.prices)
         app.state.store = store
         app.state.keys = keys
         app.state.writer = writer
