@@ -217,19 +217,25 @@ def test_a_started_session_spans_its_events_on_every_page(
         assert "12.4 s" in page.text, name
 
 
-def test_a_session_with_no_events_has_its_own_times(client: httpx.Client, project: str) -> None:
-    sid = uid()
-    post_ok(
-        client,
-        "/session/start",
-        {
-            "session": {
-                "project": project,
-                "session_id": sid,
-                "start_time": T0,
-                "end_time": T0 + 5000,
-            }
-        },
-    )
-    e = client.get(f"/session/{sid}").json()
-    assert (e["start_time"], e["end_time"], e["duration"]) == (T0, T0 + 5000, 5000)
+def test_an_end_the_client_set_is_kept(client: httpx.Client, project: str) -> None:
+    """At the start, or later with an update: an explicit end wins over the events' span."""
+    at_start = uid()
+    body = {"project": project, "session_id": at_start, "start_time": T0, "end_time": T0 + 5000}
+    post_ok(client, "/session/start", {"session": body})
+    late = {"event_type": "tool", "start_time": T0 + 4000, "end_time": T0 + 9000}
+    post_ok(client, f"/v1/sessions/{at_start}/events/batch", {"project": project, "events": [late]})
+    updated = _started_session(client, project)
+    r = client.put("/events", json={"event_id": updated, "duration": 5000})
+    assert r.status_code == 200, r.text
+    for sid in (at_start, updated):
+        for node in (
+            client.get(f"/session/{sid}").json(),
+            client.get(f"/v1/sessions/{sid}").json(),
+        ):
+            assert (node["start_time"], node["end_time"], node["duration"]) == (
+                T0,
+                T0 + 5000,
+                5000,
+            )
+        header = client.get(f"/ui/sessions/{sid}", params={"project": project}).text
+        assert "5.00 s" in header

@@ -128,17 +128,19 @@ def build_tree(events: list[StoredEvent], root_id: str, project: Project) -> dic
 
 
 def session_span(session: Event | StoredEvent, stats: SessionStats | None) -> tuple[int, int]:
-    """(start, end) of a session: it spans itself and its events, from the earliest start to
-    the latest end of any of them. A session start names no end (HoneyHive's API has no
-    "session ended" call), so its own end is its start, or what the client set with
-    `end_time`/`duration`; the events then carry it as far as the last one ends."""
+    """(start, end) of a session: what the client set, else the span of its events.
+
+    A session start names no end (HoneyHive's API has no "session ended" call), so a session
+    whose stored end is its start and whose duration is 0 spans itself and its events, from
+    the earliest start to the latest end of any of them. An end or duration the client set
+    (at the start, or later with `PUT /events`) is explicit and is kept as set.
+    """
     start, end = session.start_time, session.end_time
-    if math.isfinite(session.duration):
+    if math.isfinite(session.duration) and session.duration > 0:
         end = max(end, start + round(session.duration))
-    if stats is not None:
-        start = min(start, stats.first_start)
-        end = max(end, stats.last_end)
-    return start, end
+    if end > start or stats is None:
+        return start, end
+    return min(start, stats.first_start), max(end, stats.last_end)
 
 
 def complete_session(event: Event, stats: SessionStats | None) -> Event:
