@@ -180,8 +180,10 @@ def fill_cost(event: Event) -> None:
     if metadata.get("cost") is not None:
         return
     tokens = _tokens(metadata)
+    if tokens is None:  # no cost and no status: its session counts it as unpriced
+        return
     model = event.config.get("model")
-    if tokens is None or not isinstance(model, str) or not model:
+    if not isinstance(model, str) or not model:
         metadata["cost_status"] = "unpriced"
         return
     provider = event.config.get("provider")
