@@ -267,6 +267,12 @@ def chart(
         value = _tokens_sql(dialect)
     else:
         value = _field_sql(dialect, metric, "metric", numeric=True)
+        if value in TEXT_COLUMNS and agg != "count":
+            raise BadInput(
+                f"{metric!r} is text: only count applies to it; chart a number field "
+                "(duration, metadata.cost, metrics.<name>) for other aggregations",
+                "metric",
+            )
     group = _field_sql(dialect, group_by, "groupBy", numeric=False) if group_by else None
     query = compile_query(dialect, filters, date_range, 1, 1, where="filters")
     if project is None:

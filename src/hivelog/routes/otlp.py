@@ -32,8 +32,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hivelog.errors import HivelogError
+from hivelog.normalize.event import Event
 from hivelog.normalize.otlp import Converted
-from hivelog.routes.http import check_project, converters, project_name, read_body, writer
+from hivelog.routes.http import converters, project_name, read_body, writer
 from hivelog.store.base import WriteEvents
 from hivelog.wire.otlp import count_json, count_protobuf
 
@@ -83,15 +84,23 @@ def _error(error: HivelogError, as_json: bool) -> Response:
     return Response(status_bytes(code, text), error.status, headers, media_type=PROTOBUF)
 
 
+def _by_project(request: Request, converted: Converted) -> dict[str, list[Event]]:
+    """The spans' events by the project each names, resolved as the REST routes resolve a
+    project (`project_name`): a name or a project id; with a key, its own project or 403."""
+    out: dict[str, list[Event]] = {}
+    for named, events in converted.by_project.items():
+        out.setdefault(project_name(request, named), []).extend(events)
+    return out
+
+
 async def _store(request: Request, converted: Converted, nbytes: int) -> None:
     """One durable job per project, all in flight at once; the first failure is raised."""
-    for project in converted.by_project:  # spans naming another project than the key's: 403
-        check_project(request, project)
-    total = sum(len(events) for events in converted.by_project.values()) or 1
+    by_project = _by_project(request, converted)
+    total = sum(len(events) for events in by_project.values()) or 1
     submit = writer(request).submit
     jobs = [
         submit(WriteEvents(project=project, events=events), nbytes * len(events) // total)
-        for project, events in converted.by_project.items()
+        for project, events in by_project.items()
     ]
     if len(jobs) == 1:
         await jobs[0]

@@ -14,7 +14,7 @@ from hivelog.normalize.event import Event
 from hivelog.store.base import ChartPoint, ChartSpec, EventBrief, EventQuery, Project, SessionStats
 from hivelog.store.postgres.connection import _SELECT, PostgresBase
 from hivelog.store.postgres.reads import _where
-from hivelog.store.rows import row_to_event
+from hivelog.store.rows import row_to_event, whole
 
 
 def _number(path: str) -> str:
@@ -92,7 +92,7 @@ class Views(PostgresBase):
                 num_events=int(row[1] or 0),
                 num_model_events=int(row[2] or 0),
                 errors=int(row[3] or 0),
-                total_tokens=int(row[4] or 0),
+                total_tokens=whole(row[4]),
                 cost=float(row[5] or 0),
                 first_start=row[6],
                 last_end=row[7],
