@@ -14,6 +14,7 @@ import msgspec
 
 from hivelog.query.events import event_dict
 from hivelog.store.base import Project, StoredEvent
+from hivelog.store.rows import whole
 
 
 def _number(value: Any) -> float:
@@ -46,9 +47,9 @@ def aggregates(events: list[StoredEvent], root_id: str) -> dict[str, Any]:
         "num_model_events": num_model,
         "has_feedback": has_feedback,
         "cost": cost,
-        "prompt_tokens": int(prompt),
-        "completion_tokens": int(completion),
-        "total_tokens": int(total),
+        "prompt_tokens": whole(prompt),
+        "completion_tokens": whole(completion),
+        "total_tokens": whole(total),
     }
 
 

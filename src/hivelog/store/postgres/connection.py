@@ -25,7 +25,7 @@ from psycopg.abc import Buffer
 from psycopg.types.string import StrBinaryDumper, StrDumperUnknown, TextLoader
 from psycopg_pool import ConnectionPool
 
-from hivelog.errors import QueryTimeout
+from hivelog.errors import BadInput, QueryTimeout
 from hivelog.store import migrations
 from hivelog.store.base import Project
 from hivelog.store.rows import EVENT_COLUMNS
@@ -209,6 +209,12 @@ class PostgresBase:
         try:
             with self._rpool.connection() as conn:
                 yield conn
+        except pg_errors.NumericValueOutOfRange:
+            raise BadInput(
+                "the numbers this read adds up are too large for it (past 1.8e308); "
+                "narrow it with filters or a date range",
+                "query",
+            ) from None
         except pg_errors.QueryCanceled:
             raise QueryTimeout(
                 f"the query ran longer than {self.read_timeout_ms} ms and was stopped; "

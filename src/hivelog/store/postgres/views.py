@@ -27,10 +27,11 @@ _SESSION_STATS = (
     "SELECT session_id, count(*) FILTER (WHERE event_id <> session_id), "
     "count(*) FILTER (WHERE event_id <> session_id AND event_type = 'model'), "
     "count(*) FILTER (WHERE error IS NOT NULL), "
+    # Summed as numeric: float8 sums past 1.8e308 are an error in PostgreSQL, not infinity.
     "sum(CASE WHEN event_id <> session_id AND metadata IS NOT NULL THEN coalesce("
-    f"{_number('total_tokens')}, coalesce({_number('prompt_tokens')}, 0) "
-    f"+ coalesce({_number('completion_tokens')}, 0)) END), "
-    f"sum(CASE WHEN event_id <> session_id THEN {_number('cost')} END), "
+    f"{_number('total_tokens')}::numeric, coalesce({_number('prompt_tokens')}::numeric, 0) "
+    f"+ coalesce({_number('completion_tokens')}::numeric, 0)) END), "
+    f"sum(CASE WHEN event_id <> session_id THEN {_number('cost')}::numeric END), "
     "min(start_time), max(end_time) "
     "FROM events WHERE project = %s AND session_id = ANY(%s) GROUP BY session_id"
 )
