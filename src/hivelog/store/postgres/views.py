@@ -71,7 +71,7 @@ class Views(PostgresBase):
             inner, inner_params = _where(project, events)
             where += f" AND session_id IN (SELECT session_id FROM events WHERE {inner})"
             params.extend(inner_params)
-        with self._reader() as conn:
+        with self._reader(project) as conn:
             rows = conn.execute(
                 f"SELECT {_SELECT} FROM events WHERE {where} "
                 "ORDER BY start_time DESC, seq DESC LIMIT %s OFFSET %s",
@@ -84,7 +84,7 @@ class Views(PostgresBase):
         self, project: Project, session_ids: Sequence[str]
     ) -> dict[str, SessionStats]:
         out: dict[str, SessionStats] = {}
-        with self._reader() as conn:
+        with self._reader(project) as conn:
             rows = conn.execute(
                 _SESSION_STATS, (project.key, list(dict.fromkeys(session_ids)))
             ).fetchall()
@@ -101,7 +101,7 @@ class Views(PostgresBase):
         return out
 
     def session_outline(self, project: Project, session_id: str) -> list[EventBrief]:
-        with self._reader() as conn:
+        with self._reader(project) as conn:
             rows = conn.execute(
                 "SELECT event_id, parent_id, event_type, event_name, start_time, end_time, "
                 "duration, substr(error, 1, 200) FROM events WHERE project = %s "
@@ -132,7 +132,7 @@ class Views(PostgresBase):
         else:
             fn = {"sum": "sum", "avg": "avg", "min": "min", "max": "max"}[spec.aggregation]
             sql = f"SELECT b, g, {fn}(v), count(v) FROM ({inner}) AS x GROUP BY b, g ORDER BY b, g"
-        with self._reader() as conn:
+        with self._reader(project) as conn:
             rows = conn.execute(sql, params).fetchall()
         return [
             ChartPoint(
