@@ -44,7 +44,16 @@ MAX_DURATION_MS = float(LIMIT_MS)
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 _ID_FIELDS = ("event_id", "session_id", "parent_id")
 
-_UPDATE_FIELDS = ("config", "outputs", "metadata", "feedback", "metrics", "user_properties")
+# `logs`: OTLP log records folded into their span's event (normalize/logs.py)
+_UPDATE_FIELDS = (
+    "config",
+    "outputs",
+    "metadata",
+    "feedback",
+    "metrics",
+    "user_properties",
+    "logs",
+)
 
 
 @dataclasses.dataclass(frozen=True)
