@@ -205,7 +205,8 @@ def test_a_cross_site_page_cannot_annotate(browser: Browser, demo: Demo) -> None
         evil.evaluate(
             """(target) => { const f = document.createElement("form"); f.method = "POST";
             f.action = target; f.enctype = "text/plain";
-            const i = document.createElement("input"); i.name = '{"rating": 1, "x": "'; i.value = '"}';
+            const i = document.createElement("input");
+            i.name = '{"rating": 1, "x": "'; i.value = '"}';
             f.appendChild(i); document.body.appendChild(f); f.submit(); }""",
             target,
         )
@@ -337,7 +338,8 @@ def _contrast(page: Page, selector: str) -> float:
     fg, bg = page.evaluate(
         """(sel) => { const el = document.querySelector(sel);
         let b = el, bg = "rgba(0, 0, 0, 0)";
-        while (b && (bg = getComputedStyle(b).backgroundColor) === "rgba(0, 0, 0, 0)") b = b.parentElement;
+        const clear = "rgba(0, 0, 0, 0)";
+        while (b && (bg = getComputedStyle(b).backgroundColor) === clear) b = b.parentElement;
         if (!b) bg = getComputedStyle(document.documentElement).backgroundColor;
         return [getComputedStyle(el).color, bg]; }""",
         selector,
@@ -539,3 +541,18 @@ def test_a_signed_in_browser_may_annotate_and_write_nothing_else(
     with httpx.Client(base_url=srv.url, headers={"Authorization": f"Bearer {key}"}) as c:
         assert c.get(f"/v1/events/{event_id}").json()["feedback"]["rating"] == 1
     ctx.close()
+
+
+# ---- 11. dashboard ------------------------------------------------------------------------
+
+
+def test_dashboard_totals_legends_and_gaps(page: Page, demo: Demo) -> None:
+    page.goto(demo.url("/ui/dashboard", range="24h"))
+    page.wait_for_selector("[data-charts][data-ready='1']")
+    expect(page.locator("[data-total=sessions]")).to_have_text("7")
+    expect(page.locator("[data-total=events]")).to_have_text("26")
+    assert page.locator("[data-total=cost]").inner_text().startswith("$")
+    assert page.locator("[data-total=errors]").inner_text().endswith("%")
+    # legends show the latest bucket's values before any hover
+    legend = page.locator("figure[data-chart=sessions] .u-legend").inner_text()
+    assert "--" not in legend, legend
