@@ -55,7 +55,8 @@ _IMAGE_DATA = re.compile(r"^data:image/(png|jpeg|jpg|gif|webp|avif|bmp);base64,[
 def image_src(part: dict[str, Any]) -> str | None:
     """The URL of an image content part (OpenAI `image_url` / `input_image`, Anthropic
     `image` with a base64 or url source) when it is one a page may show: http(s), or a data
-    URL of a raster image (never SVG, never another scheme)."""
+    URL of a raster image (never SVG, never another scheme; plain http is not shown on an https
+    page and the Content-Security-Policy allows https images only)."""
     url: Any = part.get("image_url")
     if isinstance(url, dict):
         url = url.get("url")
@@ -69,7 +70,7 @@ def image_src(part: dict[str, Any]) -> str | None:
         url = part.get("url")
     if not isinstance(url, str):
         return None
-    if url.startswith(("https://", "http://")) and len(url) <= 4096:
+    if url.startswith("https://") and len(url) <= 4096:
         return url
     return url if _IMAGE_DATA.match(url) else None
 
