@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import html
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ def duration(ms: float | int | None) -> str:
     if ms is None:
         return ""
     ms = float(ms)
+    if not math.isfinite(ms):  # data stored by an older version may hold one
+        return _non_finite(ms)
     if ms < 1:
         return f"{ms:.2f} ms" if ms else "0 ms"
     if ms < 1000:
@@ -44,11 +47,18 @@ def duration(ms: float | int | None) -> str:
     return f"{h} h {m:02d} m"
 
 
+def _non_finite(value: float) -> str:
+    return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+
+
 def when(ms: int | None) -> str:
     """UTC, to the second: the same everywhere the server is read from."""
     if not ms:
         return ""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000))
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000))
+    except (OverflowError, OSError, ValueError):  # a time no calendar date can carry
+        return f"{ms} ms since 1970"
 
 
 def moment(ms: int | None) -> Markup:
@@ -65,6 +75,8 @@ def moment(ms: int | None) -> Markup:
 def number(value: float | int | None) -> str:
     if value is None:
         return ""
+    if isinstance(value, float) and not math.isfinite(value):
+        return _non_finite(value)
     if isinstance(value, float) and not value.is_integer():
         return f"{value:,.2f}"
     return f"{int(value):,}"
@@ -73,6 +85,8 @@ def number(value: float | int | None) -> str:
 def money(value: float | None) -> str:
     if not value:
         return ""
+    if not math.isfinite(value):
+        return _non_finite(value)
     if value >= 1:
         return f"${value:,.2f}"
     if value >= 0.01:
