@@ -47,6 +47,10 @@ class SessionRow:
     errors: int
     user: str | None
     error: str | None  # the session event's own error
+    # "partial" when some model calls have no known cost, "unpriced" when none has, else None
+    cost_status: str | None = None
+    feedback: dict[str, Any] = dataclasses.field(default_factory=dict)  # the session's own
+    metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def session_user(session: Event) -> str | None:
@@ -77,7 +81,19 @@ def session_row(session: Event, stats: SessionStats | None) -> SessionRow:
         errors=stats.errors,
         user=session_user(session),
         error=session.error,
+        cost_status=cost_status(stats),
+        feedback=session.feedback,
+        metrics=session.metrics,
     )
+
+
+def cost_status(stats: SessionStats) -> str | None:
+    """Whether a session's cost is whole: "partial" when some of its model calls have no
+    known cost, "unpriced" when none has; None when every call is priced (or there is none)."""
+    priced, unpriced = getattr(stats, "priced", 0), getattr(stats, "unpriced", 0)
+    if unpriced:
+        return "partial" if priced else "unpriced"
+    return None
 
 
 def list_sessions(
