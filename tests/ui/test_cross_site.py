@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from tests.conftest import Server, free_port
 from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS
@@ -48,15 +48,15 @@ window.sent = (async () => {
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    """Chromium resolving rebind.test to this machine, as a rebinding attacker's DNS would."""
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP rebind.test 127.0.0.1"],
-        )
-        yield b
-        b.close()
+def chromium(browser: Browser) -> Iterator[Browser]:
+    """Chromium resolving rebind.test to this machine, as a rebinding attacker's DNS would
+    (launched by the Playwright instance of the shared `browser`: one per test session)."""
+    b = browser.browser_type.launch(
+        executable_path=CHROMIUM,
+        args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP rebind.test 127.0.0.1"],
+    )
+    yield b
+    b.close()
 
 
 def _stored(server: Server, project: str) -> int:
