@@ -198,8 +198,8 @@ def test_dashboard_draws_charts(page: Page, seeded: Seeded) -> None:
     page.goto(seeded.url("/ui/dashboard", range="24h"))
     page.wait_for_selector("[data-charts][data-ready='1']")
     charts = page.locator("figure.chart")
-    expect(charts).to_have_count(6)
-    expect(page.locator("figure.chart .uplot")).to_have_count(6)
+    expect(charts).to_have_count(7)
+    expect(page.locator("figure.chart .uplot")).to_have_count(7)
     assert page.locator("figure[data-chart=latency] .u-legend").inner_text().count("p9") == 2
     screenshot(page, "dashboard")
     page.get_by_label("Group by").select_option("config.model")

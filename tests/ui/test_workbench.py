@@ -583,3 +583,12 @@ def test_sessions_list_previews_input_and_output(page: Page, demo: Demo) -> None
         first_input.element_handle(),
     )
     assert cut == [True, "ellipsis"], cut  # drawn with "…", the whole text on hover
+    # model calls by model: calls, tokens, cost (unknown for an unpriced model, not $0)
+    rows = {
+        r.locator("td").first.inner_text(): r.locator("td").all_inner_texts()[1:]
+        for r in page.locator("table.models tbody tr").all()
+    }
+    assert rows["gpt-4o"][0] == "5" and rows["claude-3-5-sonnet"][0] == "4"
+    assert rows["my-own-finetune-xyz"][:3] == ["1", "7", "–"]
+    assert rows["my-own-finetune-xyz"][3] == "400 ms"  # one month bucket: the exact p50
+    expect(page.locator("figure[data-chart=model-latency] .uplot")).to_be_visible()
