@@ -23,7 +23,16 @@ from hivelog.store.base import Job, WriteEvents
 TRUNCATED_MARK = "…[truncated by hivelog]"
 TRUNCATED_KEY = "hivelog_truncated"
 
-_UPDATE_FIELDS = ("config", "outputs", "metadata", "feedback", "metrics", "user_properties")
+# `logs`: OTLP log records folded into their span's event (normalize/logs.py)
+_UPDATE_FIELDS = (
+    "config",
+    "outputs",
+    "metadata",
+    "feedback",
+    "metrics",
+    "user_properties",
+    "logs",
+)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -52,8 +52,8 @@ API: tuple[Api, ...] = (
     Api("POST", langfuse.TRACES_PATH, otlp.traces, "OTLP/HTTP trace export at the path the Langfuse SDK uses (Basic auth: the secret key is a hivelog key)", None, None, "otlp"),
     Api("GET", "/api/public/projects", langfuse.projects, "Langfuse SDK auth_check(): the key's project", None, None, "langfuse"),
     Api("GET", "/api/public/health", langfuse.health, "Langfuse health probe", None, None, "langfuse"),
-    Api("POST", "/v1/logs", otlp.logs, "OTLP logs: answered, not stored (partial_success counts them)", None, None, "otlp"),
-    Api("POST", "/opentelemetry/v1/logs", otlp.logs, "OTLP logs: answered, not stored (partial_success counts them)", None, None, "otlp"),
+    Api("POST", "/v1/logs", otlp.logs, "OTLP logs: records with a span context folded into its event (partial_success counts the others)", None, None, "otlp"),
+    Api("POST", "/opentelemetry/v1/logs", otlp.logs, "OTLP logs: records with a span context folded into its event (partial_success counts the others)", None, None, "otlp"),
     Api("POST", "/v1/metrics", otlp.metrics, "OTLP metrics: answered, not stored (partial_success counts them)", None, None, "otlp"),
     Api("POST", "/opentelemetry/v1/metrics", otlp.metrics, "OTLP metrics: answered, not stored (partial_success counts them)", None, None, "otlp"),
     # reads
