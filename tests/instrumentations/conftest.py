@@ -125,3 +125,32 @@ def text_of(message: dict[str, Any]) -> str:
     if isinstance(content, list):
         return "".join(p.get("text") or p.get("content") or "" for p in content)
     return str(content)
+
+
+def assert_openai_calls(calls: list[dict[str, Any]], model: str, provider: str | None) -> None:
+    """The four calls of apps/_calls.py, in order: plain, tool call, tool result, streamed."""
+    from tests.instrumentations import fake_openai as fake
+
+    assert len(calls) == 4, [c["event_name"] for c in calls]
+    plain, ask, answer, streamed = calls
+    for call in calls:
+        assert call["event_type"] == "model", call
+        assert call["config"]["model"] == model
+        assert call["config"].get("provider") == provider
+        assert_tokens_and_cost(call)
+    assert [(m["role"], text_of(m)) for m in plain["inputs"]["chat_history"]] == [
+        ("system", "You are terse."),
+        ("user", "Say hello in French and Chinese; what is 6×7?"),
+    ]
+    assert plain["outputs"]["content"] == fake.ANSWER
+    assert plain["outputs"]["role"] == "assistant"
+    (call,) = ask["outputs"]["tool_calls"]
+    assert call["id"] == fake.TOOL_CALL_ID
+    assert call["function"]["name"] == fake.TOOL_NAME
+    assert call["function"]["arguments"] == fake.TOOL_ARGUMENTS
+    roles = [m["role"] for m in answer["inputs"]["chat_history"]]
+    assert roles[0] == "user" and roles[1] == "assistant" and roles[-1] in ("tool", "user")
+    assert answer["outputs"]["content"] == fake.WEATHER_ANSWER
+    assert streamed["outputs"]["content"] == fake.ANSWER
+    for call in calls:  # the raw request and response are not stored a second time
+        assert "input" not in call["inputs"] and "output" not in call["outputs"], call

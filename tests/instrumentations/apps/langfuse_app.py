@@ -31,6 +31,7 @@ def agent() -> str:
         return "done"
 
 
+assert get_client().auth_check()  # GET /api/public/projects with the same Basic auth
 agent()
 get_client().flush()
 get_client().shutdown()

@@ -57,6 +57,8 @@ def message(raw: Any) -> Any:
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text" and isinstance(part.get("content"), str):
             texts.append(part["content"])
+        elif kind == "text" and part.get("content") is None:
+            continue  # content not recorded (capture off): the message's role is what is known
         elif kind == "tool_call":
             arguments = part.get("arguments")
             calls.append(
