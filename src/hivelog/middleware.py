@@ -51,10 +51,11 @@ async def send_error(send: Send, error: HivelogError) -> None:
 
 # Every response: pages may run scripts from this server only (no inline script, no eval), may
 # not be framed, and are not sniffed into another type. Styles may be inline: the session tree
-# positions its rows with style attributes, and a style cannot run code.
+# positions its rows with style attributes, and a style cannot run code. Images may come from
+# https URLs: the images of multimodal messages (shown without a Referer).
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "img-src 'self' data: https:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
 SECURITY_HEADERS = (

@@ -16,6 +16,7 @@ visible in the exporter's own diagnostics.
 from __future__ import annotations
 
 import asyncio
+from typing import TypeVar
 
 import msgspec
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
@@ -35,8 +36,9 @@ from starlette.responses import Response
 
 from hivelog.errors import HivelogError
 from hivelog.ingest.converters import convert_logs
+from hivelog.normalize.event import Event, EventUpdate
 from hivelog.normalize.otlp import Converted
-from hivelog.routes.http import check_project, converters, project_name, read_body, writer
+from hivelog.routes.http import converters, project_name, read_body, writer
 from hivelog.store.base import WriteEvents
 from hivelog.wire.otlp import count_json, count_protobuf
 
@@ -86,12 +88,24 @@ def _error(error: HivelogError, as_json: bool) -> Response:
     return Response(status_bytes(code, text), error.status, headers, media_type=PROTOBUF)
 
 
+T = TypeVar("T", Event, EventUpdate)
+
+
+def _by_project(request: Request, named: dict[str, list[T]]) -> dict[str, list[T]]:
+    """Events (or updates) by the project each names, resolved as the REST routes resolve a
+    project (`project_name`): a name or a project id; with a key, its own project or 403."""
+    out: dict[str, list[T]] = {}
+    for name, items in named.items():
+        out.setdefault(project_name(request, name), []).extend(items)
+    return out
+
+
 async def _store(request: Request, converted: Converted, nbytes: int) -> None:
     """One durable job per project, all in flight at once; the first failure is raised."""
-    writes = [WriteEvents(project=p, events=events) for p, events in converted.by_project.items()]
-    writes += [WriteEvents(project=p, updates=updates) for p, updates in converted.updates.items()]
-    for job in writes:  # spans or records naming another project than the key's: 403
-        check_project(request, job.project)
+    events = _by_project(request, converted.by_project)
+    updates = _by_project(request, converted.updates)
+    writes = [WriteEvents(project=p, events=e) for p, e in events.items()]
+    writes += [WriteEvents(project=p, updates=u) for p, u in updates.items()]
     total = sum(job.size() for job in writes) or 1
     submit = writer(request).submit
     jobs = [submit(job, nbytes * job.size() // total) for job in writes]
