@@ -32,7 +32,8 @@ class _Scripts(html.parser.HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         names = dict(attrs)
-        self.handlers += [f"<{tag} {k}>" for k in names if k.startswith("on")]
+        # on...= handlers, and htmx's hx-on (which would need eval)
+        self.handlers += [f"<{tag} {k}>" for k in names if k.startswith(("on", "hx-on"))]
         if tag == "script":
             data = names.get("type") == "application/json"
             self._in_script = "src" not in names and not data

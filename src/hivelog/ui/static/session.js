@@ -109,7 +109,7 @@
     if (load) {
       const id = data[i][0];
       history.replaceState(null, "", "#event=" + encodeURIComponent(id));
-      htmx.ajax("GET", "/ui/event/" + encodeURIComponent(id) + "?project=" + encodeURIComponent(project), { target: "#detail", swap: "innerHTML" });
+      return htmx.ajax("GET", "/ui/event/" + encodeURIComponent(id) + "?project=" + encodeURIComponent(project), { target: "#detail", swap: "innerHTML" });
     }
   }
 
@@ -157,6 +157,14 @@
     }
   });
 
+  // Events with feedback arrive with the session's token totals (loaded after the page).
+  document.body.addEventListener("htmx:afterSwap", (ev) => {
+    const list = ev.detail.target.querySelector && ev.detail.target.querySelector("[data-marked]");
+    if (!list) return;
+    for (const id of JSON.parse(list.dataset.marked)) { const i = byId.get(id); if (i !== undefined) data[i][8] = 1; }
+    document.body.dataset.marked = "1";
+    schedule();
+  });
   // Feedback saved in the detail panel: the tree marks that event at once.
   document.addEventListener("hivelog:feedback", (ev) => {
     const i = byId.get(ev.detail.id);
@@ -168,6 +176,10 @@
   render();
   const wanted = /^#event=(.+)$/.exec(location.hash);
   const start = wanted && byId.has(decodeURIComponent(wanted[1])) ? byId.get(decodeURIComponent(wanted[1])) : roots[0];
-  if (start !== undefined) select(start);
+  // The session's token totals and feedback marks read every event: asked for once the first
+  // detail has arrived, so they never delay the page becoming usable.
+  const loadUsage = () => { const slot = document.querySelector(".usage-slot"); if (slot) htmx.trigger(slot, "usage"); };
+  const first = start !== undefined ? select(start) : null;
+  if (first && first.then) first.then(loadUsage, loadUsage); else loadUsage();
   document.body.dataset.ready = "1";
 })();
