@@ -43,6 +43,9 @@ SCOPE_KEY = "hivelog.key"
 PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/docs", "/login", "/logout"})
 COOKIE = "hivelog_key"  # the web UI's key (hivelog.ui.login)
 PUBLIC_PREFIXES = ("/static/",)  # the UI's CSS and JS: no data
+# The one write the cookie may make: the UI's feedback form, whose route checks a CSRF token
+# bound to the cookie and the request's origin (hivelog.ui.feedback).
+COOKIE_WRITE_PREFIX = "/ui/feedback/"
 _KEY_SHAPE = re.compile(r"^hl_([0-9a-f]{8})_[A-Za-z0-9_\-]{20,100}$")
 
 
@@ -136,7 +139,7 @@ class Auth:
             await self.app(scope, receive, send)
             return
         presented = key_from_headers(scope["headers"])
-        if presented is None and scope["method"] in ("GET", "HEAD"):
+        if presented is None and _cookie_may(scope):
             presented = _cookie_key(scope["headers"])
         if not await self.keys.required():
             if presented is not None:
@@ -181,8 +184,16 @@ async def _redirect_to_login(scope: Scope, send: Send) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
+def _cookie_may(scope: Scope) -> bool:
+    """Reads (GET, HEAD), and the feedback form's POST; no other write."""
+    if scope["method"] in ("GET", "HEAD"):
+        return True
+    path: str = scope.get("path", "")
+    return scope["method"] == "POST" and path.startswith(COOKIE_WRITE_PREFIX)
+
+
 def _cookie_key(headers: list[tuple[bytes, bytes]]) -> str | None:
-    """The UI's `hivelog_key` cookie; honoured on GET/HEAD only, so no cross-site writes."""
+    """The UI's `hivelog_key` cookie (honoured where `_cookie_may` says)."""
     for name, value in headers:
         if name == b"cookie":
             for part in value.decode("latin-1").split(";"):
