@@ -540,20 +540,22 @@ def import_command(
     except Stopped as stopped:
         raise click.ClickException(f"import stopped: {stopped}") from None
     for problem in summary.problems:
-        console.print(f"[yellow]skipped[/yellow] {problem}", highlight=False)
+        console.print(f"[yellow]skipped[/yellow] {problem}", highlight=False, soft_wrap=True)
     if summary.skipped > len(summary.problems):
         console.print(f"… and {summary.skipped - len(summary.problems)} more bad lines")
     resumed = f" (resumed after line {summary.resumed_from})" if summary.resumed_from else ""
     console.print(
-        f"sent {summary.sent:,} to {url}, skipped {summary.skipped:,}, "
-        f"failed {summary.failed:,}{resumed}",
+        f"sent {summary.sent:,}, skipped {summary.skipped:,}, failed {summary.failed:,} "
+        f"to {url}{resumed}",
         highlight=False,
+        soft_wrap=True,
     )
     if summary.failed:
         console.print(
             f"some batches failed after retries ({summary.last_failure}); "
             "run the same command again to resume",
             highlight=False,
+            soft_wrap=True,
         )
         raise SystemExit(1)
 
