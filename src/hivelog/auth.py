@@ -9,11 +9,13 @@ nothing about how much of a guess was right.
 Every key belongs to one project; the middleware puts the key on the request scope and
 `routes.http.named_project` makes that project win over any the request names.
 
-When auth is required: whenever any key exists, and always when the server listens beyond
-loopback without `--insecure` (then no key at all means every request is refused). A loopback
-server with no keys runs open. The key set is cached and re-read at most every
-`REFRESH_SECONDS`, so a key created or revoked with the CLI takes effect within that time
-without a per-request database read.
+When auth is required: whenever any key exists; always when the server listens beyond
+loopback without `--insecure`; and always once the database has had keys (fail closed: revoking
+the last key does not open the server — with no active key every request is refused until a key
+is created or the operator runs `hivelog keys open`). A loopback server on a database that never
+had keys (or was explicitly opened) runs open. The key set and the closed state are cached and
+re-read at most every `REFRESH_SECONDS`, so a key created or revoked, or `keys open`, takes effect
+in every server process within that time without a per-request database read.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import dataclasses
 import hashlib
 import hmac
 import ipaddress
+import logging
 import re
 import secrets
 import time
@@ -36,6 +39,7 @@ from hivelog.errors import Unauthorized
 from hivelog.middleware import ASGIApp, Receive, Scope, Send, send_error
 from hivelog.store.base import ApiKey, Store
 
+log = logging.getLogger("hivelog.auth")
 KEY_PREFIX = "hl_"
 REFRESH_SECONDS = 1.0
 SCOPE_KEY = "hivelog.key"
@@ -91,19 +95,39 @@ def key_from_headers(headers: list[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
+NO_ACTIVE_KEY = (
+    "this server has no active API key: the database had keys and the last one was revoked, "
+    "so it refuses every request (fail closed). Create a key with `hivelog keys create "
+    "--project NAME`, or, to run without keys again, `hivelog keys open` (docs/security.md)"
+)
+
+
 class KeyRing:
-    """The active keys by `key_id`, cached and re-read from the store at most once a second."""
+    """The active keys by `key_id` and whether the database is closed without them, cached and
+    re-read from the store at most once a second."""
 
     def __init__(self, store: Store, *, open_without_keys: bool) -> None:
         self.store = store
         self.open_without_keys = open_without_keys
         self._keys: dict[str, ApiKey] = {}
+        self._closed = False  # had keys, none active, not opened since: refuse everything
         self._loaded_at = float("-inf")
         self._lock = asyncio.Lock()
 
     def load(self) -> None:
-        self._keys = {k.key_id: k for k in self.store.active_keys()}
+        keys = {k.key_id: k for k in self.store.active_keys()}
+        closed = not keys and self.store.keys_closed()
+        if closed and (self._keys or not self._closed):
+            log.warning("auth: CLOSED — %s", NO_ACTIVE_KEY)
+        elif self._closed and not closed and not keys:
+            log.warning("auth: the database was opened with `hivelog keys open`; running open")
+        self._keys, self._closed = keys, closed
         self._loaded_at = time.monotonic()
+
+    @property
+    def closed(self) -> bool:
+        """No active key, and the database refuses every request until one is created."""
+        return self._closed
 
     async def _fresh(self) -> dict[str, ApiKey]:
         if time.monotonic() - self._loaded_at > REFRESH_SECONDS:
@@ -113,7 +137,7 @@ class KeyRing:
         return self._keys
 
     async def required(self) -> bool:
-        return bool(await self._fresh()) or not self.open_without_keys
+        return bool(await self._fresh()) or self._closed or not self.open_without_keys
 
     async def check(self, key: str) -> ApiKey | None:
         """The active key `key` is, or None; constant time in the secret part."""
@@ -150,6 +174,9 @@ class Auth:
         key = await self.keys.check(presented) if presented is not None else None
         if key is None and _is_page(scope):  # a person at a browser: to the sign-in page
             await _redirect_to_login(scope, send)
+            return
+        if self.keys.closed:
+            await send_error(send, Unauthorized(NO_ACTIVE_KEY, "Authorization"))
             return
         if presented is None:
             await send_error(send, _unauthorized("this server requires an API key"))

@@ -27,6 +27,7 @@ MARKDOWN = (
     "```python\nprint('hi')\n```\n\n<script>window.__pwned = 1</script>\n\n"
     '<img src=x onerror="window.__pwned = 2">\n\n[bad](javascript:window.__pwned=3)\n'
 )
+QUESTION = "Please look at the picture and tell me " + "very " * 30 + "precisely what it is."
 LONG_SYSTEM = "You are a careful agent.\n" + "\n".join(f"Rule {i}: be kind." for i in range(40))
 PIXEL = (
     "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQ"
@@ -82,9 +83,13 @@ def demo(server: Server) -> Iterator[Demo]:
         c.post(
             "/session/start",
             json={"session": {"project": d.project, "session_id": d.session,
-                              "session_name": "workbench demo", "start_time": now - 6000}},
+                              "session_name": "workbench demo", "start_time": now - 6000,
+                              "inputs": {"chat_history": [
+                                  {"role": "system", "content": "Be brief."},
+                                  {"role": "user", "content": QUESTION}]}}},
         ).raise_for_status()  # fmt: skip
         c.post("/events/batch", json={"project": d.project, "events": events}).raise_for_status()
+        c.put("/events", json={"event_id": d.session, "outputs": {"answer": "It is a pixel."}})
         d.sessions = [post_session(c, d.project, i, now - (10 - i) * 60_000) for i in range(6)]
     yield d
 
@@ -123,6 +128,12 @@ def test_feedback_round_trips_through_the_api(page: Page, demo: Demo) -> None:
     expect(detail.locator(".stored-feedback")).to_contain_text("Clear and correct")
     expect(detail.locator(".star[aria-pressed='true']")).to_have_text("4★")
 
+    # opened again, the tree still marks it (the marks come after the page, with the totals)
+    page.reload()
+    page.wait_for_selector("body[data-marked='1']")
+    expect(page.locator("[data-tree] .row", has_text="draft").locator(".mark")).to_be_visible()
+    unmarked = page.locator("[data-tree] .row", has_text="local model")
+    expect(unmarked.locator(".mark")).to_have_count(0)
     # a second rating merges with the first (PUT /events semantics): the comment stays
     detail.locator(".star", has_text="5★").click()
     expect(detail.locator("[data-feedback-status]")).to_have_text("Saved")
@@ -556,3 +567,19 @@ def test_dashboard_totals_legends_and_gaps(page: Page, demo: Demo) -> None:
     # legends show the latest bucket's values before any hover
     legend = page.locator("figure[data-chart=sessions] .u-legend").inner_text()
     assert "--" not in legend, legend
+
+
+# ---- 7. previews --------------------------------------------------------------------------
+
+
+def test_sessions_list_previews_input_and_output(page: Page, demo: Demo) -> None:
+    page.goto(demo.url("/"))
+    row = page.locator(f"tr[data-session='{demo.session}']")
+    first_input, last_output = row.locator("td.preview").all()
+    expect(last_output).to_have_text("It is a pixel.")
+    expect(first_input).to_have_attribute("title", " ".join(QUESTION.split()))
+    cut = page.evaluate(
+        """(td) => [td.scrollWidth > td.clientWidth, getComputedStyle(td).textOverflow]""",
+        first_input.element_handle(),
+    )
+    assert cut == [True, "ellipsis"], cut  # drawn with "…", the whole text on hover

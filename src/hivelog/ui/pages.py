@@ -238,9 +238,10 @@ async def sessions_page(request: Request) -> Response:
     )
 
 
-def _outline_json(events: list[EventBrief], marked: set[str] | frozenset[str] = frozenset()) -> str:
+def _outline_json(events: list[EventBrief]) -> str:
     """The session's events as compact rows for session.js:
-    [id, parent index (-1 for none), type, name, start, end, duration, error, has feedback]."""
+    [id, parent index (-1 for none), type, name, start, end, duration, error, has feedback];
+    "has feedback" is filled in later from the usage fragment (`session_usage`)."""
     index = {e.event_id: i for i, e in enumerate(events)}
     rows = [
         [
@@ -252,7 +253,7 @@ def _outline_json(events: list[EventBrief], marked: set[str] | frozenset[str] = 
             e.end_time,
             e.duration,
             e.error,
-            1 if e.event_id in marked else 0,
+            0,
         ]
         for e in events
     ]
@@ -274,7 +275,6 @@ async def session_page(request: Request) -> Response:
     view.project, view.project_name = project, project.name
     outline = await run_in_threadpool(s.session_outline, project, session.session_id)
     stats = await run_in_threadpool(s.session_stats, project, [session.session_id])
-    marked = await run_in_threadpool(_with_feedback, s, project, session.session_id)
     row = aggregates.session_row(session, stats.get(session.session_id))
     return _page(
         request,
@@ -284,25 +284,9 @@ async def session_page(request: Request) -> Response:
         session=session,
         row=row,
         cost_status=row.cost_status,
-        outline=_outline_json(outline, marked),
+        outline=_outline_json(outline),
         count=len(outline),
     )
-
-
-MARKED_MAX = 2000  # feedback markers drawn in one session's tree
-
-
-def _with_feedback(s: Store, project: Project, session_id: str) -> set[str]:
-    """Ids of the session's events that carry feedback or metrics (a marker in the tree)."""
-    ids: set[str] = set()
-    for field in ("feedback", "metrics"):
-        filters = [
-            EventFilterIn(field="session_id", operator="is", value=session_id),
-            EventFilterIn(field=field, operator="exists"),
-        ]
-        events, _ = s.query_events(project, compile_query(s.dialect, filters, None, MARKED_MAX, 1))
-        ids.update(e.event_id for e in events)
-    return ids
 
 
 async def event_detail(request: Request) -> Response:
@@ -394,39 +378,55 @@ async def unknown_page(request: Request) -> Response:
 
 
 _USAGE_KEYS = (
-    "prompt_tokens", "completion_tokens", "cached_tokens",
-    "cache_write_tokens", "reasoning_tokens",
+    "prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens",
+    "reasoning_tokens",
 )  # fmt: skip
 
 
-def _session_totals(s: Store, project: Project, session_id: str) -> dict[str, int]:
-    """Each token count summed over the session's events (not the session event itself)."""
-    filters = [
-        EventFilterIn(field="session_id", operator="is", value=session_id),
-        EventFilterIn(field="event_id", operator="is not", value=session_id),
-    ]
-    totals: dict[str, int] = {}
-    for key in _USAGE_KEYS:
-        found = aggregates.chart(
-            s, project, metric=f"metadata.{key}", aggregation="sum", bucket="month",
-            filters=filters,
-        )  # fmt: skip
-        totals[key] = int(sum(p.value or 0 for p in found.points))
-    return totals
+def _count(value: Any) -> int:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+
+def _session_extras(
+    s: Store, project: Project, session_id: str
+) -> tuple[dict[str, int], list[str]]:
+    """Each token count summed over the session's events (not the session event itself), and
+    the ids of the events that carry feedback or metrics: one read of the session's events,
+    made after the page is drawn (it reads every event's metadata, the page does not)."""
+    totals = dict.fromkeys((*_USAGE_KEYS, "total_tokens"), 0)
+    marked: list[str] = []
+    for e in s.session_events(project, session_id):
+        if e.feedback or bytes(e.metrics) not in (b"", b"null", b"{}"):
+            marked.append(e.event_id)
+        if e.event_id == session_id:
+            continue
+        for key in _USAGE_KEYS:
+            totals[key] += _count(e.metadata.get(key))
+        total = _count(e.metadata.get("total_tokens"))
+        prompt_and_completion = _count(e.metadata.get("prompt_tokens")) + _count(
+            e.metadata.get("completion_tokens")
+        )
+        totals["total_tokens"] += total or prompt_and_completion
+    return totals, marked
 
 
 async def session_usage(request: Request) -> Response:
-    """`/ui/sessions/{id}/usage`: the session's token breakdown, loaded after the page (it
-    reads every event's metadata, which the page itself does not need)."""
+    """`/ui/sessions/{id}/usage`: the session's tokens by kind, and (for session.js, which marks
+    them in the tree) the ids of its events with feedback."""
     view = await _view(request)
     session_id = request.path_params["session_id"]
     s = store(request)
     project = view.project
     if project is None or await run_in_threadpool(s.get_event, project, session_id) is None:
         return not_found(request, view, "session", session_id)
-    totals = await run_in_threadpool(_session_totals, s, project, session_id)
-    stats = await run_in_threadpool(s.session_stats, project, [session_id])
-    if session_id in stats:  # each event's total_tokens, else prompt + completion
-        totals["total_tokens"] = stats[session_id].total_tokens
-    usage = costs.event_usage("session", {}, totals)
-    return _page(request, "_usage.html", "_usage.html", view=view, usage=usage, totals_only=True)
+    totals, marked = await run_in_threadpool(_session_extras, s, project, session_id)
+    usage = costs.event_usage("session", {}, totals) if totals["total_tokens"] else None
+    return _page(
+        request,
+        "_usage.html",
+        "_usage.html",
+        view=view,
+        usage=usage,
+        totals_only=True,
+        marked=_encode(marked).decode(),  # an attribute value: escaped by the template
+    )

@@ -157,6 +157,14 @@
     }
   });
 
+  // Events with feedback arrive with the session's token totals (loaded after the page).
+  document.body.addEventListener("htmx:afterSwap", (ev) => {
+    const list = ev.detail.target.querySelector && ev.detail.target.querySelector("[data-marked]");
+    if (!list) return;
+    for (const id of JSON.parse(list.dataset.marked)) { const i = byId.get(id); if (i !== undefined) data[i][8] = 1; }
+    document.body.dataset.marked = "1";
+    schedule();
+  });
   // Feedback saved in the detail panel: the tree marks that event at once.
   document.addEventListener("hivelog:feedback", (ev) => {
     const i = byId.get(ev.detail.id);
