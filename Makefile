@@ -6,6 +6,8 @@
 #   - a Node package a test drives: give it a directory with package.json and
 #     package-lock.json and add that directory to NODE_TEST_PACKAGES (`npm ci` runs once per
 #     lock change; nodejs and npm are then installed from Debian when missing);
+#   - a Python stack that cannot share .venv: tests/instrumentations/requirements/NAME.txt
+#     and NAME in INSTR_STACKS (its own virtualenv under .venv-instr/);
 #   - a Debian package: add `command:package` to SYSTEM_NEEDS;
 #   - a new suite: a `test-NAME` target, added to TEST_SUITES (they run in parallel).
 PYTHON ?= python3
@@ -24,8 +26,14 @@ TEST_SUITES := test-py test-client-py test-go test-java
 TEST_JOBS ?= $(words $(TEST_SUITES))
 
 # Directories of Node packages the tests use (package.json + package-lock.json each).
-NODE_TEST_PACKAGES :=
+NODE_TEST_PACKAGES := tests/instrumentations/node
 NODE_STAMPS := $(NODE_TEST_PACKAGES:%=%/node_modules/.installed)
+
+# Real instrumentation libraries (tests/instrumentations): one virtualenv per stack, since
+# traceloop-sdk pins other versions than the rest; each installs its exact pins with --no-deps.
+INSTR := .venv-instr
+INSTR_STACKS := otel traceloop
+INSTR_STAMPS := $(INSTR_STACKS:%=$(INSTR)/%/.installed)
 
 # What the tests need from Debian, as `command:package`: installed when the command is missing.
 SYSTEM_NEEDS := go:golang-go chromium:chromium javac:default-jdk-headless \
@@ -34,8 +42,8 @@ SYSTEM_NEEDS := go:golang-go chromium:chromium javac:default-jdk-headless \
 PG_HOST ?= 127.0.0.1
 PG_PORT ?= 5432
 
-.PHONY: install serve test $(TEST_SUITES) test-deps system-deps postgres lint bench bench-all \
-	fmt fuzz clean
+.PHONY: install serve test $(TEST_SUITES) test-deps system-deps postgres instrumentations lint \
+	bench bench-all fmt fuzz clean
 
 # ---- Python environment ------------------------------------------------------------------
 
@@ -54,6 +62,12 @@ $(TEST_STAMP): $(STAMP) pyproject.toml
 
 $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $@
+
+$(INSTR)/%/.installed: tests/instrumentations/requirements/%.txt
+	rm -rf $(INSTR)/$*
+	$(PYTHON) -m venv $(INSTR)/$*
+	$(INSTR)/$*/bin/pip install --quiet --no-deps -r $<
 	touch $@
 
 %/node_modules/.installed: %/package.json %/package-lock.json
@@ -89,7 +103,9 @@ postgres:  ## start the local PostgreSQL cluster if nothing answers at 127.0.0.1
 		fi; \
 	fi
 
-test-deps: system-deps postgres $(TEST_STAMP) $(NODE_STAMPS)  ## everything `make test` needs
+instrumentations: $(INSTR_STAMPS) $(NODE_STAMPS)  ## the instrumentation stacks the tests run (Python venvs, Node packages)
+
+test-deps: system-deps postgres $(TEST_STAMP) instrumentations  ## everything `make test` needs
 
 # ---- tests -------------------------------------------------------------------------------
 
@@ -137,4 +153,4 @@ bench-all: $(BENCH_STAMP) system-deps postgres  ## every benchmark (UI needs chr
 	$(BIN)/python bench/ingest.py --db postgresql://postgres@$(PG_HOST):$(PG_PORT)/test
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(INSTR) $(NODE_STAMPS:%/.installed=%) build *.egg-info src/*.egg-info
