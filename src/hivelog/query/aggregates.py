@@ -47,6 +47,12 @@ class SessionRow:
     errors: int
     user: str | None
     error: str | None  # the session event's own error
+    # "partial" when some model calls have no known cost, "unpriced" when none has, else None
+    cost_status: str | None = None
+    feedback: dict[str, Any] = dataclasses.field(default_factory=dict)  # the session's own
+    metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    first_input: str | None = None  # previews: the session's input, and its output
+    last_output: str | None = None
 
 
 def session_user(session: Event) -> str | None:
@@ -77,7 +83,51 @@ def session_row(session: Event, stats: SessionStats | None) -> SessionRow:
         errors=stats.errors,
         user=session_user(session),
         error=session.error,
+        cost_status=cost_status(stats),
+        feedback=session.feedback,
+        metrics=session.metrics,
+        first_input=preview(session.inputs, "user"),
+        last_output=preview(session.outputs, "assistant"),
     )
+
+
+PREVIEW_CHARS = 300
+
+
+def preview(value: Any, role: str) -> str | None:
+    """The text a person would call the session's input (or output): in a chat history the
+    first message of `role` (the last for outputs), else the first text found; cut short."""
+    if isinstance(value, dict):
+        for key in ("chat_history", "messages"):
+            history = value.get(key)
+            if isinstance(history, list):
+                said = [m for m in history if isinstance(m, dict) and m.get("role") == role]
+                if said:
+                    return preview(said[0 if role == "user" else -1].get("content"), role)
+        for v in value.values():
+            found = preview(v, role)
+            if found:
+                return found
+        return None
+    if isinstance(value, list):
+        for v in value:
+            found = preview(v, role)
+            if found:
+                return found
+        return None
+    if isinstance(value, str) and value.strip():
+        text = " ".join(value.split())
+        return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"
+    return None
+
+
+def cost_status(stats: SessionStats) -> str | None:
+    """Whether a session's cost is whole: "partial" when some of its model calls have no
+    known cost, "unpriced" when none has; None when every call is priced (or there is none)."""
+    priced, unpriced = getattr(stats, "priced", 0), getattr(stats, "unpriced", 0)
+    if unpriced:
+        return "partial" if priced else "unpriced"
+    return None
 
 
 def list_sessions(
