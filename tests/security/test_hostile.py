@@ -262,3 +262,27 @@ def test_deep_and_long_values_render_in_chromium(page: Page, stored: Stored) -> 
     _load(page, stored.url(f"/ui/event/{session.events['long']}"))
     content = page.content()
     assert long_text(FIELD_BYTES)[:2000] in content and TRUNCATED in content
+
+
+def test_deep_session_tree_in_chromium(page: Page, stored: Stored) -> None:
+    """A chain of 1,500 events, each the parent of the next: the tree draws and scrolls to
+    the deepest one."""
+    levels = 1500
+    session = str(uuid.uuid4())
+    parent, events = session, []
+    for i in range(levels):
+        event_id = str(uuid.uuid4())
+        events.append({"event_id": event_id, "session_id": session, "parent_id": parent,
+                       "event_type": "chain", "event_name": f"level {i}"})  # fmt: skip
+        parent = event_id
+    with stored.server.client() as c:
+        r = c.post("/events/batch", json={"project": stored.project, "events": events})
+        assert r.status_code == 200, r.text
+    _load(page, stored.url(f"/ui/sessions/{session}"))
+    tree = page.locator("[data-tree]")
+    assert tree.locator(".row").count() > 0
+    tree.evaluate("t => { t.scrollTop = t.scrollHeight; }")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-tree] .row .nm')]"
+        f".some(e => e.textContent === 'level {levels - 1}')"
+    )
