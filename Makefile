@@ -5,7 +5,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: install serve test test-py test-go test-java lint bench bench-all fmt fuzz clean
+# Real instrumentation libraries (tests/instrumentations): one virtualenv per stack, since
+# traceloop-sdk pins other versions than the rest; each installs its exact pins with --no-deps.
+INSTR := .venv-instr
+INSTR_STACKS := otel traceloop
+INSTR_STAMPS := $(INSTR_STACKS:%=$(INSTR)/%/.installed)
+NODE_DIR := tests/instrumentations/node
+NODE_STAMP := $(NODE_DIR)/node_modules/.installed
+
+.PHONY: install serve test test-py test-go test-java instrumentations lint bench bench-all fmt fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +28,18 @@ $(TEST_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,dev]'
 	touch $@
 
+$(INSTR)/%/.installed: tests/instrumentations/requirements/%.txt
+	rm -rf $(INSTR)/$*
+	$(PYTHON) -m venv $(INSTR)/$*
+	$(INSTR)/$*/bin/pip install --quiet --no-deps -r $<
+	touch $@
+
+$(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+instrumentations: $(INSTR_STAMPS) $(NODE_STAMP)  ## the instrumentation stacks the tests run (Python venvs, Node packages)
+
 install: $(STAMP)  ## the .venv with hivelog and its `hivelog` command
 
 serve: install  ## start hivelog on 127.0.0.1:8080 with SQLite (~/.hivelog/hivelog.db)
@@ -27,7 +47,7 @@ serve: install  ## start hivelog on 127.0.0.1:8080 with SQLite (~/.hivelog/hivel
 
 test: test-py test-go test-java  ## install test dependencies and run every test
 
-test-py: $(TEST_STAMP)
+test-py: $(TEST_STAMP) instrumentations
 	$(BIN)/pytest -q tests
 	$(BIN)/pytest -q clients/python/tests
 
@@ -63,4 +83,4 @@ bench-all: install  ## every benchmark: ingest, OTLP, session tree, client, UI (
 	$(BIN)/python bench/ingest.py --db postgresql://postgres@127.0.0.1:5432/test
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(INSTR) $(NODE_DIR)/node_modules build *.egg-info src/*.egg-info
