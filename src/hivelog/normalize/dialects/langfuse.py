@@ -47,8 +47,21 @@ _REASONING_TOKENS = ("output_reasoning_tokens", "output_reasoning")
 _NOT_GIVEN = "Infinity"  # what the SDK's OpenAI integration writes for an unset parameter
 
 
+# Every observation has a type; spans of other instrumentations inside
+# `propagate_attributes` carry the trace-level ones. Key lookups, not a scan (hot path).
+_MARKERS = frozenset(
+    {
+        "langfuse.observation.type",
+        "langfuse.trace.name",
+        "langfuse.trace.tags",
+        "langfuse.environment",
+        "langfuse.internal.is_app_root",
+    }
+)
+
+
 def applies(attrs: dict[str, Any]) -> bool:
-    return any(k.startswith("langfuse.") for k in attrs)
+    return not attrs.keys().isdisjoint(_MARKERS)
 
 
 def _metadata_values(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
