@@ -41,7 +41,9 @@ def cost_of(cost: float, priced: int, unpriced: int) -> tuple[float | None, str]
     """
     if unpriced and not priced:
         return None, "unpriced"
-    return cost, "partial" if unpriced else "complete"
+    # To 1e-12 USD: sums in another order (SQLite's floats, PostgreSQL's numeric, Python)
+    # differ in the last bits, and every backend and route must show the same figure.
+    return round(cost, 12), "partial" if unpriced else "complete"
 
 
 def aggregates(events: list[StoredEvent], root_id: str) -> dict[str, Any]:
