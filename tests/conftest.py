@@ -33,15 +33,27 @@ def free_port() -> int:
 
 
 class Server:
-    """A `hivelog serve` subprocess; `url` is its base URL."""
+    """A `hivelog serve` subprocess; `url` is its base URL.
+
+    OTLP/gRPC is off (`--grpc-port 0`: the default 4317 would collide between tests running
+    at once) unless `grpc=True`, which gives it a free port of its own (`grpc_target`).
+    """
 
     def __init__(
-        self, db: str, extra_args: list[str] | None = None, env: dict[str, str] | None = None
+        self,
+        db: str,
+        extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        *,
+        grpc: bool = False,
     ):
         self.db = db
         self.extra_args = extra_args or []
         self.env = env or {}
         self.port = free_port()
+        self.grpc_port = free_port() if grpc else 0
+        if "--grpc-port" not in self.extra_args:
+            self.extra_args = [*self.extra_args, "--grpc-port", str(self.grpc_port)]
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = (
             Path(db).with_suffix(".log")
@@ -52,6 +64,11 @@ class Server:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def grpc_target(self) -> str:
+        assert self.grpc_port, "start the Server with grpc=True"
+        return f"127.0.0.1:{self.grpc_port}"
 
     def start(self, timeout: float = 20.0) -> None:
         env = {**os.environ, **self.env}

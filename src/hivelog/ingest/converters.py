@@ -19,7 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 import msgspec
 
 from hivelog.errors import BadInput
-from hivelog.normalize.event import Event
+from hivelog.normalize.event import Event, TraceLink
 from hivelog.normalize.logs import logs_to_updates
 from hivelog.normalize.otlp import Converted, spans_to_events
 from hivelog.wire.otlp import decode_json, decode_logs_json, decode_logs_protobuf, decode_protobuf
@@ -28,7 +28,9 @@ log = logging.getLogger("hivelog.converters")
 
 IN_PLACE_BYTES = 16 * 1024  # bodies smaller than this are converted on the event loop
 _encode = msgspec.msgpack.Encoder().encode
-_Result = tuple[int, dict[str, list[Event]], int, list[str], str, str | None]
+_Result = tuple[
+    int, dict[str, list[Event]], dict[str, dict[str, TraceLink]], int, list[str], str, str | None
+]
 _decode = msgspec.msgpack.Decoder(_Result).decode
 
 
@@ -50,8 +52,8 @@ def _convert_encoded(raw: bytes, as_json: bool, default_project: str) -> bytes:
     try:
         c = convert(raw, as_json, default_project)
     except BadInput as error:
-        return _encode((1, {}, 0, [], error.message, error.where))
-    return _encode((0, c.by_project, c.rejected, c.reasons, "", None))
+        return _encode((1, {}, {}, 0, [], error.message, error.where))
+    return _encode((0, c.by_project, c.traces, c.rejected, c.reasons, "", None))
 
 
 class Converters:
@@ -81,10 +83,10 @@ class Converters:
             log.warning("a conversion worker died; converting in place and restarting the pool")
             self.close()
             return convert(raw, as_json, default_project)
-        failed, by_project, rejected, reasons, message, where = _decode(encoded)
+        failed, by_project, traces, rejected, reasons, message, where = _decode(encoded)
         if failed:
             raise BadInput(message, where)
-        return Converted(by_project=by_project, rejected=rejected, reasons=reasons)
+        return Converted(by_project=by_project, traces=traces, rejected=rejected, reasons=reasons)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -15,29 +15,23 @@ visible in the exporter's own diagnostics.
 
 from __future__ import annotations
 
-import asyncio
-
 import msgspec
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsPartialSuccess,
-    ExportLogsServiceResponse,
-)
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsPartialSuccess,
     ExportMetricsServiceResponse,
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTracePartialSuccess,
     ExportTraceServiceResponse,
 )
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hivelog.auth import request_key
 from hivelog.errors import HivelogError
 from hivelog.ingest.converters import convert_logs
+from hivelog.ingest.otlp import logs_answer, store_converted, trace_answer
 from hivelog.normalize.otlp import Converted
-from hivelog.routes.http import check_project, converters, project_name, read_body, writer
-from hivelog.store.base import WriteEvents
+from hivelog.routes.http import converters, project_name, read_body, writer
 from hivelog.wire.otlp import count_json, count_protobuf
 
 PROTOBUF = "application/x-protobuf"
@@ -87,23 +81,7 @@ def _error(error: HivelogError, as_json: bool) -> Response:
 
 
 async def _store(request: Request, converted: Converted, nbytes: int) -> None:
-    """One durable job per project, all in flight at once; the first failure is raised."""
-    writes = [WriteEvents(project=p, events=events) for p, events in converted.by_project.items()]
-    writes += [WriteEvents(project=p, updates=updates) for p, updates in converted.updates.items()]
-    for job in writes:  # spans or records naming another project than the key's: 403
-        check_project(request, job.project)
-    total = sum(job.size() for job in writes) or 1
-    submit = writer(request).submit
-    jobs = [submit(job, nbytes * job.size() // total) for job in writes]
-    if not jobs:
-        return
-    if len(jobs) == 1:
-        await jobs[0]
-        return
-    results = await asyncio.gather(*jobs, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
+    await store_converted(writer(request), request_key(request.scope), converted, nbytes)
 
 
 async def traces(request: Request) -> Response:
@@ -124,14 +102,7 @@ async def traces(request: Request) -> Response:
                 "errorMessage": converted.message,
             }
         return Response(_encode(body), media_type=JSON)
-    if not converted.rejected:
-        return Response(_EMPTY_TRACE_RESPONSE, media_type=PROTOBUF)
-    answer = ExportTraceServiceResponse(
-        partial_success=ExportTracePartialSuccess(
-            rejected_spans=converted.rejected, error_message=converted.message
-        )
-    )
-    return Response(answer.SerializeToString(), media_type=PROTOBUF)
+    return Response(trace_answer(converted), media_type=PROTOBUF)
 
 
 async def logs(request: Request) -> Response:
@@ -153,14 +124,7 @@ async def logs(request: Request) -> Response:
                 "errorMessage": converted.message,
             }
         return Response(_encode(body), media_type=JSON)
-    answer = ExportLogsServiceResponse()
-    if converted.rejected:
-        answer.partial_success.CopyFrom(
-            ExportLogsPartialSuccess(
-                rejected_log_records=converted.rejected, error_message=converted.message
-            )
-        )
-    return Response(answer.SerializeToString(), media_type=PROTOBUF)
+    return Response(logs_answer(converted), media_type=PROTOBUF)
 
 
 async def metrics(request: Request) -> Response:

@@ -125,6 +125,12 @@ class Writes(Inserts):
             for e in job.events:
                 for key in (e.event_id, e.session_id):
                     exclusive.setdefault(_bucket(job.project, key), False)
+            for trace, link in job.traces.items():  # one trace, one session (store/traces.py)
+                bucket = _bucket(job.project, trace)
+                if link.session_id not in (None, trace):
+                    exclusive[bucket] = True
+                else:
+                    exclusive.setdefault(bucket, False)
             for u in job.updates:
                 exclusive[_bucket(job.project, u.event_id)] = True
         if not exclusive:
