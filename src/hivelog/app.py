@@ -17,7 +17,13 @@ from hivelog.errors import HivelogError
 from hivelog.ingest.converters import Converters
 from hivelog.ingest.limits import Limits
 from hivelog.ingest.writer import Writer
-from hivelog.middleware import BodyLimit, InflightLimit
+from hivelog.middleware import (
+    BodyLimit,
+    BrowserGuard,
+    HostAllowList,
+    InflightLimit,
+    SecurityHeaders,
+)
 from hivelog.routes import routes
 from hivelog.routes.http import json_response
 from hivelog.server import tune_gc
@@ -119,10 +125,21 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             writer.stop()
             store.close()
 
+    hosts = HostAllowList(settings.host, settings.allowed_hosts)
+
+    async def check_host() -> bool:
+        """The Host allow-list applies while the server runs open, and always once
+        --allowed-hosts is set (with keys required, a rebinding page has no key to send)."""
+        return hosts.configured or not await keys.required()
+
     return Starlette(
         routes=routes(),
-        # Auth first: a request without a valid key is refused before its body is read.
+        # Security headers on every answer, refusals included; then what a hostile web page
+        # could send is refused; then auth: a request without a valid key is refused before
+        # its body is read.
         middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(BrowserGuard, hosts=hosts, check_host=check_host),
             Middleware(Auth, keys=keys),
             Middleware(
                 BodyLimit,

@@ -83,6 +83,13 @@ class Settings:
         "Allow listening beyond loopback with no API key: anyone who can reach the port can "
         "read and write every project. Without it, such a server refuses to start.",
     )
+    allowed_hosts: str = setting(
+        "",
+        "Host names the server answers to besides localhost, IP addresses and --host, comma "
+        "separated (`.example.com` also matches its subdomains; `*` any host): for a server "
+        "behind a proxy that passes its own name. Other Host headers get 421 while the server "
+        "runs open (DNS-rebinding protection), and always once this is set. docs/security.md.",
+    )
     max_batch_events: int = setting(
         10_000,
         "Most events (or spans) one request may carry; more get 413.",

@@ -28,7 +28,7 @@ from hivelog.query.filters import OPERATORS, compile_query
 from hivelog.routes.http import DEFAULT_PROJECT, key_project, store
 from hivelog.store.base import SORTABLE, EventBrief, Project, Store
 from hivelog.ui import chat
-from hivelog.ui.render import render
+from hivelog.ui.render import embed_json, render
 from hivelog.wire.rest import DateRange, EventFilterIn
 
 PAGE_SIZE = 50
@@ -223,8 +223,7 @@ def _outline_json(events: list[EventBrief]) -> str:
         ]
         for e in events
     ]
-    # Safe inside <script>: "</" cannot end the element early.
-    return _encode(rows).decode().replace("</", "<\\/")
+    return embed_json(rows)
 
 
 async def session_page(request: Request) -> Response:
@@ -327,7 +326,7 @@ async def dashboard_page(request: Request) -> Response:
         "dashboard.html",
         view=view,
         group=group,
-        chart_filters=_encode(chart_filters).decode(),
+        chart_filters=embed_json(chart_filters),
         relative="" if view.range == "all" else view.range,
         empty=not await _has_any_session(store(request), view.project),
         base_url=str(request.base_url).rstrip("/"),

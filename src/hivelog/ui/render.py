@@ -16,6 +16,8 @@ import jinja2
 import msgspec
 from markupsafe import Markup
 
+from hivelog.ui.snippets import snippets
+
 TEMPLATES = Path(__file__).parent / "templates"
 _encode = msgspec.json.Encoder(order="sorted").encode
 OPEN_DEPTH = 2  # nested objects deeper than this start collapsed
@@ -64,6 +66,24 @@ def money(value: float | None) -> str:
     if value >= 0.01:
         return f"${value:.3f}"
     return f"${value:.5f}".rstrip("0")
+
+
+_UNSAFE_IN_SCRIPT = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+
+
+def embed_json(value: Any) -> Markup:
+    """`value` as JSON safe to put inside `<script type="application/json">`: the one way pages
+    embed JSON for their scripts.
+
+    Escaping only `</` is not enough: `<!--<script>` in a stored name switches the HTML parser
+    into the "double escaped" script state, where `</script>` no longer ends the element and the
+    rest of the page is swallowed. With `<`, `>` and `&` written as `\\u003c`, `\\u003e`,
+    `\\u0026` the JSON holds no markup at all, and U+2028/U+2029 are escaped for old parsers
+    that treat them as line ends. `JSON.parse` reads the same value back.
+    """
+    return Markup(_encode(value).decode().translate(_UNSAFE_IN_SCRIPT))
 
 
 def to_json(value: Any) -> str:
@@ -124,8 +144,10 @@ def environment() -> jinja2.Environment:
         number=number,
         money=money,
         to_json=to_json,
+        embed_json=embed_json,
         json_html=json_html,
     )
+    env.globals["snippets"] = snippets
     return env
 
 
