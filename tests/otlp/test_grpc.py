@@ -23,7 +23,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from tests.conftest import Server
+from tests.conftest import Server, new_database
 from tests.otlp.otlp_helpers import event_id, events_of, new_span, new_trace, pb_request, pb_span
 from tests.security.keyed import create_key
 
@@ -207,3 +207,24 @@ def test_an_explicit_grpc_port_that_is_taken_stops_the_server(fresh_database: st
             srv.start()
         srv.stop()
     assert f"cannot listen for OTLP/gRPC on 127.0.0.1:{port}" in str(failed.value)
+
+
+def test_several_workers_share_the_grpc_port(
+    tmp_path_factory: pytest.TempPathFactory, project: str
+) -> None:
+    """`--workers 2` on PostgreSQL: both workers listen on the gRPC port (SO_REUSEPORT) and
+    every export is stored, whichever worker took the connection."""
+    with new_database("postgres", tmp_path_factory.mktemp("pg")) as db:
+        srv = Server(db, ["--workers", "2"], grpc=True)
+        srv.start(timeout=120)  # two worker processes importing everything on a busy machine
+        try:
+            names = [f"w{i}" for i in range(8)]
+            for name in names:  # a channel each: new connections, spread by the kernel
+                body = pb_request([pb_span(new_trace(), new_span(), name)])
+                _call(srv.grpc_target, TRACES, body, (("x-hivelog-project", project),))
+            with srv.client() as client:
+                stored = events_of(client, project, event_type="chain")
+            assert sorted(e["event_name"] for e in stored) == names
+            assert "OTLP/gRPC is off" not in srv.log() and "Traceback" not in srv.log()
+        finally:
+            srv.stop()
