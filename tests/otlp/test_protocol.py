@@ -146,8 +146,8 @@ def test_spans_name_their_project_and_session(client: httpx.Client, project: str
     session = [e for e in export(client, other) if e["event_id"] == "chat-42"]
     assert session and session[0]["event_type"] == "session"
     assert session[0]["event_name"] == "a"  # named after the trace's root span
-    (b,) = [e for e in export(client, project) if e["event_name"] == "b"]
-    assert b["session_id"] == "conv-7"
+    (b,) = [e for e in export(client, project) if e["event_id"] != "conv-7"]
+    assert b["session_id"] == "conv-7" and b["event_name"] == "b"
 
 
 def test_resource_attribute_names_the_project(client: httpx.Client, project: str) -> None:
