@@ -24,6 +24,8 @@ from hivelog.middleware import (
     InflightLimit,
     SecurityHeaders,
 )
+from hivelog.query.filters import QueryLimits
+from hivelog.query.filters import configure as configure_query_limits
 from hivelog.routes import routes
 from hivelog.routes.http import json_response
 from hivelog.server import tune_gc
@@ -39,7 +41,13 @@ def is_postgres(db: str | None) -> bool:
 
 
 def open_store(settings: Settings) -> Store:
-    """The backend named by `--db`: a postgresql:// URL means PostgreSQL, a path SQLite."""
+    """The backend named by `--db`: a postgresql:// URL means PostgreSQL, a path SQLite.
+
+    Every query of this process is held to the settings' query limits from here on,
+    whichever way it comes in (API, UI pages, CLI export)."""
+    configure_query_limits(
+        QueryLimits(max_filters=settings.max_filters, max_search_chars=settings.max_search_chars)
+    )
     if is_postgres(settings.db):
         from hivelog.store.postgres import PostgresStore
 

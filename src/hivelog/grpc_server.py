@@ -35,7 +35,7 @@ from google.rpc.status_pb2 import Status
 from hivelog.auth import KeyRing
 from hivelog.errors import HivelogError, Overloaded, Unauthorized
 from hivelog.ingest.converters import Converters, convert_logs
-from hivelog.ingest.otlp import logs_answer, store_converted, trace_answer
+from hivelog.ingest.otlp import key_resolver, logs_answer, store_converted, trace_answer
 from hivelog.ingest.writer import Writer
 from hivelog.normalize.otlp import Converted
 from hivelog.routes.http import DEFAULT_PROJECT
@@ -147,7 +147,7 @@ class OtlpGrpc:
             key = await self._key(metadata)
             project = key.project.name if key else metadata.get(PROJECT_METADATA, DEFAULT_PROJECT)
             converted = await convert(project)
-            await store_converted(self.writer, key, converted, len(raw))
+            await store_converted(self.writer, key_resolver(key), converted, len(raw))
             return answer(converted)
         except HivelogError as error:
             failed = error

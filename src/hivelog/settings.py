@@ -106,7 +106,13 @@ class Settings:
     )
     max_filters: int = setting(
         50,
-        "Most filters one query may have; more get 400.",
+        "Most filters one query may have, from the API, a UI page or `hivelog export`; more "
+        "get 400 (a page says why).",
+    )
+    max_search_chars: int = setting(
+        256,
+        "Longest search text (characters) of the UI's search box and the chart route; longer, "
+        "or more than 32 words, gets 400 (a page says why).",
     )
     read_timeout_ms: int = setting(
         10_000,

@@ -6,6 +6,8 @@ so storage, project checks and `partial_success` are the same whichever way data
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import TypeVar
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsPartialSuccess,
@@ -18,8 +20,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from hivelog.errors import Forbidden
 from hivelog.ingest.writer import Writer
+from hivelog.normalize.event import Event, EventUpdate, TraceLink
 from hivelog.normalize.otlp import Converted
-from hivelog.store.base import ApiKey, WriteEvents
+from hivelog.store.base import ApiKey, WriteEvents, merge_links
 
 _EMPTY_TRACE_RESPONSE = ExportTraceServiceResponse().SerializeToString()
 _EMPTY_LOGS_RESPONSE = ExportLogsServiceResponse().SerializeToString()
@@ -35,18 +38,42 @@ def check_key_project(key: ApiKey | None, name: str | None) -> None:
         )
 
 
+def key_resolver(key: ApiKey | None) -> Callable[[str], str]:
+    """The project a name in the data resolves to for a request with `key`: the key's own
+    project (named by name or id; another one is Forbidden), or the name on an open server."""
+
+    def resolve(name: str) -> str:
+        if key is None:
+            return name
+        check_key_project(key, name)
+        return key.project.name
+
+    return resolve
+
+
+T = TypeVar("T", Event, EventUpdate)
+
+
+def _by_project(named: dict[str, list[T]], resolve: Callable[[str], str]) -> dict[str, list[T]]:
+    out: dict[str, list[T]] = {}
+    for name, items in named.items():
+        out.setdefault(resolve(name), []).extend(items)
+    return out
+
+
 async def store_converted(
-    writer: Writer, key: ApiKey | None, converted: Converted, nbytes: int
+    writer: Writer, resolve: Callable[[str], str], converted: Converted, nbytes: int
 ) -> None:
     """One durable job per project, all in flight at once; the first failure is raised.
-    Spans or records naming another project than the key's: Forbidden, nothing stored."""
-    writes = [
-        WriteEvents(project=p, events=events, traces=converted.traces.get(p) or {})
-        for p, events in converted.by_project.items()
-    ]
-    writes += [WriteEvents(project=p, updates=updates) for p, updates in converted.updates.items()]
-    for job in writes:
-        check_key_project(key, job.project)
+    `resolve` turns each project the data names into the one to write (or raises Forbidden:
+    then nothing of the request is stored)."""
+    events = _by_project(converted.by_project, resolve)
+    updates = _by_project(converted.updates, resolve)
+    traces: dict[str, dict[str, TraceLink]] = {}
+    for name, links in converted.traces.items():
+        merge_links(traces.setdefault(resolve(name), {}), links)
+    writes = [WriteEvents(project=p, events=e, traces=traces.get(p, {})) for p, e in events.items()]
+    writes += [WriteEvents(project=p, updates=u) for p, u in updates.items()]
     total = sum(job.size() for job in writes) or 1
     jobs = [writer.submit(job, nbytes * job.size() // total) for job in writes]
     if not jobs:

@@ -26,7 +26,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hivelog.auth import request_key
 from hivelog.errors import HivelogError
 from hivelog.ingest.converters import convert_logs
 from hivelog.ingest.otlp import logs_answer, store_converted, trace_answer
@@ -81,7 +80,13 @@ def _error(error: HivelogError, as_json: bool) -> Response:
 
 
 async def _store(request: Request, converted: Converted, nbytes: int) -> None:
-    await store_converted(writer(request), request_key(request.scope), converted, nbytes)
+    """Each project named resolved as the REST routes resolve one (`project_name`: a name or
+    a project id; with a key, its own project or 403), then stored durably."""
+
+    def resolve(name: str) -> str:
+        return project_name(request, name)
+
+    await store_converted(writer(request), resolve, converted, nbytes)
 
 
 async def traces(request: Request) -> Response:

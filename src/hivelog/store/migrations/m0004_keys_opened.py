@@ -1,0 +1,23 @@
+"""Fail closed: a database that has had API keys stays closed when the last one is revoked.
+
+`keys_opened` records each `hivelog keys open`: the operator's explicit choice to let the
+database run without keys again. `through_key` is the newest `api_keys.id` at that moment, so
+a key created after the opening closes the database again (no clock is compared). The database
+is closed when a key exists beyond the newest `through_key` (beyond 0 if never opened).
+"""
+
+SQLITE = """
+CREATE TABLE keys_opened (
+    id INTEGER PRIMARY KEY,
+    opened_at INTEGER NOT NULL,
+    through_key INTEGER NOT NULL
+);
+"""
+
+POSTGRES = """
+CREATE TABLE keys_opened (
+    id BIGSERIAL PRIMARY KEY,
+    opened_at BIGINT NOT NULL,
+    through_key BIGINT NOT NULL
+);
+"""
