@@ -32,6 +32,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class PortTaken(RuntimeError):
+    """Another process bound the port between free_port() and the server's start."""
+
+
 class Server:
     """A `hivelog serve` subprocess; `url` is its base URL.
 
@@ -52,6 +56,7 @@ class Server:
         self.env = env or {}
         self.port = free_port()
         self.grpc_port = free_port() if grpc else 0
+        self._grpc_picked = grpc  # our free port: pick another if it is taken meanwhile
         if "--grpc-port" not in self.extra_args:
             self.extra_args = [*self.extra_args, "--grpc-port", str(self.grpc_port)]
         self.proc: subprocess.Popen[bytes] | None = None
@@ -70,10 +75,26 @@ class Server:
         assert self.grpc_port, "start the Server with grpc=True"
         return f"127.0.0.1:{self.grpc_port}"
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float = 90.0) -> None:
+        """Start and wait for /healthz. Tests run in parallel (pytest-xdist), so the free
+        port picked may be taken before the server binds it: then try another."""
+        for _ in range(5):
+            try:
+                self._start(timeout)
+                return
+            except PortTaken:
+                self.port = free_port()
+                if self._grpc_picked:
+                    self.grpc_port = free_port()
+                    at = self.extra_args.index("--grpc-port") + 1
+                    self.extra_args[at] = str(self.grpc_port)
+        self._start(timeout)
+
+    def _start(self, timeout: float) -> None:
         env = {**os.environ, **self.env}
         env.pop("HIVELOG_DB", None)
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        since = log.tell()  # where this start's output begins
         self.proc = subprocess.Popen(
             [HIVELOG, "serve", "--port", str(self.port), "--db", self.db, *self.extra_args],
             stdout=log,
@@ -83,6 +104,11 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                said = self.log_path.read_bytes()[since:].lower()
+                if b"address already in use" in said or (
+                    self._grpc_picked and b"cannot listen for otlp/grpc" in said
+                ):
+                    raise PortTaken(self.port)
                 raise RuntimeError(f"hivelog exited early:\n{self.log()}")
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:

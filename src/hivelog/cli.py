@@ -12,6 +12,7 @@ import click
 
 from hivelog import __version__
 from hivelog.cli_io import export_command, import_command
+from hivelog.cli_store import describe, opened
 from hivelog.settings import SETTINGS, Settings
 
 
@@ -69,7 +70,7 @@ def serve(**options: Any) -> None:
     grpc = f", OTLP/gRPC on port {settings.grpc_port}" if settings.grpc_port else ""
     click.echo(
         f"hivelog {__version__} on http://{settings.host}:{settings.port}{grpc} "
-        f"(database {_display(settings)}, {settings.workers} worker(s))\n{mode}",
+        f"(database {describe(settings)}, {settings.workers} worker(s))\n{mode}",
         err=True,
     )
     common = uvicorn_options(settings)
@@ -88,34 +89,16 @@ def serve(**options: Any) -> None:
     uvicorn.run("hivelog.app:app_from_env", factory=True, workers=settings.workers, **common)
 
 
-def _display(settings: Settings) -> str:
-    """The database without any password in it."""
-    from hivelog.app import is_postgres
-
-    if is_postgres(settings.db):
-        from psycopg.conninfo import conninfo_to_dict
-
-        assert settings.db is not None
-        info = conninfo_to_dict(settings.db)
-        user = f"{info['user']}@" if info.get("user") else ""
-        where = f"{info.get('host', '')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
-        return f"postgresql://{user}{where}"
-    return settings.db_path
-
-
 @main.command()
 @click.option(
     "--db", "db", default=None, help="Database (default: HIVELOG_DB or ~/.hivelog/hivelog.db)."
 )
 def migrate(db: str | None) -> None:
-    """Apply pending schema migrations (also done automatically at start)."""
-    from hivelog.app import open_store
-
-    settings = Settings.from_env(db=db)
-    store = open_store(settings)
-    store.open()  # applies what is missing, under a lock on PostgreSQL
-    store.close()
-    click.echo(f"database {_display(settings)} is up to date", err=True)
+    """Apply pending schema migrations (also done automatically at start); creates the
+    database if it does not exist."""
+    with opened(db, create=True) as (_, label):  # opening applies what is missing
+        pass
+    click.echo(f"database {label} is up to date", err=True)
 
 
 @main.group()
@@ -133,21 +116,22 @@ _db_option = click.option(
 @click.option("--name", default=None, help="A label to tell keys apart in `keys list`.")
 @_db_option
 def keys_create(project: str, name: str | None, db: str | None) -> None:
-    """Create a key for PROJECT (created if new) and print it: it is not shown again."""
-    from hivelog.app import open_store
+    """Create a key for PROJECT (created if new) and print it: it is not shown again.
+    Creates the database if it does not exist yet, so keys can be made before a first start."""
     from hivelog.auth import new_key
+    from hivelog.routes.http import project_name_problem
 
-    store = open_store(Settings.from_env(db=db))
-    store.open()
-    try:
+    problem = project_name_problem(project)
+    if problem is not None:
+        raise click.BadParameter(problem, param_hint="--project")
+    with opened(db, create=True) as (store, label):
         made = new_key()
         key = store.create_key(project, name, made.key_id, made.prefix, made.key_hash)
-    finally:
-        store.close()
     click.echo(made.key)
     click.echo(
-        f"key {key.key_id} for project {key.project.name!r} created; it is shown only now. "
-        "Send it as `Authorization: Bearer <key>`.",
+        f"key {key.key_id} for project {key.project.name!r} created in database {label}; "
+        "it is shown only now. Send it as `Authorization: Bearer <key>` to a server on "
+        "that database.",
         err=True,
     )
 
@@ -158,19 +142,14 @@ def keys_list(db: str | None) -> None:
     """Every key: id, project, label, created and revoked times (never the key itself)."""
     import datetime as dt
 
-    from hivelog.app import open_store
-
     def when(ms: int | None) -> str:
         if not ms:
             return "-"
         return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M")
 
-    store = open_store(Settings.from_env(db=db))
-    store.open()
-    try:
+    with opened(db) as (store, label):
         rows = store.list_keys()
-    finally:
-        store.close()
+    click.echo(f"{len(rows)} key(s) in database {label}", err=True)
     click.echo(f"{'ID':10} {'PREFIX':13} {'PROJECT':20} {'NAME':16} {'CREATED':17} REVOKED")
     for k in rows:
         click.echo(
@@ -185,18 +164,14 @@ def keys_list(db: str | None) -> None:
 def keys_revoke(key_id: str, db: str | None) -> None:
     """Revoke KEY_ID; a running server refuses it within a second. Revoking the last key does
     not open the server: it refuses every request until a key is created or `keys open`."""
-    from hivelog.app import open_store
-
-    store = open_store(Settings.from_env(db=db))
-    store.open()
-    try:
+    with opened(db) as (store, label):
         done = store.revoke_key(key_id.removeprefix("hl_"))
         left = len(store.active_keys())
-    finally:
-        store.close()
     if not done:
-        raise click.ClickException(f"no active key {key_id!r} (see `hivelog keys list`)")
-    click.echo(f"key {key_id} revoked", err=True)
+        raise click.ClickException(
+            f"no active key {key_id!r} in database {label} (see `hivelog keys list`)"
+        )
+    click.echo(f"key {key_id} revoked in database {label}", err=True)
     if not left:
         click.echo(
             "that was the last active key: servers on this database now refuse every request "
@@ -215,23 +190,16 @@ def keys_open(db: str | None) -> None:
     local process may read and write every project) until a key is created again; one beyond
     loopback still needs --insecure. Running servers follow within a second.
     """
-    from hivelog.app import open_store
-
-    settings = Settings.from_env(db=db)
-    store = open_store(settings)
-    store.open()
-    try:
+    with opened(db) as (store, label):
         active = len(store.active_keys())
         done = not active and store.open_without_keys()
-    finally:
-        store.close()
     if not done:
         raise click.ClickException(
             f"{active or 'some'} API key(s) are active, so the database cannot run without keys:"
             " revoke them first (`hivelog keys list`, `hivelog keys revoke KEY_ID`)"
         )
     click.echo(
-        f"database {_display(settings)} opened: a loopback server runs without keys (any local "
+        f"database {label} opened: a loopback server runs without keys (any local "
         "process may read and write every project) until a key is created",
         err=True,
     )

@@ -567,6 +567,15 @@ def test_dashboard_totals_legends_and_gaps(page: Page, demo: Demo) -> None:
     # legends show the latest bucket's values before any hover
     legend = page.locator("figure[data-chart=sessions] .u-legend").inner_text()
     assert "--" not in legend, legend
+    # model calls by model: calls, tokens, cost (unknown for an unpriced model, not $0)
+    rows = {
+        r.locator("td").first.inner_text(): r.locator("td").all_inner_texts()[1:]
+        for r in page.locator("table.models tbody tr").all()
+    }
+    assert rows["gpt-4o"][0] == "5" and rows["claude-3-5-sonnet"][0] == "4"
+    assert rows["my-own-finetune-xyz"][:3] == ["1", "7", "–"]
+    assert rows["my-own-finetune-xyz"][3] == "400 ms"  # one month bucket: the exact p50
+    expect(page.locator("figure[data-chart=model-latency] .uplot")).to_be_visible()
 
 
 # ---- 7. previews --------------------------------------------------------------------------

@@ -53,7 +53,10 @@ def _convert_encoded(raw: bytes, as_json: bool, default_project: str) -> bytes:
         c = convert(raw, as_json, default_project)
     except BadInput as error:
         return _encode((1, {}, {}, 0, [], error.message, error.where))
-    return _encode((0, c.by_project, c.traces, c.rejected, c.reasons, "", None))
+    try:
+        return _encode((0, c.by_project, c.traces, c.rejected, c.reasons, "", None))
+    except OverflowError:  # an integer past 64 bits that no earlier stage turned into a float
+        return _encode((1, {}, {}, 0, [], "a number in the request is outside 64 bits", "$"))
 
 
 class Converters:

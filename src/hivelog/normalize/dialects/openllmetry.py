@@ -34,6 +34,10 @@ def _entity_value(value: Any, key: str) -> dict[str, Any]:
             parsed = _decode(value)
         except (msgspec.DecodeError, RecursionError):
             parsed = value
+    if isinstance(parsed, dict) and key == "input" and set(parsed) == {"args", "kwargs"}:
+        # a decorated function's call: its keyword arguments are the inputs
+        kwargs = parsed["kwargs"] if isinstance(parsed["kwargs"], dict) else {}
+        return {**kwargs, **({"args": parsed["args"]} if parsed["args"] else {})}
     if isinstance(parsed, dict):
         return parsed
     return {key: parsed}
