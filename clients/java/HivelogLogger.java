@@ -360,6 +360,15 @@ public final class HivelogLogger {
         s.putIfAbsent("start_time", nowMs());
     }
 
+    /** An event is logged when it ends: with no start, it started `duration` ms before its
+     *  end, which is now unless given. */
+    private static long startOf(Body<?> fields) {
+        Object end = fields.get("end_time");
+        Object duration = fields.get("duration");
+        long endMs = end instanceof Number n ? n.longValue() : nowMs();
+        return endMs - (duration instanceof Number d ? Math.round(d.doubleValue()) : 0L);
+    }
+
     private void prepare(Event e) {
         Object type = e.get("event_type");
         if (!MODEL.equals(type) && !TOOL.equals(type) && !CHAIN.equals(type)) {
@@ -369,7 +378,7 @@ public final class HivelogLogger {
         e.putIfAbsent("project", project);
         e.putIfAbsent("source", source);
         e.putIfAbsent("event_name", type);
-        e.putIfAbsent("start_time", nowMs());
+        e.putIfAbsent("start_time", startOf(e));
         e.putIfAbsent("config", new LinkedHashMap<String, Object>());
         e.putIfAbsent("inputs", new LinkedHashMap<String, Object>());
         e.putIfAbsent("duration", 0);
@@ -379,7 +388,7 @@ public final class HivelogLogger {
         m.putIfAbsent("event_id", newId());
         m.putIfAbsent("project", project);
         m.putIfAbsent("source", source);
-        m.putIfAbsent("start_time", nowMs());
+        m.putIfAbsent("start_time", startOf(m));
         m.putIfAbsent("messages", new ArrayList<Object>());
         m.putIfAbsent("response", new LinkedHashMap<String, Object>());
         m.putIfAbsent("usage", new LinkedHashMap<String, Object>());

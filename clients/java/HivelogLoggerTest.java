@@ -289,6 +289,20 @@ public final class HivelogLoggerTest {
                 "chat_history round trip: " + history);
     }
 
+    /** A call logged after it returned, with its duration, ran for the duration just past. */
+    public static void testDurationOnlyEndsWhenLogged() {
+        HivelogLogger c = client(serverUrl);
+        String sid = c.startSession(new Session("timed"));
+        long before = System.currentTimeMillis();
+        String mid = c.logModelEvent(new ModelEvent("gpt-4o", "openai").sessionId(sid).duration(840));
+        long after = System.currentTimeMillis();
+        Map<String, Object> m = sessionEvents(c, sid).get(mid);
+        double start = ((Number) get(m, "start_time")).doubleValue();
+        double end = ((Number) get(m, "end_time")).doubleValue();
+        check(end - start == 840 && end >= before - 1 && end <= after + 1,
+                "a call of 840 ms logged between " + before + " and " + after + ": " + start + ".." + end);
+    }
+
     // ---- strategy 2: sync LLM + tool ----------------------------------------------------------
 
     public static void testStrategy2SyncLlmAndTool() {

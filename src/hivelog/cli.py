@@ -56,7 +56,14 @@ def serve(**options: Any) -> None:
             "so a second process would only wait for the first. One process on SQLite "
             "already commits many requests per transaction."
         )
+    from hivelog.normalize.cost import configure
+    from hivelog.normalize.prices import PricesError
     from hivelog.server import StartRefused, auth_mode, uvicorn_options
+
+    try:
+        configure(settings.prices)  # a prices file that cannot be used stops the start here
+    except PricesError as exc:
+        raise click.ClickException(str(exc)) from None
 
     checking = open_store(settings)
     checking.open()
@@ -86,6 +93,33 @@ def serve(**options: Any) -> None:
         if value is not None:
             os.environ[setting.env] = str(value)
     uvicorn.run("hivelog.app:app_from_env", factory=True, workers=settings.workers, **common)
+
+
+@main.command()
+@click.option(
+    "--prices", "prices_file", default=None, help="Prices file (default: HIVELOG_PRICES)."
+)
+@click.argument("models", nargs=-1)
+def prices(prices_file: str | None, models: tuple[str, ...]) -> None:
+    """The prices calls are stored with, in USD per million tokens, and where each comes from.
+
+    With MODEL names: the price of each (exit status 1 if one has none). Without: every
+    entry of the prices file, then every model of genai-prices' table.
+    """
+    from hivelog.cli_prices import price_rows, print_rows
+    from hivelog.normalize.prices import PricesError
+
+    file = prices_file if prices_file is not None else Settings.from_env().prices
+    try:
+        rows, missing = price_rows(file, list(models))
+    except PricesError as exc:
+        raise click.ClickException(str(exc)) from None
+    print_rows(rows)
+    if missing:
+        raise click.ClickException(
+            f"no price for {', '.join(missing)}: calls of it are stored unpriced; "
+            "add it to a prices file (--prices)"
+        )
 
 
 @main.command()

@@ -440,6 +440,7 @@ def export_from_store(
     """Read the store directly (no server needed); the same JSON the export route sends."""
     from hivelog.query.events import event_dict
     from hivelog.query.filters import compile_query
+    from hivelog.query.sessions import read_events
     from hivelog.wire.rest import DateRange
 
     date_range = _date_range(since, until)
@@ -447,7 +448,7 @@ def export_from_store(
     written = 0
     for page in range(1, 10**9):
         query = compile_query(store.dialect, None, dr, page_size, page)
-        events, total = store.query_events(project, query)
+        events, total = read_events(store, project, query)
         for event in events:
             out.write(_encode(event_dict(event, project)) + b"\n")
         written += len(events)

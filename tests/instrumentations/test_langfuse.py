@@ -75,6 +75,19 @@ def test_langfuse_sdk_traces_land(keyed: tuple[Server, str], fake_openai: FakeOp
     assert tool["event_type"] == "tool"
     assert tool["inputs"] == fake.TOOL_ARGUMENTS
     assert tool["outputs"] == {"city": "Paris", "forecast": "sunny", "celsius": 21}
+    priced = one(events, "priced call")
+    assert priced["event_type"] == "model" and priced["config"]["model"].startswith("claude")
+    assert priced["inputs"]["chat_history"] == [{"role": "user", "content": "Summarise."}]
+    assert priced["outputs"] == {"role": "assistant", "content": "A summary."}
+    md = priced["metadata"]
+    assert (md["prompt_tokens"], md["completion_tokens"], md["total_tokens"]) == (100, 20, 120)
+    assert md["cached_tokens"] == 40 and md["step"] == 3
+    assert md["cost"] == pytest.approx(0.0005)  # the cost the SDK sent, kept as sent
+    checkpoint = one(events, "checkpoint")
+    assert checkpoint["event_type"] == "chain" and checkpoint["inputs"] == {"stage": "summarised"}
+    assert checkpoint["metadata"]["observation_type"] == "event"
+    failing = one(events, "failing step")
+    assert failing["error"] == "backend down" and failing["metadata"]["level"] == "ERROR"
     for event in events:  # trace-level attributes, propagated to every observation
         assert event["user_properties"]["user_id"] == "user-42"
         assert event["metadata"]["tags"] == ["beta", "weather"]

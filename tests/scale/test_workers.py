@@ -30,11 +30,11 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Server]]:
     with new_database("postgres", tmp_path_factory.mktemp("pg")) as db:
         group = [Server(db, ["--workers", "2"]), Server(db)]
         # Started at the same moment: both run migrations, which must apply exactly once.
-        starters = [threading.Thread(target=s.start) for s in group]
+        starters = [threading.Thread(target=s.start, kwargs={"timeout": 120}) for s in group]
         for t in starters:
             t.start()
         for t in starters:
-            t.join(timeout=60)
+            t.join(timeout=150)
         try:
             for s in group:
                 assert s.proc is not None and s.proc.poll() is None, s.log()

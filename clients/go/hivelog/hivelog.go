@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	mrand "math/rand"
 	"net/http"
 	"net/url"
@@ -326,6 +327,15 @@ func (c *Client) prepareSession(s *Session) {
 	}
 }
 
+// startOf is the start of an event logged without one: it is logged when it ends, so it
+// started duration ms before its end, which is now unless given.
+func startOf(end int64, duration float64) int64 {
+	if end == 0 {
+		end = Ms(time.Now())
+	}
+	return end - int64(math.Round(duration))
+}
+
 func (c *Client) prepareEvent(e *Event) error {
 	switch e.EventType {
 	case TypeModel, TypeTool, TypeChain:
@@ -345,7 +355,7 @@ func (c *Client) prepareEvent(e *Event) error {
 		e.EventName = e.EventType
 	}
 	if e.StartTime == 0 {
-		e.StartTime = Ms(time.Now())
+		e.StartTime = startOf(e.EndTime, e.Duration)
 	}
 	e.Config = orEmpty(e.Config)
 	e.Inputs = orEmpty(e.Inputs)
@@ -363,7 +373,7 @@ func (c *Client) prepareModel(m *ModelEvent) {
 		m.Source = c.cfg.Source
 	}
 	if m.StartTime == 0 {
-		m.StartTime = Ms(time.Now())
+		m.StartTime = startOf(0, m.Duration)
 	}
 	if m.Messages == nil {
 		m.Messages = []map[string]any{}

@@ -237,6 +237,28 @@ func TestSyncLLM(t *testing.T) {
 	}
 }
 
+// A call logged after it returned, with its duration, ran for the duration just past.
+func TestDurationOnlyEndsWhenLogged(t *testing.T) {
+	c := newClient(t, serverURL)
+	ctx := ctxT(t)
+	sid, err := c.StartSession(ctx, &Session{SessionName: "timed"})
+	must(t, err)
+	before := Ms(time.Now())
+	mid, err := c.LogModelEvent(ctx, &ModelEvent{SessionID: sid, Model: "gpt-4o", Duration: 840})
+	must(t, err)
+	tid, err := c.LogEvent(ctx, &Event{SessionID: sid, EventType: TypeTool, Duration: 120})
+	must(t, err)
+	after := Ms(time.Now())
+	events := sessionEvents(t, c, sid)
+	for id, d := range map[string]float64{mid: 840, tid: 120} {
+		start, _ := get(events[id], "start_time").(float64)
+		end, _ := get(events[id], "end_time").(float64)
+		if end-start != d || int64(end) < before-1 || int64(end) > after+1 {
+			t.Errorf("event of %v ms: start %v end %v, want it to end between %d and %d", d, start, end, before, after)
+		}
+	}
+}
+
 // ---- strategy 2: sync LLM + tool ----------------------------------------------------------
 
 func TestSyncLLMAndTool(t *testing.T) {

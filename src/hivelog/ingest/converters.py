@@ -19,6 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 import msgspec
 
 from hivelog.errors import BadInput
+from hivelog.normalize.cost import configure as configure_prices
 from hivelog.normalize.event import Event
 from hivelog.normalize.logs import logs_to_updates
 from hivelog.normalize.otlp import Converted, spans_to_events
@@ -61,14 +62,18 @@ class Converters:
     """A pool of `processes` worker processes (0: convert everything in place), started on
     first use and restarted if a worker dies."""
 
-    def __init__(self, processes: int) -> None:
+    def __init__(self, processes: int, prices: str | None = None) -> None:
         self.processes = processes
+        self.prices = prices  # the prices file (--prices): workers price calls with it too
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
 
     def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
         if self._pool is None:
             self._pool = concurrent.futures.ProcessPoolExecutor(
-                self.processes, mp_context=multiprocessing.get_context("spawn")
+                self.processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=configure_prices,
+                initargs=(self.prices,),
             )
         return self._pool
 

@@ -191,6 +191,24 @@ def _chunks(chunks: list[SpanEventIn], span: SpanIn, event: Event) -> None:
             event.outputs.update({"role": "assistant", "content": text})
 
 
+# Token breakdowns: the GenAI conventions' names, then OpenLLMetry's and Pydantic AI's.
+CACHE_READ = (
+    "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cache_read_input_tokens",
+    "gen_ai.usage.details.cache_read_tokens",
+)
+CACHE_WRITE = (
+    "gen_ai.usage.cache_creation.input_tokens",
+    "gen_ai.usage.cache_creation_input_tokens",
+    "gen_ai.usage.details.cache_write_tokens",
+)
+REASONING = (
+    "gen_ai.usage.reasoning.output_tokens",
+    "gen_ai.usage.reasoning_tokens",
+    "gen_ai.usage.details.reasoning_tokens",
+)
+
+
 def apply(attrs: dict[str, Any], span: SpanIn, event: Event) -> str | None:
     operation = attrs.pop("gen_ai.operation.name", None)
     request_model = attrs.pop("gen_ai.request.model", None)
@@ -208,7 +226,15 @@ def apply(attrs: dict[str, Any], span: SpanIn, event: Event) -> str | None:
         event.config.setdefault("hyperparameters", {}).update(hyper)
     prompt = first(attrs, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
     completion = first(attrs, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
-    set_tokens(event, prompt, completion, attrs.pop("gen_ai.usage.total_tokens", None))
+    set_tokens(
+        event,
+        prompt,
+        completion,
+        attrs.pop("gen_ai.usage.total_tokens", None),
+        cached=first(attrs, *CACHE_READ),
+        cache_write=first(attrs, *CACHE_WRITE),
+        reasoning=first(attrs, *REASONING),
+    )
     for key, target in (
         ("gen_ai.response.id", "response_id"),
         ("gen_ai.response.finish_reasons", "finish_reasons"),

@@ -15,6 +15,8 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+import msgspec
+
 from hivelog.normalize.dialects._shared import (
     as_int,
     first,
@@ -28,6 +30,7 @@ from hivelog.normalize.event import Event
 from hivelog.wire.otlp import SpanIn
 
 NAME = "langfuse"
+_decode = msgspec.json.Decoder().decode
 _OBS = "langfuse.observation."
 _TYPES = {
     "generation": "model",
@@ -44,8 +47,21 @@ _REASONING_TOKENS = ("output_reasoning_tokens", "output_reasoning")
 _NOT_GIVEN = "Infinity"  # what the SDK's OpenAI integration writes for an unset parameter
 
 
+# Every observation has a type; spans of other instrumentations inside
+# `propagate_attributes` carry the trace-level ones. Key lookups, not a scan (hot path).
+_MARKERS = frozenset(
+    {
+        "langfuse.observation.type",
+        "langfuse.trace.name",
+        "langfuse.trace.tags",
+        "langfuse.environment",
+        "langfuse.internal.is_app_root",
+    }
+)
+
+
 def applies(attrs: dict[str, Any]) -> bool:
-    return any(k.startswith("langfuse.") for k in attrs)
+    return not attrs.keys().isdisjoint(_MARKERS)
 
 
 def _metadata_values(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -54,11 +70,14 @@ def _metadata_values(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def parse_json_value(value: Any) -> Any:
-    """Any JSON text (a quoted string or a number included) → its value; else as sent."""
-    if isinstance(value, str) and value[:1] == '"' and value[-1:] == '"':
-        parsed = parse_json("[" + value + "]")
-        return parsed[0] if isinstance(parsed, list) and parsed else value
-    return parse_json(value)
+    """Any JSON text (a quoted string, a number, true/false/null included) → its value; text
+    that is not JSON (older SDKs wrote metadata strings bare) as sent."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return _decode(value)
+    except (msgspec.DecodeError, RecursionError):
+        return value
 
 
 def _tool_calls(calls: Any) -> Any:

@@ -23,13 +23,21 @@ from hivelog.normalize.event import Event
 from hivelog.wire.otlp import SpanIn
 
 NAME = "logfire"
-_MARKERS = ("final_result", "model_request_parameters", "operation.cost", "agent_name")
+# Logfire marks every span it makes; Pydantic AI's agent runs and model calls have these too.
+_MARKERS = frozenset(
+    {
+        "logfire.msg",
+        "logfire.span_type",
+        "final_result",
+        "pydantic_ai.all_messages",
+        "model_request_parameters",
+        "operation.cost",
+    }
+)
 
 
 def applies(attrs: dict[str, Any]) -> bool:
-    return any(
-        k.startswith(("logfire.", "pydantic_ai.", "gen_ai.aggregated_usage.")) for k in attrs
-    ) or any(k in attrs for k in _MARKERS)
+    return not attrs.keys().isdisjoint(_MARKERS)  # key lookups, not a scan (hot path)
 
 
 def _bookkeeping(attrs: dict[str, Any], span: SpanIn, event: Event) -> None:

@@ -97,6 +97,9 @@ def apply(attrs: dict[str, Any], span: SpanIn, event: Event) -> str | None:
         attrs.pop("llm.token_count.prompt", None),
         attrs.pop("llm.token_count.completion", None),
         attrs.pop("llm.token_count.total", None),
+        cached=attrs.pop("llm.token_count.prompt_details.cache_read", None),
+        cache_write=attrs.pop("llm.token_count.prompt_details.cache_write", None),
+        reasoning=attrs.pop("llm.token_count.completion_details.reasoning", None),
     )
 
     history = _messages(attrs, "llm.input_messages.")

@@ -54,7 +54,8 @@ _DERIVED = frozenset({"inputTokenDetails.noCacheTokens", "outputTokenDetails.tex
 
 
 def applies(attrs: dict[str, Any]) -> bool:
-    return "ai.operationId" in attrs or any(k.startswith("ai.") for k in attrs)
+    # every span the SDK makes names its operation; a key lookup, not a scan (hot path)
+    return "ai.operationId" in attrs
 
 
 def provider_name(raw: str) -> str:

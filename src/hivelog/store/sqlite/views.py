@@ -114,6 +114,8 @@ class SqliteViews(SqliteBase):
                         cost=float(row[5] or 0),
                         first_start=row[6],
                         last_end=row[7],
+                        priced=row[8] or 0,
+                        unpriced=row[9] or 0,
                     )
         return out
 
@@ -167,12 +169,16 @@ _TOKENS = (
     "coalesce(json_extract(metadata, '$.prompt_tokens'), 0) "
     "+ coalesce(json_extract(metadata, '$.completion_tokens'), 0))"
 )
+_PRICED = "coalesce(json_type(metadata, '$.cost') IN ('integer', 'real'), 0)"
 _SESSION_STATS = (
     "SELECT session_id, sum(event_id != session_id), "
     "sum(event_id != session_id AND event_type = 'model'), sum(error IS NOT NULL), "
     f"sum(CASE WHEN event_id != session_id AND metadata IS NOT NULL THEN {_TOKENS} END), "
-    "sum(CASE WHEN event_id != session_id THEN json_extract(metadata, '$.cost') END), "
-    "min(start_time), max(end_time) "
+    f"sum(CASE WHEN event_id != session_id AND {_PRICED} "
+    "THEN json_extract(metadata, '$.cost') END), "
+    "min(start_time), max(end_time), "
+    f"sum(event_id != session_id AND {_PRICED}), "
+    f"sum(event_id != session_id AND event_type = 'model' AND NOT {_PRICED}) "
     "FROM events WHERE project = ? AND session_id IN ({marks}) GROUP BY session_id"
 )
 _WEEK_MS, _MONDAY_MS = 7 * 86_400_000, 4 * 86_400_000  # 1970-01-05 was a Monday
