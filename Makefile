@@ -19,7 +19,8 @@ BENCH_STAMP := $(VENV)/.installed-bench
 
 # pytest-xdist workers for tests/; each test file runs whole on one worker, so module-scoped
 # servers are shared as before. Tests wait on free ports and their own databases.
-TEST_WORKERS ?= 4
+# Two per core: most of a test's time is spent waiting on a server process.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) * 2 )))
 PYTEST_PARALLEL = -n $(TEST_WORKERS) --dist loadfile
 # Suites that `make test` runs side by side (make -j, output kept per suite).
 TEST_SUITES := test-py test-client-py test-go test-java

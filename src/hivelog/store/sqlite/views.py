@@ -74,7 +74,7 @@ class SqliteViews(SqliteBase):
     def list_sessions(
         self, project: Project, sessions: EventQuery, events: EventQuery | None = None
     ) -> tuple[list[Event], int]:
-        with self._time_limit():
+        with self._time_limit(project):
             conn = self._conn_r()
             # Session rows only, through the partial index: the planner left to itself counts
             # them on the (wider) time index, 1 M entries instead of 50 k.
@@ -101,7 +101,7 @@ class SqliteViews(SqliteBase):
         self, project: Project, session_ids: Sequence[str]
     ) -> dict[str, SessionStats]:
         out: dict[str, SessionStats] = {}
-        with self._time_limit():
+        with self._time_limit(project):
             conn = self._conn_r()
             for chunk in chunks(list(dict.fromkeys(session_ids))):
                 sql = _SESSION_STATS.format(marks=marks(len(chunk)))
@@ -120,7 +120,7 @@ class SqliteViews(SqliteBase):
         return out
 
     def session_outline(self, project: Project, session_id: str) -> list[EventBrief]:
-        with self._time_limit():
+        with self._time_limit(project):
             rows = self._conn_r().execute(
                 "SELECT event_id, parent_id, event_type, event_name, start_time, end_time, "
                 "duration, substr(error, 1, 200) FROM events WHERE project = ? AND session_id = ? "
@@ -130,7 +130,7 @@ class SqliteViews(SqliteBase):
             return [EventBrief(*row) for row in rows]
 
     def chart(self, project: Project, query: EventQuery, spec: ChartSpec) -> list[ChartPoint]:
-        with self._time_limit():
+        with self._time_limit(project):
             return self._chart(project, query, spec)
 
     def _chart(self, project: Project, query: EventQuery, spec: ChartSpec) -> list[ChartPoint]:
