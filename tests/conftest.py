@@ -1,7 +1,8 @@
 """Shared fixtures: a real `hivelog serve` process over real HTTP on a real database.
 
 `server` starts one process per test module on a database of its own, `fresh_server` one per
-test; both run every test twice, on SQLite and on PostgreSQL (the `backend` fixture).
+test; both run every test three times, on SQLite, on PostgreSQL and on ClickHouse's embedded
+engine (`chdb:`) (the `backend` fixture).
 `Server.restart()` stops and starts the same database (durability tests).
 """
 
@@ -44,7 +45,7 @@ class Server:
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = (
-            Path(db).with_suffix(".log")
+            Path(db.removeprefix("chdb:")).with_suffix(".log")
             if "://" not in db
             else Path(f"/tmp/hivelog-{uuid.uuid4().hex}.log")
         )
@@ -103,7 +104,7 @@ class Server:
 # Every test that uses `server` or `fresh_server` runs once per backend. PostgreSQL is part of
 # the contract: a missing server fails the run with this message, it is never skipped.
 
-BACKENDS = ("sqlite", "postgres")
+BACKENDS = ("sqlite", "postgres", "chdb")
 PG_ADMIN_URL = os.environ.get("HIVELOG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 PG_MISSING = (
     "PostgreSQL is required for the postgres half of the test suite: expected a server at "
@@ -137,6 +138,9 @@ def new_database(backend: str, directory: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield str(directory / "hivelog.db")
         return
+    if backend == "chdb":  # the embedded ClickHouse engine, a data directory per database
+        yield f"chdb:{directory / 'chdb'}"
+        return
     name = f"hivelog_test_{uuid.uuid4().hex[:16]}"
     with pg_admin() as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
@@ -149,7 +153,8 @@ def new_database(backend: str, directory: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
-    """ "sqlite" or "postgres": tests using it (or `server`, `fresh_server`) run on both."""
+    """ "sqlite", "postgres" or "chdb": tests using it (or `server`, `fresh_server`) run on
+    each."""
     name: str = request.param
     return name
 

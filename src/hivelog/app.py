@@ -32,8 +32,18 @@ def is_postgres(db: str | None) -> bool:
     return bool(db) and str(db).startswith(("postgresql://", "postgres://"))
 
 
+def is_clickhouse(db: str | None) -> bool:
+    return bool(db) and str(db).startswith(("clickhouse://", "clickhouses://", "chdb:"))
+
+
 def open_store(settings: Settings) -> Store:
-    """The backend named by `--db`: a postgresql:// URL means PostgreSQL, a path SQLite."""
+    """The backend named by `--db`: a postgresql:// URL means PostgreSQL, clickhouse://,
+    clickhouses:// or chdb:PATH ClickHouse, a path SQLite."""
+    if is_clickhouse(settings.db):
+        from hivelog.store.clickhouse import ClickHouseStore
+
+        assert settings.db is not None
+        return ClickHouseStore(settings.db, read_timeout_ms=settings.read_timeout_ms)
     if is_postgres(settings.db):
         from hivelog.store.postgres import PostgresStore
 

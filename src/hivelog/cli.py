@@ -41,7 +41,7 @@ def serve(**options: Any) -> None:
     """Run the server (SQLite by default; data is durable before any 2xx answer)."""
     import uvicorn
 
-    from hivelog.app import create_app, is_postgres, open_store
+    from hivelog.app import create_app, is_clickhouse, is_postgres, open_store
 
     settings = Settings.from_env(**options)
     logging.basicConfig(
@@ -49,11 +49,15 @@ def serve(**options: Any) -> None:
     )
     if settings.workers < 1:
         raise click.UsageError("--workers must be at least 1")
-    if settings.workers > 1 and not is_postgres(settings.db):
+    shared = is_postgres(settings.db) or (
+        is_clickhouse(settings.db) and not str(settings.db).startswith("chdb:")
+    )
+    if settings.workers > 1 and not shared:
         raise click.UsageError(
-            "--workers > 1 needs PostgreSQL (--db postgresql://…): SQLite allows one writer, "
-            "so a second process would only wait for the first. One process on SQLite "
-            "already commits many requests per transaction."
+            "--workers > 1 needs PostgreSQL (--db postgresql://…) or a ClickHouse server "
+            "(--db clickhouse://…): SQLite allows one writer, so a second process would only "
+            "wait for the first, and the embedded ClickHouse engine (chdb:) opens its data in "
+            "one process only. One process already commits many requests per write."
         )
     from hivelog.server import StartRefused, auth_mode, uvicorn_options
 
@@ -88,8 +92,13 @@ def serve(**options: Any) -> None:
 
 def _display(settings: Settings) -> str:
     """The database without any password in it."""
-    from hivelog.app import is_postgres
+    from hivelog.app import is_clickhouse, is_postgres
 
+    if is_clickhouse(settings.db):
+        from hivelog.store.clickhouse import display
+
+        assert settings.db is not None
+        return display(settings.db)
     if is_postgres(settings.db):
         from psycopg.conninfo import conninfo_to_dict
 

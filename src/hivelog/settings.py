@@ -36,8 +36,10 @@ class Settings:
     )
     db: str | None = setting(
         None,
-        "Database: a SQLite file path (default ~/.hivelog/hivelog.db) or a "
-        "postgresql://user@host:5432/dbname URL.",
+        "Database: a SQLite file path (default ~/.hivelog/hivelog.db), a "
+        "postgresql://user@host:5432/dbname URL, a clickhouse://[user:password@]host:8123/db "
+        "URL (clickhouses:// or ?secure=1 for TLS) or chdb:PATH (the embedded ClickHouse "
+        "engine); ClickHouse needs `pip install 'hivelog[clickhouse]'`.",
     )
     max_body_bytes: int = setting(
         64 * 1024 * 1024,

@@ -1,0 +1,59 @@
+"""Retention on ClickHouse: old day partitions dropped whole, old sessions' young rows deleted.
+
+Why a module of its own: retention runs in the background (hivelog.store.retention calls
+`expire` step by step). A session that started before the cutoff goes with all its events, as
+on the other backends: first the rows such sessions still have in days after the cutoff are
+deleted (a bounded lightweight DELETE per step), then every day partition before the cutoff
+is dropped as a whole. Dropping a partition that another process dropped first is a no-op.
+"""
+
+from __future__ import annotations
+
+from hivelog.store.clickhouse.connection import ClickHouseBase, log
+from hivelog.store.clickhouse.transport import literal
+
+DAY_MS = 86_400_000
+_TABLES_BY_DAY = ("events", "sessions_agg", "event_patches")
+_SYNC = {"mutations_sync": 2, "lightweight_deletes_sync": 2}
+
+
+class Expiry(ClickHouseBase):
+    def expire(self, before_ms: int, chunk: int = 500) -> int:
+        """One bounded step of retention; returns how much it removed (0: nothing left)."""
+        day_start = (before_ms // DAY_MS) * DAY_MS
+        old = self._query(
+            "SELECT project, event_id FROM events WHERE event_type = 'session' "
+            "AND event_id = session_id AND start_time < ? AND (project, event_id) IN "
+            "(SELECT project, session_id FROM events WHERE start_time >= ?) "
+            "UNION DISTINCT SELECT project, session_id FROM sessions_agg "
+            "GROUP BY project, session_id HAVING min(first_start) < ? AND max(last_end) >= ? "
+            "AND (project, session_id) NOT IN (SELECT project, event_id FROM events "
+            "WHERE event_id = session_id) LIMIT ?",
+            (before_ms, day_start, before_ms, day_start, chunk),
+        )
+        if old:
+            pairs = "[" + ", ".join(f"({int(k)}, {literal(s)})" for k, s in old) + "]"
+            self.transport.execute(
+                "DELETE FROM event_patches WHERE (project, event_id) IN (SELECT project, "
+                f"event_id FROM events WHERE (project, session_id) IN {pairs})",
+                (),
+                None,
+                _SYNC,
+            )
+            for table in ("events", "sessions_agg"):
+                self.transport.execute(
+                    f"DELETE FROM {table} WHERE (project, session_id) IN {pairs}", (), None, _SYNC
+                )
+            return len(old)
+        cutoff = self._query("SELECT toYYYYMMDD(toDateTime(intDiv(?, 1000), 'UTC'))", (day_start,))
+        removed = 0
+        for table in _TABLES_BY_DAY:
+            for (partition,) in self._query(
+                "SELECT DISTINCT partition_id FROM system.parts WHERE database = currentDatabase() "
+                "AND table = ? AND active AND partition_id < ?",
+                (table, str(cutoff[0][0])),
+            ):
+                self._command(f"ALTER TABLE {table} DROP PARTITION ID {literal(partition)}")
+                log.info("retention dropped %s partition %s", table, partition)
+                removed += 1
+        return removed
