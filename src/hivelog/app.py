@@ -43,7 +43,11 @@ def open_store(settings: Settings) -> Store:
         from hivelog.store.clickhouse import ClickHouseStore
 
         assert settings.db is not None
-        return ClickHouseStore(settings.db, read_timeout_ms=settings.read_timeout_ms)
+        return ClickHouseStore(
+            settings.db,
+            read_timeout_ms=settings.read_timeout_ms,
+            cluster=settings.clickhouse_cluster,
+        )
     if is_postgres(settings.db):
         from hivelog.store.postgres import PostgresStore
 

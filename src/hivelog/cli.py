@@ -90,6 +90,21 @@ def serve(**options: Any) -> None:
     uvicorn.run("hivelog.app:app_from_env", factory=True, workers=settings.workers, **common)
 
 
+def _open(settings: Settings) -> Any:
+    """The store named by `--db`, open; a database that cannot be opened exits non-zero
+    with the reason (e.g. a chdb: directory another process holds)."""
+    from hivelog.app import open_store
+
+    store = open_store(settings)
+    try:
+        store.open()
+    except Exception as exc:
+        if type(exc).__name__ != "EngineError":
+            raise
+        raise click.ClickException(str(exc)) from None
+    return store
+
+
 def _display(settings: Settings) -> str:
     """The database without any password in it."""
     from hivelog.app import is_clickhouse, is_postgres
@@ -114,13 +129,32 @@ def _display(settings: Settings) -> str:
 @click.option(
     "--db", "db", default=None, help="Database (default: HIVELOG_DB or ~/.hivelog/hivelog.db)."
 )
-def migrate(db: str | None) -> None:
+@click.option(
+    "--cluster",
+    "cluster",
+    default=None,
+    help="ClickHouse: create the tables ON CLUSTER with Replicated engines behind Distributed "
+    "tables (default: HIVELOG_CLICKHOUSE_CLUSTER; none = one node).",
+)
+@click.option(
+    "--print-sql",
+    is_flag=True,
+    help="ClickHouse: print the schema's statements (as --cluster spells them) and exit "
+    "without connecting.",
+)
+def migrate(db: str | None, cluster: str | None, print_sql: bool) -> None:
     """Apply pending schema migrations (also done automatically at start)."""
-    from hivelog.app import open_store
+    settings = Settings.from_env(db=db, clickhouse_cluster=cluster)
+    if print_sql:
+        from hivelog.store.clickhouse import ClickHouseStore
 
-    settings = Settings.from_env(db=db)
-    store = open_store(settings)
-    store.open()  # applies what is missing, under a lock on PostgreSQL
+        schema = ClickHouseStore("chdb:", cluster=settings.clickhouse_cluster)
+        for name, found in schema.schema_statements():
+            click.echo(f"-- migration {name}")
+            for statement in found:
+                click.echo(statement.strip() + ";\n")
+        return
+    store = _open(settings)  # applies what is missing, under a lock on PostgreSQL
     store.close()
     click.echo(f"database {_display(settings)} is up to date", err=True)
 
@@ -141,11 +175,9 @@ _db_option = click.option(
 @_db_option
 def keys_create(project: str, name: str | None, db: str | None) -> None:
     """Create a key for PROJECT (created if new) and print it: it is not shown again."""
-    from hivelog.app import open_store
     from hivelog.auth import new_key
 
-    store = open_store(Settings.from_env(db=db))
-    store.open()
+    store = _open(Settings.from_env(db=db))
     try:
         made = new_key()
         key = store.create_key(project, name, made.key_id, made.prefix, made.key_hash)
@@ -165,15 +197,12 @@ def keys_list(db: str | None) -> None:
     """Every key: id, project, label, created and revoked times (never the key itself)."""
     import datetime as dt
 
-    from hivelog.app import open_store
-
     def when(ms: int | None) -> str:
         if not ms:
             return "-"
         return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M")
 
-    store = open_store(Settings.from_env(db=db))
-    store.open()
+    store = _open(Settings.from_env(db=db))
     try:
         rows = store.list_keys()
     finally:
@@ -191,10 +220,8 @@ def keys_list(db: str | None) -> None:
 @_db_option
 def keys_revoke(key_id: str, db: str | None) -> None:
     """Revoke KEY_ID; a running server refuses it within a second."""
-    from hivelog.app import open_store
 
-    store = open_store(Settings.from_env(db=db))
-    store.open()
+    store = _open(Settings.from_env(db=db))
     try:
         done = store.revoke_key(key_id.removeprefix("hl_"))
     finally:

@@ -41,6 +41,12 @@ class Settings:
         "URL (clickhouses:// or ?secure=1 for TLS) or chdb:PATH (the embedded ClickHouse "
         "engine); ClickHouse needs `pip install 'hivelog[clickhouse]'`.",
     )
+    clickhouse_cluster: str | None = setting(
+        None,
+        "ClickHouse only: the cluster (from the server's remote_servers) whose nodes hold "
+        "hivelog's tables: migrations create them ON CLUSTER with Replicated engines behind "
+        "Distributed tables, and inserts wait for a quorum of replicas (docs/scaling.md).",
+    )
     max_body_bytes: int = setting(
         64 * 1024 * 1024,
         "Largest accepted request body, counted after decompression; larger bodies get 413.",

@@ -1,33 +1,65 @@
-"""Several hivelog processes on one PostgreSQL converge exactly like one process.
+"""Several hivelog processes on one PostgreSQL, or on one ClickHouse, converge exactly like one.
 
 Two `hivelog serve` processes on different ports share one fresh database: A runs
 `--workers 2` (two uvicorn worker processes behind one port), B one process. Concurrent
 clients spread each session's start, events, updates and resends across all of them in
 random order; every acknowledged event must then be stored exactly once, with the exact
-tree, `children_ids`, merged updates and real (not placeholder) session.
+tree, `children_ids`, merged updates and real (not placeholder) session. On ClickHouse the
+database is the embedded engine behind the test-only HTTP front (tests/chdb_front.py),
+reached through the production HTTP transport.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import Server, new_database
+from tests.conftest import ROOT, Server, free_port, new_database
 
 BASE = 1_790_000_000_000
 CLIENTS = 16
 
 
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Server]]:
-    with new_database("postgres", tmp_path_factory.mktemp("pg")) as db:
+@contextlib.contextmanager
+def chdb_behind_http(directory: Path) -> Iterator[str]:
+    """The embedded ClickHouse engine on `directory`, served over HTTP by the test front."""
+    port = free_port()
+    front = subprocess.Popen(
+        [sys.executable, "-m", "tests.chdb_front", str(directory), str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert front.stdout is not None
+        line = front.stdout.readline()
+        assert line.strip() == b"ready", line + front.stdout.read()
+        yield f"clickhouse://127.0.0.1:{port}/default"
+    finally:
+        front.terminate()
+        front.wait(timeout=30)
+
+
+@pytest.fixture(scope="module", params=["postgres", "clickhouse"])
+def servers(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[Server]]:
+    with contextlib.ExitStack() as stack:
+        if request.param == "postgres":
+            db = stack.enter_context(new_database("postgres", tmp_path_factory.mktemp("pg")))
+        else:
+            db = stack.enter_context(chdb_behind_http(tmp_path_factory.mktemp("ch")))
         group = [Server(db, ["--workers", "2"]), Server(db)]
         # Started at the same moment: both run migrations, which must apply exactly once.
         starters = [threading.Thread(target=s.start) for s in group]

@@ -19,7 +19,8 @@ import msgspec
 
 from hivelog.store import migrations
 from hivelog.store.base import Project
-from hivelog.store.clickhouse.transport import Transport, open_transport
+from hivelog.store.clickhouse import cluster
+from hivelog.store.clickhouse.transport import Transport, literal, open_transport
 
 log = logging.getLogger("hivelog.store.clickhouse")
 
@@ -104,9 +105,12 @@ class ClickHouseBase:
     dialect = "clickhouse"
     writers = 1  # one INSERT stream per process; the engine parallelises each INSERT itself
 
-    def __init__(self, url: str, *, read_timeout_ms: int = 30_000) -> None:
+    def __init__(
+        self, url: str, *, read_timeout_ms: int = 30_000, cluster: str | None = None
+    ) -> None:
         self.url = url
         self.read_timeout_ms = read_timeout_ms
+        self.cluster = cluster
         self._transport: Transport | None = None
         self._projects: dict[str, Project] = {}
         self._lock = threading.Lock()
@@ -134,8 +138,36 @@ class ClickHouseBase:
         limits = {"max_execution_time": max(1, self.read_timeout_ms // 1000)}
         return parse_rows(self.transport.execute(sql, params, None, {**limits, **(settings or {})}))
 
-    def _command(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self.transport.execute(sql, params)
+    def _command(
+        self, sql: str, params: Sequence[Any] = (), settings: dict[str, Any] | None = None
+    ) -> None:
+        self.transport.execute(sql, params, None, settings)
+
+    def _local(self, table: str) -> str:
+        """Where a mutation (DELETE, DROP PARTITION) of `table` goes: the table itself on one
+        node, its `_local` tables on every node of a cluster (Distributed tables take no
+        mutations)."""
+        if self.cluster is None:
+            return table
+        return f"{cluster.local(table)} ON CLUSTER {literal(self.cluster)}"
+
+    def insert_settings(self) -> dict[str, Any]:
+        """On a cluster, an INSERT returns once a quorum of the shard's replicas has the part
+        (the 2xx-means-durable rule across machines); on one node the tables' fsync settings
+        do it."""
+        if self.cluster is None:
+            return {}
+        return {"distributed_foreground_insert": 1, "insert_quorum": "auto"}
+
+    def schema_statements(self) -> list[tuple[str, list[str]]]:
+        """(migration name, its statements) in order, spelled for one node or the cluster."""
+        out = []
+        for name, module in migrations.migrations():
+            found = statements(migrations.sql_for(module, self.dialect))
+            if self.cluster is not None:
+                found = [c for s in found for c in cluster.cluster_statements(s, self.cluster)]
+            out.append((name, found))
+        return out
 
     def migrate(self) -> list[str]:
         """Apply migrations not yet recorded; return the names applied now.
@@ -143,20 +175,25 @@ class ClickHouseBase:
         Every statement is `IF NOT EXISTS`, so processes starting at once may both run a
         migration without harm; `schema_migrations` records what was applied.
         """
-        self._command(
+        ledger = (
             "CREATE TABLE IF NOT EXISTS schema_migrations (name String, applied_at Int64) "
             "ENGINE = ReplacingMergeTree ORDER BY name"
         )
+        for statement in (
+            [ledger] if self.cluster is None else cluster.cluster_statements(ledger, self.cluster)
+        ):
+            self._command(statement)
         done = {r[0] for r in self._query("SELECT name FROM schema_migrations FINAL")}
         applied: list[str] = []
-        for name, module in migrations.migrations():
+        for name, found in self.schema_statements():
             if name in done:
                 continue
-            for statement in statements(migrations.sql_for(module, self.dialect)):
+            for statement in found:
                 self._command(statement)
             self._command(
                 "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
                 (name, int(time.time())),
+                self.insert_settings(),
             )
             applied.append(name)
         return applied
@@ -188,6 +225,7 @@ class ClickHouseBase:
                         name,
                         int(time.time() * 1000),
                     ),
+                    self.insert_settings(),
                 )
                 project = self._project_row(name)
                 assert project is not None

@@ -34,7 +34,8 @@ class Expiry(ClickHouseBase):
         if old:
             pairs = "[" + ", ".join(f"({int(k)}, {literal(s)})" for k, s in old) + "]"
             self.transport.execute(
-                "DELETE FROM event_patches WHERE (project, event_id) IN (SELECT project, "
+                f"DELETE FROM {self._local('event_patches')} WHERE (project, event_id) IN "
+                "(SELECT project, "
                 f"event_id FROM events WHERE (project, session_id) IN {pairs})",
                 (),
                 None,
@@ -42,18 +43,27 @@ class Expiry(ClickHouseBase):
             )
             for table in ("events", "sessions_agg"):
                 self.transport.execute(
-                    f"DELETE FROM {table} WHERE (project, session_id) IN {pairs}", (), None, _SYNC
+                    f"DELETE FROM {self._local(table)} WHERE (project, session_id) IN {pairs}",
+                    (),
+                    None,
+                    _SYNC,
                 )
             return len(old)
         cutoff = self._query("SELECT toYYYYMMDD(toDateTime(intDiv(?, 1000), 'UTC'))", (day_start,))
         removed = 0
+        parts = "system.parts"
+        if self.cluster is not None:
+            parts = f"clusterAllReplicas({literal(self.cluster)}, system.parts)"
         for table in _TABLES_BY_DAY:
+            stored = table if self.cluster is None else f"{table}_local"
             for (partition,) in self._query(
-                "SELECT DISTINCT partition_id FROM system.parts WHERE database = currentDatabase() "
+                f"SELECT DISTINCT partition_id FROM {parts} WHERE database = currentDatabase() "
                 "AND table = ? AND active AND partition_id < ?",
-                (table, str(cutoff[0][0])),
+                (stored, str(cutoff[0][0])),
             ):
-                self._command(f"ALTER TABLE {table} DROP PARTITION ID {literal(partition)}")
+                self._command(
+                    f"ALTER TABLE {self._local(table)} DROP PARTITION ID {literal(partition)}"
+                )
                 log.info("retention dropped %s partition %s", table, partition)
                 removed += 1
         return removed

@@ -27,11 +27,12 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from hivelog.errors import Overloaded
+from hivelog.errors import Overloaded, QueryTimeout
 
 # Engine errors that mean "too busy now, retry later" (a 503 with Retry-After, not a 500).
-RETRYABLE_CODES = frozenset({252, 159, 202, 241, 209, 210})  # TOO_MANY_PARTS, TIMEOUT_EXCEEDED,
+RETRYABLE_CODES = frozenset({252, 202, 241, 209, 210})  # TOO_MANY_PARTS,
 # TOO_MANY_SIMULTANEOUS_QUERIES, MEMORY_LIMIT_EXCEEDED, SOCKET_TIMEOUT, NETWORK_ERROR
+TIMEOUT_EXCEEDED = 159
 
 
 class EngineError(Exception):
@@ -52,6 +53,11 @@ def error_code(message: str) -> int:
 
 def raise_engine_error(message: str) -> None:
     code = error_code(message)
+    if code == TIMEOUT_EXCEEDED:
+        raise QueryTimeout(
+            "the query ran longer than the read time limit and was stopped; "
+            "narrow it with filters or a date range"
+        )
     if code in RETRYABLE_CODES:
         raise Overloaded(f"ClickHouse is busy ({message[:200]}); retry shortly")
     raise EngineError(message, code)
@@ -136,7 +142,14 @@ class ChdbTransport:
         from chdb import session  # the `clickhouse` extra
 
         self.path = path
-        self._session: Any = session.Session(path)  # type: ignore[no-untyped-call]
+        try:
+            self._session: Any = session.Session(path)  # type: ignore[no-untyped-call]
+        except RuntimeError as exc:
+            raise EngineError(
+                f"cannot open chdb:{path}: {exc}. The embedded engine opens a data directory "
+                "in one process at a time: stop the process using it (e.g. `hivelog serve`), "
+                "or serve the data from a ClickHouse server (clickhouse://)"
+            ) from exc
         self._lock = threading.Lock()
 
     def execute(
@@ -195,22 +208,24 @@ class HttpTransport:
         data: bytes | None = None,
         settings: Mapping[str, Any] | None = None,
     ) -> bytes:
-        from clickhouse_connect.driver.exceptions import ClickHouseError
+        from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
         text = bind(sql, params)
+        if data is not None:  # settings inside the statement, before FORMAT
+            head, _, fmt = text.rpartition(" FORMAT ")
+            text = f"{head}{settings_clause(settings)} FORMAT {fmt}"
+        elif settings:
+            text += settings_clause(settings)
         try:
-            if data is not None:
-                head, _, fmt = text.rpartition(" FORMAT ")
-                table, _, columns = head.removeprefix("INSERT INTO ").partition(" ")
-                names = [c.strip() for c in columns.strip("() ").split(",") if c.strip()]
-                self._client().raw_insert(
-                    table, names, insert_block=data, settings=dict(settings or {}), fmt=fmt
-                )
+            if data is not None:  # the statement in the URL, the rows as the body
+                self._client().command(text, data=data)
                 return b""
-            out = self._client().raw_query(
-                text, settings=dict(settings or {}), fmt="JSONCompactEachRow"
-            )
-            return bytes(out)
+            return bytes(self._client().raw_query(text, fmt="JSONCompactEachRow"))
+        except OperationalError as exc:  # unreachable or timed out: retryable
+            if "code:" not in str(exc).lower():
+                raise Overloaded(f"ClickHouse did not answer ({str(exc)[:200]})") from exc
+            raise_engine_error(str(exc))
+            raise
         except ClickHouseError as exc:
             raise_engine_error(str(exc))
             raise

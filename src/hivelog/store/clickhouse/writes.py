@@ -115,7 +115,11 @@ class Writes(ClickHouseBase):
     def _insert(self, sql: str, lines: list[bytes], settings: dict[str, Any]) -> None:
         """One INSERT; retried with the same deduplication token if the answer was lost."""
         data = b"\n".join(lines) + b"\n"
-        token = {"insert_deduplication_token": uuid.uuid4().hex, **settings}
+        token = {
+            "insert_deduplication_token": uuid.uuid4().hex,
+            **settings,
+            **self.insert_settings(),
+        }
         for attempt in range(_RETRIES):
             try:
                 self.transport.execute(sql, (), data, token)
@@ -199,7 +203,8 @@ class Writes(ClickHouseBase):
         )[0]
         settings = {"mutations_sync": 2, "lightweight_deletes_sync": 2}
         self.transport.execute(
-            "DELETE FROM event_patches WHERE project = ? AND (event_id = ? OR event_id IN "
+            f"DELETE FROM {self._local('event_patches')} WHERE project = ? "
+            "AND (event_id = ? OR event_id IN "
             "(SELECT event_id FROM events WHERE project = ? AND session_id = ?))",
             (key, job.session_id, key, job.session_id),
             None,
@@ -207,7 +212,7 @@ class Writes(ClickHouseBase):
         )
         for table in ("events", "sessions_agg"):
             self.transport.execute(
-                f"DELETE FROM {table} WHERE project = ? AND session_id = ?",
+                f"DELETE FROM {self._local(table)} WHERE project = ? AND session_id = ?",
                 (key, job.session_id),
                 None,
                 settings,
