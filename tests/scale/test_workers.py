@@ -66,7 +66,7 @@ def servers(
         for t in starters:
             t.start()
         for t in starters:
-            t.join(timeout=60)
+            t.join(timeout=120)
         try:
             for s in group:
                 assert s.proc is not None and s.proc.poll() is None, s.log()

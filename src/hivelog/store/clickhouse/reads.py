@@ -15,7 +15,7 @@ from hivelog.normalize.event import Event
 from hivelog.query.filters import scoped_where
 from hivelog.store.base import SORTABLE, EventQuery, Project, StoredEvent
 from hivelog.store.clickhouse.connection import SELECT, ClickHouseBase, events_of
-from hivelog.store.clickhouse.rows import fold, folded_since, stored_row
+from hivelog.store.clickhouse.rows import fold, is_stale, stored_row
 from hivelog.store.clickhouse.transport import literal
 from hivelog.store.rows import merge_children, row_to_event, row_to_stored, with_children
 
@@ -80,14 +80,14 @@ class Reads(ClickHouseBase):
         if not rows:
             return rows
         ids = sorted({r[1] for r in rows})
-        newest: dict[str, int] = {}
-        for event_id, seq in self._query(
-            "SELECT event_id, max(seq) FROM event_patches WHERE project = ? AND event_id IN "
-            f"{literal(ids)} GROUP BY event_id",
+        found: dict[str, tuple[int, int]] = {}
+        for event_id, seq, count in self._query(
+            "SELECT event_id, max(seq), count() FROM event_patches FINAL WHERE project = ? "
+            f"AND event_id IN {literal(ids)} GROUP BY event_id",
             (project.key,),
         ):
-            newest[event_id] = int(seq)
-        stale = {r[1] for r in rows if newest.get(r[1], 0) > folded_since(r)}
+            found[event_id] = (int(seq), int(count))
+        stale = {r[1] for r in rows if r[1] in found and is_stale(r, *found[r[1]])}
         if not stale:
             return rows
         patches: dict[str, list[tuple[int, str]]] = defaultdict(list)
@@ -100,8 +100,8 @@ class Reads(ClickHouseBase):
         out = []
         for row in rows:
             if row[1] in stale:
-                event, seq = fold(row, patches[row[1]])
-                row = stored_row(event, row, seq)
+                event, version = fold(row, patches[row[1]])
+                row = stored_row(event, row, version)
             out.append(row)
         return out
 

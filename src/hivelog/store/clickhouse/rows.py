@@ -51,7 +51,7 @@ INSERT_SETTINGS = {
 }
 
 ORIGINAL_TOP = 1 << 62  # originals: 2^62 - arrival, so the first arrival wins
-COMPACTED = 1 << 63  # folded rows: 2^63 + the seq of the newest folded patch
+COMPACTED = 1 << 63  # folded rows: see folded_version
 
 _encode = msgspec.json.Encoder().encode
 _decode_update = msgspec.json.Decoder(EventUpdate).decode
@@ -111,29 +111,35 @@ def with_project(key: int, line: bytes) -> bytes:
     return b"[" + str(key).encode() + b"," + line[1:]
 
 
-def folded_since(row: Sequence[Any]) -> int:
-    """The seq of the newest patch already folded into this row (0: none)."""
-    version = int(row[VERSION_AT])
-    return version - COMPACTED if version >= COMPACTED else 0
+def folded_version(patches: Sequence[tuple[int, str]]) -> int:
+    """The version of a row with `patches` (sorted by seq) folded on: 2^63 + the newest seq
+    (to 256 ns) + how many (up to 255), so folding more patches always outranks fewer — even
+    a patch that arrived late with an older seq (another process, clock skew)."""
+    return COMPACTED + (patches[-1][0] & ~0xFF) + min(len(patches), 0xFF)
+
+
+def is_stale(row: Sequence[Any], newest_seq: int, count: int) -> bool:
+    """Whether patches (the newest seq, how many) are not all folded into `row`."""
+    return COMPACTED + (newest_seq & ~0xFF) + min(max(count, 1), 0xFF) > int(row[VERSION_AT])
 
 
 def fold(row: Sequence[Any], patches: Sequence[tuple[int, str]]) -> tuple[Event, int]:
-    """The event of `row` with the patches newer than it folded on in seq order, and the seq
-    of the newest one. Deterministic: every process folding the same patches agrees."""
+    """The event of `row` with *every* patch folded on in seq order, and the row's version.
+
+    Folding all of them onto a row that already holds some gives the same event as folding
+    them onto the original: an update sets values (merging keys, replacing outputs) and never
+    adds to them, so each value ends as the last patch that sets it left it. Deterministic:
+    every process folding the same patches writes the same row."""
     event = row_to_event(row)
     event.duration = float(event.duration)
-    since = folded_since(row)
-    newest = since
-    for seq, body in patches:
-        if seq > since:
-            apply_update(event, _decode_update(body))
-            newest = max(newest, seq)
-    return event, newest
+    for _, body in patches:
+        apply_update(event, _decode_update(body))
+    return event, folded_version(patches)
 
 
-def stored_row(event: Event, row: Sequence[Any], newest: int) -> list[Any]:
+def stored_row(event: Event, row: Sequence[Any], version: int) -> list[Any]:
     """A row of SELECT's columns holding `event` (for reads that fold without writing)."""
     from hivelog.store.rows import event_values
 
     values = event_values(event, placeholder=int(row[11]))
-    return [row[0], *values, COMPACTED + newest if newest else row[VERSION_AT]]
+    return [row[0], *values, version]

@@ -220,6 +220,9 @@ class HttpTransport:
             if data is not None:  # the statement in the URL, the rows as the body
                 self._client().command(text, data=data)
                 return b""
+            if not text.lstrip().upper().startswith(("SELECT", "WITH")):  # DDL, DELETE, INSERT
+                self._client().command(text)
+                return b""
             return bytes(self._client().raw_query(text, fmt="JSONCompactEachRow"))
         except OperationalError as exc:  # unreachable or timed out: retryable
             if "code:" not in str(exc).lower():

@@ -36,7 +36,7 @@ from hivelog.store.clickhouse.rows import (
     encode_row,
     event_line,
     fold,
-    folded_since,
+    is_stale,
     with_project,
 )
 from hivelog.store.clickhouse.transport import EngineError
@@ -139,7 +139,7 @@ class Writes(ClickHouseBase):
             f"IN {_pairs(keys)} GROUP BY project, event_id"
         ):
             if int(version) >= COMPACTED:
-                folded[(int(key), event_id)] = int(version) - COMPACTED
+                folded[(int(key), event_id)] = (int(version) - COMPACTED) | 0xFF
         lines = []
         last: dict[tuple[int, str], int] = {}
         for project, update in updates:
@@ -174,10 +174,10 @@ class Writes(ClickHouseBase):
             f"WHERE (project, event_id) IN {_pairs(keys)}"
         ):
             mine = patches.get((int(key), row[1]), [])
-            if not mine or mine[-1][0] <= folded_since(row):
+            if not mine or not is_stale(row, mine[-1][0], len(mine)):
                 continue
-            event, newest = fold(row, mine)
-            lines.append(with_project(int(key), event_line(event, int(row[0]), COMPACTED + newest)))
+            event, version = fold(row, mine)
+            lines.append(with_project(int(key), event_line(event, int(row[0]), version)))
         if lines:
             self._insert(INSERT_SQL, lines, INSERT_SETTINGS)
 
