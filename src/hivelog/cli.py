@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -229,6 +230,49 @@ def keys_revoke(key_id: str, db: str | None) -> None:
     if not done:
         raise click.ClickException(f"no active key {key_id!r} (see `hivelog keys list`)")
     click.echo(f"key {key_id} revoked", err=True)
+
+
+@main.command("copy")
+@click.option("--from", "source", required=True, help="The database to copy from (any --db).")
+@click.option("--to", "target", required=True, help="The database to copy into (any --db).")
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("hivelog-copy.checkpoint"),
+    show_default=True,
+    help="Where progress is kept; a re-run with the same --from and --to resumes from it.",
+)
+@click.option("--page", default=2000, show_default=True, help="Events per read and write.")
+def copy_command(source: str, target: str, checkpoint: Path, page: int) -> None:
+    """Copy every project, API key, event and waiting update from one database to another
+    (SQLite, PostgreSQL, ClickHouse, in any direction); resumable. Stop writers first."""
+    from hivelog.copy import CopyFailed, copy_database
+
+    if source == target:
+        raise click.UsageError("--from and --to name the same database")
+    src = _open(Settings.from_env(db=source))
+    try:
+        dst = _open(Settings.from_env(db=target))
+        try:
+            done = copy_database(
+                src,
+                dst,
+                source_name=source,
+                target_name=target,
+                checkpoint=checkpoint,
+                page=page,
+            )
+        except CopyFailed as exc:
+            raise click.ClickException(f"{exc}; run the same command again to resume") from None
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    click.echo(
+        f"copied {done.projects} project(s), {done.keys} key(s), {done.events} event(s) and "
+        f"{done.updates} waiting update(s){' (resumed)' if done.resumed else ''}",
+        err=True,
+    )
 
 
 main.add_command(import_command)

@@ -18,7 +18,7 @@ Why it is shaped this way (docs/scaling.md has the figures and the cluster layou
 
 from __future__ import annotations
 
-from hivelog.store.clickhouse.keys import Keys
+from hivelog.store.clickhouse.copying import Copying
 from hivelog.store.clickhouse.retention import Expiry
 from hivelog.store.clickhouse.transport import display
 from hivelog.store.clickhouse.views import Views
@@ -27,10 +27,11 @@ from hivelog.store.clickhouse.writes import Writes
 __all__ = ["ClickHouseStore", "display"]
 
 
-class ClickHouseStore(Writes, Views, Keys, Expiry):
+class ClickHouseStore(Writes, Views, Copying, Expiry):
     """The Store on ClickHouse, assembled from one mixin per concern:
 
     - `connection.ClickHouseBase`: transport, migrations, projects, the events subquery;
     - `writes.Writes`: the writer thread's path; `reads.Reads`: events for the API;
-    - `views.Views`: the web UI and charts; `keys.Keys`: API keys; `retention.Expiry`.
+    - `views.Views`: the web UI and charts; `keys.Keys` (in `copying.Copying`): API keys;
+      `copying.Copying`: what `hivelog copy` reads and writes; `retention.Expiry`.
     """

@@ -62,19 +62,21 @@ _PLACEHOLDERS = (
             "user_properties",
         )
     )
-    + ", toUInt64(0) AS version FROM (SELECT session_id, min(first_start) AS s, "
-    "max(last_end) AS e, argMinMerge(source) AS src, min(first_arrival) AS a "
-    "FROM sessions_agg WHERE project = {key} GROUP BY session_id) "
-    "WHERE session_id NOT IN (SELECT event_id FROM events WHERE project = {key} "
-    "AND event_id = session_id)"
+    + ", toUInt64(0) AS version FROM (SELECT session_id, assumeNotNull(min(first_start)) AS s, "
+    "assumeNotNull(max(last_end)) AS e, argMinMerge(source) AS src, "
+    "assumeNotNull(min(first_arrival)) AS a FROM sessions_agg WHERE project = {key} "
+    "GROUP BY session_id HAVING max(has_start) = 0 AND min(first_start) IS NOT NULL)"
 )
 
 
-def events_of(key: int, placeholders: bool = True) -> str:
+def events_of(key: int, placeholders: bool = True, span: tuple[int, int] | None = None) -> str:
     """A subquery: the events of project `key` as every backend answers them — one row per
     stored event (`FINAL`), plus placeholder sessions — in SELECT's columns and `project`
-    (the filter compiler's WHERE names it)."""
+    (the filter compiler's WHERE names it). With `span`, only events starting within it (the
+    day partitions outside it are not read)."""
     real = f"SELECT project, {REAL_COLUMNS} FROM events FINAL WHERE project = {int(key)}"
+    if span is not None:
+        real += f" AND start_time BETWEEN {int(span[0])} AND {int(span[1])}"
     if not placeholders:
         return f"({real})"
     return f"({real} UNION ALL {_PLACEHOLDERS.format(key=int(key))})"

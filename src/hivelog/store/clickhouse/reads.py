@@ -66,13 +66,31 @@ class Reads(ClickHouseBase):
         )
         return self._project_by_key(int(rows[0][0])) if len(rows) == 1 else None
 
+    def session_span(self, project: Project, session_id: str) -> tuple[int, int] | None:
+        """The first and last start time of a session's events (None: no such session), so
+        its rows are read from the days it touches only."""
+        rows = self._query(
+            "SELECT min(span_start), max(span_end), count() FROM sessions_agg "
+            "WHERE project = ? AND session_id = ?",
+            (project.key, session_id),
+        )
+        if not rows or not int(rows[0][2]):
+            return None
+        return int(rows[0][0]), int(rows[0][1])
+
     def _rows(
-        self, project: Project, where: str, params: Sequence[Any], tail: str = ""
+        self,
+        project: Project,
+        where: str,
+        params: Sequence[Any],
+        tail: str = "",
+        span: tuple[int, int] | None = None,
     ) -> list[list[Any]]:
         """Rows of SELECT from the project's events, with update patches newer than a row
         folded on (normally none are: the writer folds them when it stores them)."""
         rows = self._query(
-            f"SELECT {SELECT} FROM {events_of(project.key)} WHERE {where} {tail}", params
+            f"SELECT {SELECT} FROM {events_of(project.key, span=span)} WHERE {where} {tail}",
+            params,
         )
         return [_float_duration(r) for r in self._fold_newer(project, rows)]
 
@@ -114,7 +132,12 @@ class Reads(ClickHouseBase):
         return event
 
     def session_events(self, project: Project, session_id: str) -> list[StoredEvent]:
-        rows = self._rows(project, "session_id = ?", (session_id,), "ORDER BY start_time, seq")
+        span = self.session_span(project, session_id)
+        if span is None:
+            return []
+        rows = self._rows(
+            project, "session_id = ?", (session_id,), "ORDER BY start_time, seq", span
+        )
         return with_children([row_to_stored(r) for r in rows])
 
     def query_events(self, project: Project, query: EventQuery) -> tuple[list[Event], int]:

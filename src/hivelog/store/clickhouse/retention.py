@@ -22,14 +22,11 @@ class Expiry(ClickHouseBase):
         """One bounded step of retention; returns how much it removed (0: nothing left)."""
         day_start = (before_ms // DAY_MS) * DAY_MS
         old = self._query(
-            "SELECT project, event_id FROM events WHERE event_type = 'session' "
-            "AND event_id = session_id AND start_time < ? AND (project, event_id) IN "
-            "(SELECT project, session_id FROM events WHERE start_time >= ?) "
-            "UNION DISTINCT SELECT project, session_id FROM sessions_agg "
-            "GROUP BY project, session_id HAVING min(first_start) < ? AND max(last_end) >= ? "
-            "AND (project, session_id) NOT IN (SELECT project, event_id FROM events "
-            "WHERE event_id = session_id) LIMIT ?",
-            (before_ms, day_start, before_ms, day_start, chunk),
+            "SELECT project, session_id FROM sessions_agg GROUP BY project, session_id "
+            "HAVING max(span_end) >= ? AND ((max(has_start) = 1 AND (project, session_id) IN "
+            "(SELECT project, event_id FROM events WHERE event_id = session_id "
+            "AND start_time < ?)) OR (max(has_start) = 0 AND min(first_start) < ?)) LIMIT ?",
+            (day_start, before_ms, before_ms, chunk),
         )
         if old:
             pairs = "[" + ", ".join(f"({int(k)}, {literal(s)})" for k, s in old) + "]"
@@ -49,21 +46,41 @@ class Expiry(ClickHouseBase):
                     _SYNC,
                 )
             return len(old)
-        cutoff = self._query("SELECT toYYYYMMDD(toDateTime(intDiv(?, 1000), 'UTC'))", (day_start,))
+        cutoff = self._query(
+            "SELECT toYYYYMMDD(toDateTime(intDiv(?, 1000), 'UTC')), "
+            "toYYYYMM(toDateTime(intDiv(?, 1000), 'UTC'))",
+            (day_start, day_start),
+        )
         removed = 0
         parts = "system.parts"
         if self.cluster is not None:
             parts = f"clusterAllReplicas({literal(self.cluster)}, system.parts)"
-        for table in _TABLES_BY_DAY:
+        for table, before in zip(
+            _TABLES_BY_DAY, (cutoff[0][0], cutoff[0][1], cutoff[0][0]), strict=True
+        ):
             stored = table if self.cluster is None else f"{table}_local"
             for (partition,) in self._query(
                 f"SELECT DISTINCT partition_id FROM {parts} WHERE database = currentDatabase() "
                 "AND table = ? AND active AND partition_id < ?",
-                (stored, str(cutoff[0][0])),
+                (stored, str(before)),
             ):
                 self._command(
                     f"ALTER TABLE {self._local(table)} DROP PARTITION ID {literal(partition)}"
                 )
                 log.info("retention dropped %s partition %s", table, partition)
                 removed += 1
+        # sessions_agg is partitioned by month: its days before the cutoff in the cutoff's month
+        if self._query(
+            "SELECT 1 FROM sessions_agg WHERE day < toDate(toDateTime(intDiv(?, 1000), 'UTC')) "
+            "LIMIT 1",
+            (day_start,),
+        ):
+            self.transport.execute(
+                f"DELETE FROM {self._local('sessions_agg')} "
+                "WHERE day < toDate(toDateTime(intDiv(?, 1000), 'UTC'))",
+                (day_start,),
+                None,
+                _SYNC,
+            )
+            removed += 1
         return removed

@@ -103,9 +103,12 @@ class Views(Reads):
         return out
 
     def session_outline(self, project: Project, session_id: str) -> list[EventBrief]:
+        span = self.session_span(project, session_id)
+        if span is None:
+            return []
         rows = self._query(
             "SELECT event_id, parent_id, event_type, event_name, start_time, end_time, "
-            f"duration, substringUTF8(error, 1, 200) FROM {events_of(project.key)} "
+            f"duration, substringUTF8(error, 1, 200) FROM {events_of(project.key, span=span)} "
             "WHERE session_id = ? ORDER BY start_time, seq",
             (session_id,),
         )

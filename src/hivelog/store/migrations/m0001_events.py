@@ -118,8 +118,10 @@ CREATE INDEX pending_by_age ON pending_updates (project, received_at);
 # Daily partitions by start time: retention drops whole days. The sort key leads with the
 # project, then the session, so a session's rows are one range in every day it touches.
 # `sessions_agg` learns every session from any of its events (a materialized view: min/max/
-# argMin are idempotent, so resends and new versions do no harm); a session with events but no
-# session event is shown as a placeholder, as the other backends store one.
+# argMin are idempotent, so resends and new versions do no harm): the span of its start times
+# (a session's rows are then read from the days it touches only), whether its session event
+# arrived, and what a placeholder for it shows (the other backends store one as a row).
+# Monthly partitions: one small row per session and day, read whole for placeholders.
 # `fsync_*`: ClickHouse acknowledges an INSERT before fsync by default; these make a written
 # part durable before the INSERT returns (a 2xx means durable here too).
 # Statements are separated by a line holding only `;`.
@@ -165,20 +167,28 @@ CREATE TABLE IF NOT EXISTS sessions_agg (
     project UInt64,
     session_id String,
     day Date,
-    first_start SimpleAggregateFunction(min, Int64),
-    last_end SimpleAggregateFunction(max, Int64),
-    first_arrival SimpleAggregateFunction(min, UInt64),
+    span_start SimpleAggregateFunction(min, Int64),
+    span_end SimpleAggregateFunction(max, Int64),
+    has_start SimpleAggregateFunction(max, UInt8),
+    first_start SimpleAggregateFunction(min, Nullable(Int64)),
+    last_end SimpleAggregateFunction(max, Nullable(Int64)),
+    first_arrival SimpleAggregateFunction(min, Nullable(UInt64)),
     source AggregateFunction(argMin, String, UInt64)
 ) ENGINE = AggregatingMergeTree
-PARTITION BY toYYYYMMDD(day)
+PARTITION BY toYYYYMM(day)
 ORDER BY (project, session_id, day)
 SETTINGS fsync_after_insert = 1, fsync_part_directory = 1
 ;
 CREATE MATERIALIZED VIEW IF NOT EXISTS sessions_agg_mv TO sessions_agg AS
 SELECT project, session_id, toDate(toDateTime(intDiv(start_time, 1000), 'UTC')) AS day,
-    min(start_time) AS first_start, max(end_time) AS last_end, min(arrival) AS first_arrival,
-    argMinState(toString(source), arrival) AS source
-FROM events WHERE event_type != 'session' GROUP BY project, session_id, day
+    min(start_time) AS span_start, max(start_time) AS span_end,
+    max(event_id = session_id) AS has_start,
+    minIf(toNullable(start_time), event_type != 'session') AS first_start,
+    maxIf(toNullable(end_time), event_type != 'session') AS last_end,
+    minIf(toNullable(arrival), event_type != 'session') AS first_arrival,
+    argMinState(toString(source), if(event_type != 'session', arrival, 18446744073709551615))
+        AS source
+FROM events GROUP BY project, session_id, day
 ;
 CREATE TABLE IF NOT EXISTS event_patches (
     project UInt64,
