@@ -54,7 +54,7 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float = 120.0) -> None:
         env = {**os.environ, **self.env}
         env.pop("HIVELOG_DB", None)
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process

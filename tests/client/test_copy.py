@@ -108,7 +108,7 @@ def _answers(srv: Server, sessions: dict[str, list[str]], secrets: dict[str, str
 
 def _keys(db: str) -> list[str]:
     listed = subprocess.run(
-        [HIVELOG, "keys", "list", "--db", db], capture_output=True, text=True, timeout=60
+        [HIVELOG, "keys", "list", "--db", db], capture_output=True, text=True, timeout=300
     )
     assert listed.returncode == 0, listed.stderr
     return listed.stdout.splitlines()
@@ -161,7 +161,7 @@ def test_copy_round_trips_everything_across_all_backends(
     for project, name in ((PROJECTS[0], "ci"), (PROJECTS[1], "ci"), (PROJECTS[1], "old")):
         made = subprocess.run(
             [HIVELOG, "keys", "create", "--project", project, "--name", name, "--db", lite],
-            capture_output=True, text=True, timeout=60, check=True,
+            capture_output=True, text=True, timeout=300, check=True,
         )  # fmt: skip
         if name == "old":
             key_id = made.stdout.strip().split("_")[1]

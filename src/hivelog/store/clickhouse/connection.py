@@ -137,8 +137,16 @@ class ClickHouseBase:
     def _query(
         self, sql: str, params: Sequence[Any] = (), settings: dict[str, Any] | None = None
     ) -> list[list[Any]]:
-        limits = {"max_execution_time": max(1, self.read_timeout_ms // 1000)}
-        return parse_rows(self.transport.execute(sql, params, None, {**limits, **(settings or {})}))
+        """Rows of a query of the store's own (writes, upkeep, keys): no time limit."""
+        return parse_rows(self.transport.execute(sql, params, None, settings))
+
+    def _read(
+        self, sql: str, params: Sequence[Any] = (), settings: dict[str, Any] | None = None
+    ) -> list[list[Any]]:
+        """Rows of a read a request asked for, stopped at `--read-timeout-ms` (a 400
+        query_timeout, see transport.raise_engine_error)."""
+        limit = {"max_execution_time": self.read_timeout_ms / 1000} if self.read_timeout_ms else {}
+        return parse_rows(self.transport.execute(sql, params, None, {**limit, **(settings or {})}))
 
     def _command(
         self, sql: str, params: Sequence[Any] = (), settings: dict[str, Any] | None = None

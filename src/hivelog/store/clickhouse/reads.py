@@ -51,7 +51,7 @@ class Reads(ClickHouseBase):
         return self._project_row(name)
 
     def _project_by_key(self, key: int) -> Project | None:
-        rows = self._query(
+        rows = self._read(
             "SELECT project_id, name FROM projects WHERE key = ? "
             "ORDER BY created_at, project_id LIMIT 1",
             (key,),
@@ -59,7 +59,7 @@ class Reads(ClickHouseBase):
         return Project(key=key, project_id=rows[0][0], name=rows[0][1]) if rows else None
 
     def project_of_event(self, event_id: str) -> Project | None:
-        rows = self._query(
+        rows = self._read(
             "SELECT DISTINCT project FROM (SELECT project FROM events WHERE event_id = ? "
             "UNION ALL SELECT project FROM sessions_agg WHERE session_id = ?) LIMIT 2",
             (event_id, event_id),
@@ -69,7 +69,7 @@ class Reads(ClickHouseBase):
     def session_span(self, project: Project, session_id: str) -> tuple[int, int] | None:
         """The first and last start time of a session's events (None: no such session), so
         its rows are read from the days it touches only."""
-        rows = self._query(
+        rows = self._read(
             "SELECT min(span_start), max(span_end), count() FROM sessions_agg "
             "WHERE project = ? AND session_id = ?",
             (project.key, session_id),
@@ -88,7 +88,7 @@ class Reads(ClickHouseBase):
     ) -> list[list[Any]]:
         """Rows of SELECT from the project's events, with update patches newer than a row
         folded on (normally none are: the writer folds them when it stores them)."""
-        rows = self._query(
+        rows = self._read(
             f"SELECT {SELECT} FROM {events_of(project.key, span=span)} WHERE {where} {tail}",
             params,
         )
@@ -99,7 +99,7 @@ class Reads(ClickHouseBase):
             return rows
         ids = sorted({r[1] for r in rows})
         found: dict[str, tuple[int, int]] = {}
-        for event_id, seq, count in self._query(
+        for event_id, seq, count in self._read(
             "SELECT event_id, max(seq), count() FROM event_patches FINAL WHERE project = ? "
             f"AND event_id IN {literal(ids)} GROUP BY event_id",
             (project.key,),
@@ -109,7 +109,7 @@ class Reads(ClickHouseBase):
         if not stale:
             return rows
         patches: dict[str, list[tuple[int, str]]] = defaultdict(list)
-        for event_id, seq, body in self._query(
+        for event_id, seq, body in self._read(
             "SELECT event_id, seq, body FROM event_patches FINAL WHERE project = ? AND event_id "
             f"IN {literal(sorted(stale))} ORDER BY event_id, seq, patch_id",
             (project.key,),
@@ -150,7 +150,7 @@ class Reads(ClickHouseBase):
             [*params, query.limit, query.offset],
             f"ORDER BY {column} {direction}, seq {direction} LIMIT ? OFFSET ?",
         )
-        total = self._query(f"SELECT count() FROM {events_of(project.key)} WHERE {where}", params)
+        total = self._read(f"SELECT count() FROM {events_of(project.key)} WHERE {where}", params)
         events = [row_to_event(r) for r in rows]
         self._add_children(project, events)
         return events, int(total[0][0]) if total else 0
@@ -162,7 +162,7 @@ class Reads(ClickHouseBase):
         for session_id, group in by_session.items():
             wanted = {e.event_id: e for e in group}
             found: dict[str, list[str]] = defaultdict(list)
-            for parent_id, event_id in self._query(
+            for parent_id, event_id in self._read(
                 f"SELECT parent_id, event_id FROM {events_of(project.key, placeholders=False)} "
                 f"WHERE session_id = ? AND parent_id IN {literal(list(wanted))} "
                 "ORDER BY start_time, seq",

@@ -50,7 +50,7 @@ class Views(Reads):
         return False
 
     def list_projects(self) -> list[Project]:
-        rows = self._query(
+        rows = self._read(
             "SELECT key, argMin(project_id, (created_at, project_id)), any(name) FROM projects "
             "GROUP BY key ORDER BY any(name)"
         )
@@ -77,7 +77,7 @@ class Views(Reads):
             [*params, sessions.limit, sessions.offset],
             "ORDER BY start_time DESC, seq DESC LIMIT ? OFFSET ?",
         )
-        total = self._query(f"SELECT count() FROM {events_of(project.key)} WHERE {where}", params)
+        total = self._read(f"SELECT count() FROM {events_of(project.key)} WHERE {where}", params)
         return [row_to_event(r) for r in rows], int(total[0][0]) if total else 0
 
     def session_stats(
@@ -90,7 +90,7 @@ class Views(Reads):
             events=events_of(project.key, placeholders=False), ids=literal(ids)
         )
         out: dict[str, SessionStats] = {}
-        for row in self._query(sql):
+        for row in self._read(sql):
             out[row[0]] = SessionStats(
                 num_events=int(row[1] or 0),
                 num_model_events=int(row[2] or 0),
@@ -106,7 +106,7 @@ class Views(Reads):
         span = self.session_span(project, session_id)
         if span is None:
             return []
-        rows = self._query(
+        rows = self._read(
             "SELECT event_id, parent_id, event_type, event_name, start_time, end_time, "
             f"duration, substringUTF8(error, 1, 200) FROM {events_of(project.key, span=span)} "
             "WHERE session_id = ? ORDER BY start_time, seq",
@@ -137,7 +137,7 @@ class Views(Reads):
         else:
             fn = {"sum": "sum", "avg": "avg", "min": "min", "max": "max"}[spec.aggregation]
             sql = f"SELECT b, g, {fn}(v), count(v) FROM ({inner}) GROUP BY b, g ORDER BY b, g"
-        rows = self._query(sql, params)
+        rows = self._read(sql, params)
         return [
             ChartPoint(
                 bucket=int(b),
