@@ -19,6 +19,9 @@ Measured, medians (and p95) of --runs runs on a running `hivelog serve`:
   browser   Chromium (/usr/bin/chromium): navigation start until the page is usable: the
             sessions table drawn, or the session tree and timeline built and the first event's
             detail shown
+  download  the events page's JSONL download of the newest --download events (100,000),
+            streamed: time to the last byte, and the server's RSS before and at its peak
+            during the download (memory stays flat); baseline: the same rows by raw SQL
 """
 
 from __future__ import annotations
@@ -184,6 +187,7 @@ def main() -> None:
     ap.add_argument("--big", type=int, default=10_000, help="events in the big session")
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--db", default="/tmp/hivelog-bench-ui.db")
+    ap.add_argument("--download", type=int, default=100_000, help="events in the download")
     args = ap.parse_args()
     big_id = build(args.db, args.events, args.big)
     server = ServerProcess(db=args.db)
@@ -230,12 +234,64 @@ def main() -> None:
                 results[name] = summary(timed(fn, args.runs))
                 print(f"{name:58s} {results[name]}", flush=True)
         results.update(browser(base, big_id, args.big, args.runs))
+        results.update(download(server, base, raw, args.download))
     finally:
         server.close()
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "ui.json").write_text(json.dumps({"events": args.events, "results": results}, indent=2))
     print(f"\nresults in {out / 'ui.json'}")
+
+
+def download(
+    server: ServerProcess, base: str, raw: sqlite3.Connection, n: int
+) -> dict[str, dict[str, float]]:
+    """The events page's JSONL download of the newest `n` events (a custom range starting at
+    the n-th newest event), streamed: time to the last byte, and the server's RSS sampled
+    every 20 ms during it against its RSS before (flat memory: the rise does not grow with n).
+    Baseline: the same rows read by raw SQL."""
+    row = raw.execute(
+        "SELECT start_time FROM events WHERE project = 1 ORDER BY start_time DESC LIMIT 1 OFFSET ?",
+        (n - 1,),
+    ).fetchone()
+    since = row[0] if row else 0
+    expected = raw.execute(
+        "SELECT count(*) FROM events WHERE project = 1 AND start_time >= ?", (since,)
+    ).fetchone()[0]
+    url = f"{base}/ui/export/events.jsonl?project={PROJECT}&range=custom&from={since}"
+    started = time.perf_counter()
+    raw.execute(
+        "SELECT * FROM events WHERE project = 1 AND start_time >= ? ORDER BY start_time DESC",
+        (since,),
+    ).fetchall()
+    baseline_ms = (time.perf_counter() - started) * 1000
+    before = server.rss_mb()
+    peak = before
+    lines = size = 0
+    started = time.perf_counter()
+    with httpx.stream("GET", url, timeout=600) as r:
+        r.raise_for_status()
+        last_sample = 0.0
+        for chunk in r.iter_bytes():
+            lines += chunk.count(b"\n")
+            size += len(chunk)
+            if time.perf_counter() - last_sample > 0.02:
+                peak, last_sample = max(peak, server.rss_mb()), time.perf_counter()
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    assert lines == expected, f"downloaded {lines} events, expected {expected}"
+    out = {
+        f"baseline: raw SQL of the {expected:,} events": {"ms": round(baseline_ms, 1)},
+        f"server: download of {expected:,} events (JSONL)": {
+            "ms": round(elapsed_ms, 1),
+            "mb": round(size / 1e6, 1),
+            "events_per_s": round(expected / (elapsed_ms / 1000)),
+            "rss_before_mb": round(before, 1),
+            "rss_peak_mb": round(peak, 1),
+        },
+    }
+    for name, value in out.items():
+        print(f"{name:58s} {value}", flush=True)
+    return out
 
 
 def browser(base: str, big_id: str, big: int, runs: int) -> dict[str, dict[str, float]]:

@@ -17,7 +17,15 @@ from hivelog.errors import HivelogError
 from hivelog.ingest.converters import Converters
 from hivelog.ingest.limits import Limits
 from hivelog.ingest.writer import Writer
-from hivelog.middleware import BodyLimit, InflightLimit
+from hivelog.middleware import (
+    BodyLimit,
+    BrowserGuard,
+    HostAllowList,
+    InflightLimit,
+    SecurityHeaders,
+)
+from hivelog.query.filters import QueryLimits
+from hivelog.query.filters import configure as configure_query_limits
 from hivelog.routes import routes
 from hivelog.routes.http import json_response
 from hivelog.server import tune_gc
@@ -38,7 +46,13 @@ def is_clickhouse(db: str | None) -> bool:
 
 def open_store(settings: Settings) -> Store:
     """The backend named by `--db`: a postgresql:// URL means PostgreSQL, clickhouse://,
-    clickhouses:// or chdb:PATH ClickHouse, a path SQLite."""
+    clickhouses:// or chdb:PATH ClickHouse, a path SQLite.
+
+    Every query of this process is held to the settings' query limits from here on,
+    whichever way it comes in (API, UI pages, CLI export)."""
+    configure_query_limits(
+        QueryLimits(max_filters=settings.max_filters, max_search_chars=settings.max_search_chars)
+    )
     if is_clickhouse(settings.db):
         from hivelog.store.clickhouse import ClickHouseStore
 
@@ -125,10 +139,21 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             writer.stop()
             store.close()
 
+    hosts = HostAllowList(settings.host, settings.allowed_hosts)
+
+    async def check_host() -> bool:
+        """The Host allow-list applies while the server runs open, and always once
+        --allowed-hosts is set (with keys required, a rebinding page has no key to send)."""
+        return hosts.configured or not await keys.required()
+
     return Starlette(
         routes=routes(),
-        # Auth first: a request without a valid key is refused before its body is read.
+        # Security headers on every answer, refusals included; then what a hostile web page
+        # could send is refused; then auth: a request without a valid key is refused before
+        # its body is read.
         middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(BrowserGuard, hosts=hosts, check_host=check_host),
             Middleware(Auth, keys=keys),
             Middleware(
                 BodyLimit,

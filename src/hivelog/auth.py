@@ -9,11 +9,13 @@ nothing about how much of a guess was right.
 Every key belongs to one project; the middleware puts the key on the request scope and
 `routes.http.named_project` makes that project win over any the request names.
 
-When auth is required: whenever any key exists, and always when the server listens beyond
-loopback without `--insecure` (then no key at all means every request is refused). A loopback
-server with no keys runs open. The key set is cached and re-read at most every
-`REFRESH_SECONDS`, so a key created or revoked with the CLI takes effect within that time
-without a per-request database read.
+When auth is required: whenever any key exists; always when the server listens beyond
+loopback without `--insecure`; and always once the database has had keys (fail closed: revoking
+the last key does not open the server — with no active key every request is refused until a key
+is created or the operator runs `hivelog keys open`). A loopback server on a database that never
+had keys (or was explicitly opened) runs open. The key set and the closed state are cached and
+re-read at most every `REFRESH_SECONDS`, so a key created or revoked, or `keys open`, takes effect
+in every server process within that time without a per-request database read.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import dataclasses
 import hashlib
 import hmac
 import ipaddress
+import logging
 import re
 import secrets
 import time
@@ -36,6 +39,7 @@ from hivelog.errors import Unauthorized
 from hivelog.middleware import ASGIApp, Receive, Scope, Send, send_error
 from hivelog.store.base import ApiKey, Store
 
+log = logging.getLogger("hivelog.auth")
 KEY_PREFIX = "hl_"
 REFRESH_SECONDS = 1.0
 SCOPE_KEY = "hivelog.key"
@@ -43,6 +47,9 @@ SCOPE_KEY = "hivelog.key"
 PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/docs", "/login", "/logout"})
 COOKIE = "hivelog_key"  # the web UI's key (hivelog.ui.login)
 PUBLIC_PREFIXES = ("/static/",)  # the UI's CSS and JS: no data
+# The one write the cookie may make: the UI's feedback form, whose route checks a CSRF token
+# bound to the cookie and the request's origin (hivelog.ui.feedback).
+COOKIE_WRITE_PREFIX = "/ui/feedback/"
 _KEY_SHAPE = re.compile(r"^hl_([0-9a-f]{8})_[A-Za-z0-9_\-]{20,100}$")
 
 
@@ -88,19 +95,39 @@ def key_from_headers(headers: list[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
+NO_ACTIVE_KEY = (
+    "this server has no active API key: the database had keys and the last one was revoked, "
+    "so it refuses every request (fail closed). Create a key with `hivelog keys create "
+    "--project NAME`, or, to run without keys again, `hivelog keys open` (docs/security.md)"
+)
+
+
 class KeyRing:
-    """The active keys by `key_id`, cached and re-read from the store at most once a second."""
+    """The active keys by `key_id` and whether the database is closed without them, cached and
+    re-read from the store at most once a second."""
 
     def __init__(self, store: Store, *, open_without_keys: bool) -> None:
         self.store = store
         self.open_without_keys = open_without_keys
         self._keys: dict[str, ApiKey] = {}
+        self._closed = False  # had keys, none active, not opened since: refuse everything
         self._loaded_at = float("-inf")
         self._lock = asyncio.Lock()
 
     def load(self) -> None:
-        self._keys = {k.key_id: k for k in self.store.active_keys()}
+        keys = {k.key_id: k for k in self.store.active_keys()}
+        closed = not keys and self.store.keys_closed()
+        if closed and (self._keys or not self._closed):
+            log.warning("auth: CLOSED — %s", NO_ACTIVE_KEY)
+        elif self._closed and not closed and not keys:
+            log.warning("auth: the database was opened with `hivelog keys open`; running open")
+        self._keys, self._closed = keys, closed
         self._loaded_at = time.monotonic()
+
+    @property
+    def closed(self) -> bool:
+        """No active key, and the database refuses every request until one is created."""
+        return self._closed
 
     async def _fresh(self) -> dict[str, ApiKey]:
         if time.monotonic() - self._loaded_at > REFRESH_SECONDS:
@@ -110,7 +137,7 @@ class KeyRing:
         return self._keys
 
     async def required(self) -> bool:
-        return bool(await self._fresh()) or not self.open_without_keys
+        return bool(await self._fresh()) or self._closed or not self.open_without_keys
 
     async def check(self, key: str) -> ApiKey | None:
         """The active key `key` is, or None; constant time in the secret part."""
@@ -136,7 +163,7 @@ class Auth:
             await self.app(scope, receive, send)
             return
         presented = key_from_headers(scope["headers"])
-        if presented is None and scope["method"] in ("GET", "HEAD"):
+        if presented is None and _cookie_may(scope):
             presented = _cookie_key(scope["headers"])
         if not await self.keys.required():
             if presented is not None:
@@ -147,6 +174,9 @@ class Auth:
         key = await self.keys.check(presented) if presented is not None else None
         if key is None and _is_page(scope):  # a person at a browser: to the sign-in page
             await _redirect_to_login(scope, send)
+            return
+        if self.keys.closed:
+            await send_error(send, Unauthorized(NO_ACTIVE_KEY, "Authorization"))
             return
         if presented is None:
             await send_error(send, _unauthorized("this server requires an API key"))
@@ -181,8 +211,16 @@ async def _redirect_to_login(scope: Scope, send: Send) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
+def _cookie_may(scope: Scope) -> bool:
+    """Reads (GET, HEAD), and the feedback form's POST; no other write."""
+    if scope["method"] in ("GET", "HEAD"):
+        return True
+    path: str = scope.get("path", "")
+    return scope["method"] == "POST" and path.startswith(COOKIE_WRITE_PREFIX)
+
+
 def _cookie_key(headers: list[tuple[bytes, bytes]]) -> str | None:
-    """The UI's `hivelog_key` cookie; honoured on GET/HEAD only, so no cross-site writes."""
+    """The UI's `hivelog_key` cookie (honoured where `_cookie_may` says)."""
     for name, value in headers:
         if name == b"cookie":
             for part in value.decode("latin-1").split(";"):

@@ -65,7 +65,8 @@ def serve(**options: Any) -> None:
     checking = open_store(settings)
     checking.open()
     try:
-        mode = auth_mode(settings, len(checking.active_keys()))
+        active = len(checking.active_keys())
+        mode = auth_mode(settings, active, closed=not active and checking.keys_closed())
     except StartRefused as refused:
         raise click.ClickException(str(refused)) from None
     finally:
@@ -220,16 +221,54 @@ def keys_list(db: str | None) -> None:
 @click.argument("key_id")
 @_db_option
 def keys_revoke(key_id: str, db: str | None) -> None:
-    """Revoke KEY_ID; a running server refuses it within a second."""
+    """Revoke KEY_ID; a running server refuses it within a second. Revoking the last key does
+    not open the server: it refuses every request until a key is created or `keys open`."""
 
     store = _open(Settings.from_env(db=db))
     try:
         done = store.revoke_key(key_id.removeprefix("hl_"))
+        left = len(store.active_keys())
     finally:
         store.close()
     if not done:
         raise click.ClickException(f"no active key {key_id!r} (see `hivelog keys list`)")
     click.echo(f"key {key_id} revoked", err=True)
+    if not left:
+        click.echo(
+            "that was the last active key: servers on this database now refuse every request "
+            "until a key is created (`hivelog keys create`) or you run `hivelog keys open`",
+            err=True,
+        )
+
+
+@keys.command("open")
+@_db_option
+def keys_open(db: str | None) -> None:
+    """Let a database whose keys were all revoked run without keys again.
+
+    A database that has had keys stays closed when its last key is revoked: every request gets
+    401. This records the explicit choice to open it: a server on loopback then runs open (any
+    local process may read and write every project) until a key is created again; one beyond
+    loopback still needs --insecure. Running servers follow within a second.
+    """
+
+    settings = Settings.from_env(db=db)
+    store = _open(settings)
+    try:
+        active = len(store.active_keys())
+        done = not active and store.open_without_keys()
+    finally:
+        store.close()
+    if not done:
+        raise click.ClickException(
+            f"{active or 'some'} API key(s) are active, so the database cannot run without keys:"
+            " revoke them first (`hivelog keys list`, `hivelog keys revoke KEY_ID`)"
+        )
+    click.echo(
+        f"database {_display(settings)} opened: a loopback server runs without keys (any local "
+        "process may read and write every project) until a key is created",
+        err=True,
+    )
 
 
 @main.command("copy")

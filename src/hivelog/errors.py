@@ -65,6 +65,13 @@ class Forbidden(HivelogError):
     code = "forbidden"
 
 
+class MisdirectedRequest(HivelogError):
+    """The request names a host this server does not answer to (DNS rebinding)."""
+
+    status = 421
+    code = "unknown_host"
+
+
 class RequestTimeout(HivelogError):
     """The client sent its body too slowly (408); the connection is not held open for it."""
 

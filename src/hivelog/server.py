@@ -27,11 +27,20 @@ class StartRefused(Exception):
     """The server must not start as configured; the message says what to do instead."""
 
 
-def auth_mode(settings: Settings, active_keys: int) -> str:
+def auth_mode(settings: Settings, active_keys: int, closed: bool = False) -> str:
     """One line for the start banner: how requests are authenticated. Raises StartRefused for
-    a server reachable from other machines that no key could protect."""
+    a server reachable from other machines that no key could protect. `closed`: the database
+    had keys and none is active, so every request is refused (fail closed)."""
     if active_keys:
         return f"auth: API keys required ({active_keys} active)"
+    if closed:
+        return (
+            "auth: CLOSED — this database had API keys and none is active, so every request "
+            "is refused (401). Create a key:\n"
+            f"    hivelog keys create --project NAME{_db_flag(settings)}\n"
+            "or, to run without keys again (loopback only), reopen it explicitly:\n"
+            f"    hivelog keys open{_db_flag(settings)}"
+        )
     if is_loopback(settings.host):
         return (
             "auth: OPEN — no API keys exist, so any local process may read and write every "

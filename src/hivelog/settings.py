@@ -87,6 +87,13 @@ class Settings:
         "Allow listening beyond loopback with no API key: anyone who can reach the port can "
         "read and write every project. Without it, such a server refuses to start.",
     )
+    allowed_hosts: str = setting(
+        "",
+        "Host names the server answers to besides localhost, IP addresses and --host, comma "
+        "separated (`.example.com` also matches its subdomains; `*` any host): for a server "
+        "behind a proxy that passes its own name. Other Host headers get 421 while the server "
+        "runs open (DNS-rebinding protection), and always once this is set. docs/security.md.",
+    )
     max_batch_events: int = setting(
         10_000,
         "Most events (or spans) one request may carry; more get 413.",
@@ -103,7 +110,13 @@ class Settings:
     )
     max_filters: int = setting(
         50,
-        "Most filters one query may have; more get 400.",
+        "Most filters one query may have, from the API, a UI page or `hivelog export`; more "
+        "get 400 (a page says why).",
+    )
+    max_search_chars: int = setting(
+        256,
+        "Longest search text (characters) of the UI's search box and the chart route; longer, "
+        "or more than 32 words, gets 400 (a page says why).",
     )
     read_timeout_ms: int = setting(
         10_000,

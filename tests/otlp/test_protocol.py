@@ -340,7 +340,9 @@ def test_full_writer_queue_answers_503_with_retry_after(fresh_database: str, pro
 # ---- logs and metrics ---------------------------------------------------------------------
 
 
-def test_logs_and_metrics_are_answered_not_stored(client: httpx.Client, project: str) -> None:
+def test_metrics_and_logs_without_span_are_answered_not_stored(
+    client: httpx.Client, project: str
+) -> None:
     logs = ExportLogsServiceRequest(
         resource_logs=[ResourceLogs(scope_logs=[ScopeLogs(log_records=[LogRecord(), LogRecord()])])]
     )
@@ -350,7 +352,7 @@ def test_logs_and_metrics_are_answered_not_stored(client: httpx.Client, project:
         answer = ExportLogsServiceResponse()
         answer.ParseFromString(r.content)
         assert answer.partial_success.rejected_log_records == 2
-        assert "traces only" in answer.partial_success.error_message
+        assert "no span context" in answer.partial_success.error_message
     r = client.post("/v1/metrics", content=b"", headers=PROTOBUF)
     assert r.status_code == 200
     ExportMetricsServiceResponse().ParseFromString(r.content)

@@ -61,15 +61,16 @@ def test_sessions_page_lists_sessions_newest_first(page: Page, seeded: Seeded) -
     page.goto(seeded.url("/"))
     expect(page.locator("table.sessions tbody tr")).to_have_count(N_SESSIONS + 1)
     headers = page.locator("table.sessions thead th").all_inner_texts()
-    assert headers == ["Name", "Start", "Duration", "Events", "Model calls", "Tokens", "Cost",
-                       "Errors", "User", "Source"]  # fmt: skip
+    assert headers == ["Name", "Input", "Output", "Start", "Duration", "Events", "Model calls",
+                       "Tokens", "Cost", "Errors", "Feedback", "User", "Source"]  # fmt: skip
     first = page.locator("table.sessions tbody tr").first
     assert "support chat 11" in first.inner_text()
     cells = first.locator("td").all_inner_texts()
-    assert cells[3] == "4" and cells[4] == "2"  # events, model calls
-    assert cells[8] == "user-2" and cells[9] == "production"
+    assert cells[5] == "4" and cells[6] == "2"  # events, model calls
+    assert cells[11] == "user-2" and cells[12] == "production"
+    assert cells[1] == "我的包裹在哪里？"  # session 11's question; no output on the session
     big = page.locator(f"tr[data-session='{seeded.big}'] td").all_inner_texts()
-    assert big[3] == f"{BIG - 1:,}"
+    assert big[5] == f"{BIG - 1:,}"
     # session 4 and 9 have a failed tool call: the row and its count say so
     failing = page.locator(f"tr[data-session='{seeded.ids[4]}']")
     expect(failing).to_have_class(re.compile("has-error"))
@@ -142,7 +143,7 @@ def test_session_tree_timeline_and_chat(page: Page, seeded: Seeded) -> None:
     expect(detail.locator(".msg.r-tool")).to_contain_text("shipped")
     expect(detail.locator(".msg.out")).to_contain_text("ships today")
     expect(detail.locator("details.section summary").first).to_contain_text("config")
-    detail.locator("details.section", has_text="config").locator("[data-copy-json]").click()
+    detail.locator("details.section", has_text="config").locator("[data-copy-raw]").click()
     copied = page.evaluate("navigator.clipboard.readText()")
     assert '"model": "claude-3-5-sonnet"' in copied
     screenshot(page, "session")

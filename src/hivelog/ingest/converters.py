@@ -20,8 +20,9 @@ import msgspec
 
 from hivelog.errors import BadInput
 from hivelog.normalize.event import Event
+from hivelog.normalize.logs import logs_to_updates
 from hivelog.normalize.otlp import Converted, spans_to_events
-from hivelog.wire.otlp import decode_json, decode_protobuf
+from hivelog.wire.otlp import decode_json, decode_logs_json, decode_logs_protobuf, decode_protobuf
 
 log = logging.getLogger("hivelog.converters")
 
@@ -35,6 +36,13 @@ def convert(raw: bytes, as_json: bool, default_project: str) -> Converted:
     """Decode an ExportTraceServiceRequest and convert its spans (BadInput if undecodable)."""
     spans = decode_json(raw) if as_json else decode_protobuf(raw)
     return spans_to_events(spans, default_project)
+
+
+def convert_logs(raw: bytes, as_json: bool, default_project: str) -> Converted:
+    """Decode an ExportLogsServiceRequest and turn its records into updates of their spans'
+    events. In place: grouping records by span is light next to converting spans."""
+    records = decode_logs_json(raw) if as_json else decode_logs_protobuf(raw)
+    return logs_to_updates(records, default_project)
 
 
 def _convert_encoded(raw: bytes, as_json: bool, default_project: str) -> bytes:

@@ -65,6 +65,9 @@ class EventUpdate(msgspec.Struct, kw_only=True, omit_defaults=True):
     end_time: int | None = None
     error: str | None = None
     children_ids: list[str] | None = None
+    # OTLP log records of the event's span, folded in by `normalize.logs.fold_logs`: records,
+    # not a finished chat history, so that records arriving in many updates compose.
+    logs: list[dict[str, Any]] | None = None
 
 
 def apply_update(event: Event, update: EventUpdate) -> None:
@@ -85,3 +88,7 @@ def apply_update(event: Event, update: EventUpdate) -> None:
         event.error = update.error
     if update.children_ids:
         event.children_ids = list(update.children_ids)
+    if update.logs:
+        from hivelog.normalize.logs import fold_logs  # imports the dialects, which import us
+
+        fold_logs(event, update.logs)

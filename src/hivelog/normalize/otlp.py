@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from hivelog.normalize.cost import fill_cost
 from hivelog.normalize.dialects import genai, honeyhive, openinference, openllmetry
 from hivelog.normalize.dialects._shared import merge_into, unflatten
-from hivelog.normalize.event import Event
+from hivelog.normalize.event import Event, EventUpdate
 from hivelog.wire.otlp import SPAN_KINDS, STATUS_ERROR, STATUS_OK, SpanIn
 
 # Fixed forever: changing it would give every resent span a new event id.
@@ -73,9 +73,11 @@ def trace_session_id(trace_id: str) -> str:
 
 @dataclasses.dataclass
 class Converted:
-    """Events to store, by project, and the spans refused (for OTLP `partial_success`)."""
+    """Events (spans) or updates (log records) to store, by project, and the spans or records
+    refused (for OTLP `partial_success`)."""
 
     by_project: dict[str, list[Event]] = dataclasses.field(default_factory=dict)
+    updates: dict[str, list[EventUpdate]] = dataclasses.field(default_factory=dict)
     rejected: int = 0
     reasons: list[str] = dataclasses.field(default_factory=list)
 
@@ -92,7 +94,7 @@ class Converted:
         return "; ".join(self.reasons) + (f"; and {more} more" if more > 0 else "")
 
 
-def _take(attrs: dict[str, Any], resource: dict[str, Any], keys: tuple[str, ...]) -> Any:
+def take(attrs: dict[str, Any], resource: dict[str, Any], keys: tuple[str, ...]) -> Any:
     """The first value of `keys` in the span (else the resource); drop span copies equal to it."""
     found = None
     for key in keys:
@@ -153,9 +155,9 @@ class _Converter:
             return
         attrs = span.attributes
         resource = span.resource
-        project = _take(attrs, resource, PROJECT_KEYS)
-        session = _take(attrs, resource, SESSION_KEYS)
-        source = _take(attrs, resource, SOURCE_KEYS) or _take({}, resource, _ENVIRONMENT_KEYS)
+        project = take(attrs, resource, PROJECT_KEYS)
+        session = take(attrs, resource, SESSION_KEYS)
+        source = take(attrs, resource, SOURCE_KEYS) or take({}, resource, _ENVIRONMENT_KEYS)
         trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
         session_id = str(session) if session is not None else trace_session_id(trace_id)
         start_ms = span.start_ns // 1_000_000

@@ -49,6 +49,7 @@ def to_ms(value: int | float | str | None, where: str) -> int | None:
 # Epoch milliseconds within ±10,000 years: anything beyond is a unit mistake, and it must
 # still fit a 64-bit integer column.
 _LIMIT_MS = 10_000 * 366 * 24 * 3600 * 1000
+LIMIT_MS = _LIMIT_MS  # what every entry accepts (ingest/limits.py checks stored events)
 
 
 def _in_range(ms: int, where: str) -> int:

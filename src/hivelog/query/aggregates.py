@@ -16,7 +16,13 @@ from typing import Any
 from hivelog.errors import BadInput
 from hivelog.normalize.event import Event
 from hivelog.normalize.times import to_ms
-from hivelog.query.filters import DIALECTS, NUMBER_COLUMNS, TEXT_COLUMNS, compile_query
+from hivelog.query.filters import (
+    DIALECTS,
+    NUMBER_COLUMNS,
+    TEXT_COLUMNS,
+    check_search,
+    compile_query,
+)
 from hivelog.store.base import ChartPoint, ChartSpec, EventQuery, Project, SessionStats, Store
 from hivelog.wire.rest import DateRange, EventFilterIn
 
@@ -41,6 +47,12 @@ class SessionRow:
     errors: int
     user: str | None
     error: str | None  # the session event's own error
+    # "partial" when some model calls have no known cost, "unpriced" when none has, else None
+    cost_status: str | None = None
+    feedback: dict[str, Any] = dataclasses.field(default_factory=dict)  # the session's own
+    metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    first_input: str | None = None  # previews: the session's input, and its output
+    last_output: str | None = None
 
 
 def session_user(session: Event) -> str | None:
@@ -71,7 +83,51 @@ def session_row(session: Event, stats: SessionStats | None) -> SessionRow:
         errors=stats.errors,
         user=session_user(session),
         error=session.error,
+        cost_status=cost_status(stats),
+        feedback=session.feedback,
+        metrics=session.metrics,
+        first_input=preview(session.inputs, "user"),
+        last_output=preview(session.outputs, "assistant"),
     )
+
+
+PREVIEW_CHARS = 300
+
+
+def preview(value: Any, role: str) -> str | None:
+    """The text a person would call the session's input (or output): in a chat history the
+    first message of `role` (the last for outputs), else the first text found; cut short."""
+    if isinstance(value, dict):
+        for key in ("chat_history", "messages"):
+            history = value.get(key)
+            if isinstance(history, list):
+                said = [m for m in history if isinstance(m, dict) and m.get("role") == role]
+                if said:
+                    return preview(said[0 if role == "user" else -1].get("content"), role)
+        for v in value.values():
+            found = preview(v, role)
+            if found:
+                return found
+        return None
+    if isinstance(value, list):
+        for v in value:
+            found = preview(v, role)
+            if found:
+                return found
+        return None
+    if isinstance(value, str) and value.strip():
+        text = " ".join(value.split())
+        return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"
+    return None
+
+
+def cost_status(stats: SessionStats) -> str | None:
+    """Whether a session's cost is whole: "partial" when some of its model calls have no
+    known cost, "unpriced" when none has; None when every call is priced (or there is none)."""
+    priced, unpriced = getattr(stats, "priced", 0), getattr(stats, "unpriced", 0)
+    if unpriced:
+        return "partial" if priced else "unpriced"
+    return None
 
 
 def list_sessions(
@@ -91,6 +147,7 @@ def list_sessions(
     session; `search` finds sessions holding an event whose inputs or outputs contain it.
     `date_range` is on the start of the session and of the events that must match.
     """
+    check_search(search)
     own = filters if not match_any_event else ()
     sessions = compile_query(store.dialect, own, date_range, limit, page, newest_first=True)
     events: EventQuery | None = None
@@ -244,6 +301,7 @@ def chart(
     `tokens` (metadata.total_tokens, else prompt_tokens + completion_tokens). `bucket`
     omitted means hour as in HoneyHive; `auto` picks one from the date range (at most 240).
     """
+    check_search(search)
     metric = (metric or "duration").strip()
     agg_name = (aggregation or "avg").strip()
     if agg_name.lower() not in AGGREGATION_ALIASES:
@@ -267,6 +325,12 @@ def chart(
         value = _tokens_sql(dialect)
     else:
         value = _field_sql(dialect, metric, "metric", numeric=True)
+        if value in TEXT_COLUMNS and agg != "count":
+            raise BadInput(
+                f"{metric!r} is text: only count applies to it; chart a number field "
+                "(duration, metadata.cost, metrics.<name>) for other aggregations",
+                "metric",
+            )
     group = _field_sql(dialect, group_by, "groupBy", numeric=False) if group_by else None
     query = compile_query(dialect, filters, date_range, 1, 1, where="filters")
     if project is None:

@@ -3,6 +3,11 @@
 The one filter implementation: export, search, `GET /events`, charts and the UI all call
 `compile_query`. A field is a column (`event_type`, `duration`) or a dotted path into a JSON
 field (`metadata.cost`, `inputs.chat_history.0.content`; numeric segments index lists).
+
+One set of query limits for every way in (API, UI pages, CLI export): `compile_query` refuses
+more filters than `--max-filters`, and `scoped_where` (which every store read goes through)
+a search longer than `--max-search-chars` or with more than MAX_SEARCH_WORDS words. The
+server sets them once at start (`configure`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,41 @@ from hivelog.wire.rest import DateRange, EventFilterIn
 MAX_LIMIT = 7500
 DEFAULT_LIMIT = 1000
 MAX_PAGE = 1_000_000_000  # offsets past it overflow SQL's 64-bit integers (a 500, not a 400)
+MAX_SEARCH_WORDS = 32  # each word is one more condition every candidate row is tested with
+
+
+@dataclasses.dataclass(frozen=True)
+class QueryLimits:
+    """What one read may ask for, whichever way it comes in (see the settings of the same name)."""
+
+    max_filters: int = 50
+    max_search_chars: int = 256
+
+
+LIMITS = QueryLimits()
+
+
+def configure(limits: QueryLimits) -> None:
+    """Set the limits every query of this process is held to (from the server's settings)."""
+    global LIMITS
+    LIMITS = limits
+
+
+def check_search(text: str | None, where: str = "search") -> None:
+    """BadInput if a search is longer than the limits allow."""
+    if not text:
+        return
+    if len(text) > LIMITS.max_search_chars:
+        raise BadInput(
+            f"search of {len(text)} characters is over the limit of {LIMITS.max_search_chars} "
+            "(--max-search-chars)",
+            where,
+        )
+    if len(text.split()) > MAX_SEARCH_WORDS:
+        raise BadInput(
+            f"search of {len(text.split())} words is over the limit of {MAX_SEARCH_WORDS}", where
+        )
+
 
 TEXT_COLUMNS = (
     "event_id",
@@ -249,6 +289,11 @@ def _compile_one(f: EventFilterIn, where: str, d: Dialect, params: list[Any]) ->
 
     if f.value is None:
         raise BadInput(f"operator {op!r} needs a value", f"{where}.value")
+    if is_json and not path and op not in ("contains", "not contains"):
+        raise BadInput(
+            f"{column} is a whole object; compare a value in it ({column}.<key>) or use contains",
+            f"{where}.field",
+        )
     numeric = kind in ("number", "datetime", "boolean") or op in ("greater than", "less than")
     if is_json and path:
         expr = d.json_number(column, path) if numeric else d.json_text(column, path)
@@ -298,6 +343,11 @@ def compile_query(
     d = DIALECTS[dialect]
     clauses: list[str] = []
     params: list[Any] = []
+    if filters and len(filters) > LIMITS.max_filters:
+        raise BadInput(
+            f"{len(filters)} filters is over the limit of {LIMITS.max_filters} (--max-filters)",
+            where,
+        )
     for i, f in enumerate(filters or ()):
         clauses.append(_compile_one(f, f"{where}[{i}]", d, params))
     if date_range is not None:
@@ -343,6 +393,7 @@ def scoped_where(
         clauses.append(f"({query.where})")
         params.extend(query.params)
     if query.search:
+        check_search(query.search)
         sql, search_params = search(query.search)
         if sql:
             clauses.append(sql)

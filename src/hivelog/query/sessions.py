@@ -2,14 +2,19 @@
 
 Built in one pass over the session's events (one indexed read), so a 10,000-event session
 costs one query and linear work. An event whose parent is missing hangs under the root.
+Built and encoded without recursion (`encode_tree`): a chain of events thousands deep is read
+like any other session, whatever the interpreter's recursion limit.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from hivelog.query.events import event_dict
 from hivelog.store.base import Project, StoredEvent
+from hivelog.store.rows import whole
 
 
 def _number(value: Any) -> float:
@@ -42,9 +47,9 @@ def aggregates(events: list[StoredEvent], root_id: str) -> dict[str, Any]:
         "num_model_events": num_model,
         "has_feedback": has_feedback,
         "cost": cost,
-        "prompt_tokens": int(prompt),
-        "completion_tokens": int(completion),
-        "total_tokens": int(total),
+        "prompt_tokens": whole(prompt),
+        "completion_tokens": whole(completion),
+        "total_tokens": whole(total),
     }
 
 
@@ -88,3 +93,38 @@ def build_tree(events: list[StoredEvent], root_id: str, project: Project) -> dic
     if top["event_type"] == "session":
         top["metadata"] = {**top["metadata"], **aggregates(events, top["event_id"])}
     return nodes[root_id]
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def encode_tree(node: dict[str, Any], **extra: Any) -> bytes:
+    """JSON of a `build_tree` node (with `extra` keys added at its top), without recursion.
+
+    Each event is encoded alone (its own fields nest only as deep as ingest allows); the
+    `children` arrays are spliced in with an explicit stack, so depth costs no stack frames.
+    """
+    out: list[bytes] = []
+    # (node, extra keys) to open, or None to close the "children" array and the object
+    stack: list[tuple[dict[str, Any], dict[str, Any]] | None] = [(node, extra)]
+    first: list[bool] = []  # per open children array: no element written yet
+    while stack:
+        item = stack.pop()
+        if item is None:
+            out.append(b"]}")
+            first.pop()
+            continue
+        current, more = item
+        if first:
+            if not first[-1]:
+                out.append(b",")
+            first[-1] = False
+        fields = {k: v for k, v in current.items() if k != "children"}
+        fields.update(more)
+        body = _encode(fields)
+        children = current.get("children") or []
+        out.append(body[:-1] + b',"children":[' if len(body) > 2 else b'{"children":[')
+        first.append(True)
+        stack.append(None)
+        stack.extend((child, {}) for child in reversed(children))
+    return b"".join(out)

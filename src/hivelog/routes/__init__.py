@@ -49,8 +49,8 @@ API: tuple[Api, ...] = (
     # OpenTelemetry: OTLP/HTTP, protobuf or JSON (docs/otlp.md)
     Api("POST", "/v1/traces", otlp.traces, "OTLP/HTTP trace export (protobuf or JSON); spans become events", None, None, "otlp"),
     Api("POST", "/opentelemetry/v1/traces", otlp.traces, "OTLP/HTTP trace export at the path HoneyHive SDKs use", None, None, "otlp"),
-    Api("POST", "/v1/logs", otlp.logs, "OTLP logs: answered, not stored (partial_success counts them)", None, None, "otlp"),
-    Api("POST", "/opentelemetry/v1/logs", otlp.logs, "OTLP logs: answered, not stored (partial_success counts them)", None, None, "otlp"),
+    Api("POST", "/v1/logs", otlp.logs, "OTLP logs: records with a span context folded into its event (partial_success counts the others)", None, None, "otlp"),
+    Api("POST", "/opentelemetry/v1/logs", otlp.logs, "OTLP logs: records with a span context folded into its event (partial_success counts the others)", None, None, "otlp"),
     Api("POST", "/v1/metrics", otlp.metrics, "OTLP metrics: answered, not stored (partial_success counts them)", None, None, "otlp"),
     Api("POST", "/opentelemetry/v1/metrics", otlp.metrics, "OTLP metrics: answered, not stored (partial_success counts them)", None, None, "otlp"),
     # reads

@@ -62,18 +62,29 @@ async def read_body(request: Request) -> bytes:
 def named_project(request: Request, *names: str | None) -> str | None:
     """The project a request is about: its API key's project, whatever else it names.
 
-    Without a key (an open server): the first name given in the body, then `?project=`.
-    With a key, naming another project (by name or id) is refused with 403 rather than
-    silently ignored, so a misconfigured client finds out at once instead of writing to a
-    project it did not mean.
+    Without a key (an open server): the first name given in the body, then `?project=`; a
+    project's id names that project, as its name does. With a key, naming another project (by
+    name or id) is refused with 403 rather than silently ignored, so a misconfigured client
+    finds out at once instead of writing to a project it did not mean.
     """
     named = next((name for name in names if name), None)
     named = named or request.query_params.get("project") or None
     key = request_key(request.scope)
     if key is None:
-        return named
+        return _name_of_id(request, named) if named else named
     check_project(request, named)
     return key.project.name
+
+
+def _name_of_id(request: Request, name: str) -> str:
+    """The name of the project whose id is `name`, else `name` itself. Ids are UUIDs, so only
+    a UUID-shaped name that is no project's name is looked up."""
+    if len(name) != 36 or name.count("-") != 4:
+        return name
+    s = store(request)
+    if s.find_project(name) is not None:
+        return name
+    return next((p.name for p in s.list_projects() if p.project_id == name), name)
 
 
 def check_project(request: Request, name: str | None) -> None:

@@ -6,14 +6,17 @@ JSON); refused spans are reported in `partial_success`; errors carry a `google.r
 data that cannot be decoded (permanent: do not retry) and 503 + Retry-After when the writer
 queue is full (retryable). The 200 is sent only after the spans are committed.
 
-Logs and metrics are not stored: they get a 200 whose `partial_success` says so and counts
-what was refused, so an app that points every OTLP signal at hivelog keeps working and the
-refusal is visible in the exporter's own diagnostics.
+Log records with a span context are folded into their span's event (`normalize.logs`), with
+the same durability; records without one are refused one by one in `partial_success`.
+Metrics are not stored: they get a 200 whose `partial_success` says so and counts what was
+refused, so an app that points every OTLP signal at hivelog keeps working and the refusal is
+visible in the exporter's own diagnostics.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import TypeVar
 
 import msgspec
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
@@ -32,8 +35,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hivelog.errors import HivelogError
+from hivelog.ingest.converters import convert_logs
+from hivelog.normalize.event import Event, EventUpdate
 from hivelog.normalize.otlp import Converted
-from hivelog.routes.http import check_project, converters, project_name, read_body, writer
+from hivelog.routes.http import converters, project_name, read_body, writer
 from hivelog.store.base import WriteEvents
 from hivelog.wire.otlp import count_json, count_protobuf
 
@@ -83,16 +88,29 @@ def _error(error: HivelogError, as_json: bool) -> Response:
     return Response(status_bytes(code, text), error.status, headers, media_type=PROTOBUF)
 
 
+T = TypeVar("T", Event, EventUpdate)
+
+
+def _by_project(request: Request, named: dict[str, list[T]]) -> dict[str, list[T]]:
+    """Events (or updates) by the project each names, resolved as the REST routes resolve a
+    project (`project_name`): a name or a project id; with a key, its own project or 403."""
+    out: dict[str, list[T]] = {}
+    for name, items in named.items():
+        out.setdefault(project_name(request, name), []).extend(items)
+    return out
+
+
 async def _store(request: Request, converted: Converted, nbytes: int) -> None:
     """One durable job per project, all in flight at once; the first failure is raised."""
-    for project in converted.by_project:  # spans naming another project than the key's: 403
-        check_project(request, project)
-    total = sum(len(events) for events in converted.by_project.values()) or 1
+    events = _by_project(request, converted.by_project)
+    updates = _by_project(request, converted.updates)
+    writes = [WriteEvents(project=p, events=e) for p, e in events.items()]
+    writes += [WriteEvents(project=p, updates=u) for p, u in updates.items()]
+    total = sum(job.size() for job in writes) or 1
     submit = writer(request).submit
-    jobs = [
-        submit(WriteEvents(project=project, events=events), nbytes * len(events) // total)
-        for project, events in converted.by_project.items()
-    ]
+    jobs = [submit(job, nbytes * job.size() // total) for job in writes]
+    if not jobs:
+        return
     if len(jobs) == 1:
         await jobs[0]
         return
@@ -109,8 +127,7 @@ async def traces(request: Request) -> Response:
         raw = await read_body(request)
         as_json = _wants_json(request, raw)
         converted = await converters(request).convert(raw, as_json, project_name(request))
-        if converted.by_project:
-            await _store(request, converted, len(raw))
+        await _store(request, converted, len(raw))
     except HivelogError as error:
         return _error(error, as_json)
     if as_json:
@@ -131,43 +148,54 @@ async def traces(request: Request) -> Response:
     return Response(answer.SerializeToString(), media_type=PROTOBUF)
 
 
-async def _not_stored(request: Request, signal: str) -> Response:
+async def logs(request: Request) -> Response:
+    """`POST /v1/logs`, `POST /opentelemetry/v1/logs`: records folded into their spans' events,
+    durable before 200; records without a span context refused in `partial_success`."""
     as_json = _wants_json(request)
     try:
         raw = await read_body(request)
         as_json = _wants_json(request, raw)
-        count = count_json(raw, signal) if as_json else count_protobuf(raw, signal)
+        converted = convert_logs(raw, as_json, project_name(request))
+        await _store(request, converted, len(raw))
     except HivelogError as error:
         return _error(error, as_json)
-    what = "log records" if signal == "logs" else "metric data points"
-    message = (
-        f"hivelog stores traces only: {count} {what} were not stored (send spans to /v1/traces)"
-    )
     if as_json:
-        field = "rejectedLogRecords" if signal == "logs" else "rejectedDataPoints"
-        body = {"partialSuccess": {field: str(count), "errorMessage": message}}
+        body: dict[str, object] = {}
+        if converted.rejected:
+            body["partialSuccess"] = {
+                "rejectedLogRecords": str(converted.rejected),
+                "errorMessage": converted.message,
+            }
         return Response(_encode(body), media_type=JSON)
-    answer: ExportLogsServiceResponse | ExportMetricsServiceResponse
-    if signal == "logs":
-        answer = ExportLogsServiceResponse(
-            partial_success=ExportLogsPartialSuccess(
-                rejected_log_records=count, error_message=message
-            )
-        )
-    else:
-        answer = ExportMetricsServiceResponse(
-            partial_success=ExportMetricsPartialSuccess(
-                rejected_data_points=count, error_message=message
+    answer = ExportLogsServiceResponse()
+    if converted.rejected:
+        answer.partial_success.CopyFrom(
+            ExportLogsPartialSuccess(
+                rejected_log_records=converted.rejected, error_message=converted.message
             )
         )
     return Response(answer.SerializeToString(), media_type=PROTOBUF)
 
 
-async def logs(request: Request) -> Response:
-    """`POST /v1/logs`: accepted, not stored; `partial_success` says how many were refused."""
-    return await _not_stored(request, "logs")
-
-
 async def metrics(request: Request) -> Response:
     """`POST /v1/metrics`: accepted, not stored; `partial_success` says how many were refused."""
-    return await _not_stored(request, "metrics")
+    as_json = _wants_json(request)
+    try:
+        raw = await read_body(request)
+        as_json = _wants_json(request, raw)
+        count = count_json(raw, "metrics") if as_json else count_protobuf(raw, "metrics")
+    except HivelogError as error:
+        return _error(error, as_json)
+    message = (
+        f"hivelog stores traces and logs only: {count} metric data points were not stored "
+        "(send spans to /v1/traces)"
+    )
+    if as_json:
+        body = {"partialSuccess": {"rejectedDataPoints": str(count), "errorMessage": message}}
+        return Response(_encode(body), media_type=JSON)
+    answer = ExportMetricsServiceResponse(
+        partial_success=ExportMetricsPartialSuccess(
+            rejected_data_points=count, error_message=message
+        )
+    )
+    return Response(answer.SerializeToString(), media_type=PROTOBUF)

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from hivelog.errors import BadInput, NotFound
 from hivelog.query.events import event_dict, project_fields
 from hivelog.query.filters import compile_query
-from hivelog.query.sessions import build_tree
+from hivelog.query.sessions import build_tree, encode_tree
 from hivelog.routes.http import (
     DEFAULT_PROJECT,
     check_filters,
@@ -81,16 +81,20 @@ async def _tree(request: Request, root_id: str) -> dict[str, Any]:
     raise NotFound(f"no session or event {root_id!r}", "path")
 
 
+def _tree_response(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
+
+
 async def session_tree(request: Request) -> Response:
     """`GET /v1/sessions/{id}`: the session with `children` nested, and its aggregates."""
-    return json_response(await _tree(request, request.path_params["session_id"]))
+    return _tree_response(encode_tree(await _tree(request, request.path_params["session_id"])))
 
 
 async def v1_event_get(request: Request) -> Response:
     """`GET /v1/events/{id}`: the event's subtree (preview spec) with the flat event in `event`."""
     tree = await _tree(request, request.path_params["event_id"])
     flat = {k: v for k, v in tree.items() if k != "children"}
-    return json_response({**tree, "event": flat})
+    return _tree_response(encode_tree(tree, event=flat))
 
 
 async def session_delete(request: Request) -> Response:
@@ -174,5 +178,5 @@ def _int_param(request: Request, name: str) -> int | None:
         return None
     try:
         return int(float(value))
-    except ValueError:
-        raise BadInput(f"{name} must be a number, got {value!r}", name) from None
+    except (ValueError, OverflowError):  # not a number; infinity ("1e400", "inf")
+        raise BadInput(f"{name} must be a whole number, got {value!r:.40}", name) from None

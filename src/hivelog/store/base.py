@@ -51,6 +51,18 @@ class Project:
     name: str
 
 
+# Fail closed (migration m0004): the SQL both stores run, `%s` placeholders.
+KEYS_CLOSED = (
+    "SELECT EXISTS (SELECT 1 FROM api_keys WHERE id > "
+    "(SELECT COALESCE(MAX(through_key), 0) FROM keys_opened))"
+)
+OPEN_WITHOUT_KEYS = (
+    "INSERT INTO keys_opened (opened_at, through_key) "
+    "SELECT %s, (SELECT COALESCE(MAX(id), 0) FROM api_keys) "
+    "WHERE NOT EXISTS (SELECT 1 FROM api_keys WHERE revoked_at IS NULL)"
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class ApiKey:
     """A stored API key (see hivelog.auth): never the key itself, only its SHA-256."""
@@ -222,6 +234,16 @@ class Store(Protocol):
 
     def active_keys(self) -> list[ApiKey]:
         """Every key not revoked, with its project; safe from any thread."""
+        ...
+
+    def keys_closed(self) -> bool:
+        """True when a key was created since the last `open_without_keys` (or ever, if never
+        opened): with no active key, such a database refuses every request (fail closed)."""
+        ...
+
+    def open_without_keys(self) -> bool:
+        """Record the operator's choice to run this database without keys again (`hivelog
+        keys open`); False, recording nothing, while any key is active. Commits."""
         ...
 
     # ---- copying a whole database (`hivelog copy`, hivelog.copy) -----------------------------

@@ -39,6 +39,20 @@ EVENT_COLUMNS: tuple[str, ...] = (
 INSERT_COLUMNS: tuple[str, ...] = EVENT_COLUMNS[1:]
 
 
+def whole(value: float | int | None) -> int:
+    """An SQL sum as an int; 0 for none, and a sum past any integer (a stored 1e308 plus
+    another) as the largest 64-bit one, so a page shows a number instead of failing."""
+    if value is None:
+        return 0
+    try:
+        return max(min(int(value), _INT64_MAX), -_INT64_MAX)
+    except (OverflowError, ValueError):  # infinity, NaN
+        return _INT64_MAX if value == value and value > 0 else 0
+
+
+_INT64_MAX = 2**63 - 1
+
+
 def to_json(value: dict[str, Any] | list[str] | None) -> str | None:
     if not value:
         return None

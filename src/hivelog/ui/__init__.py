@@ -16,7 +16,7 @@ STATIC = Path(__file__).parent / "static"
 
 
 def routes() -> list[BaseRoute]:
-    from hivelog.ui import login, pages
+    from hivelog.ui import export, feedback, login, pages
 
     return [
         Route("/login", login.login_page, methods=["GET"]),
@@ -29,5 +29,9 @@ def routes() -> list[BaseRoute]:
         Route("/ui/events", pages.events_page, methods=["GET"]),
         Route("/ui/event/{event_id}", pages.event_detail, methods=["GET"]),
         Route("/ui/dashboard", pages.dashboard_page, methods=["GET"]),
+        Route("/ui/sessions/{session_id}/usage", pages.session_usage, methods=["GET"]),
+        Route("/ui/feedback/{event_id}", feedback.record, methods=["POST"]),
+        Route("/ui/export/{kind:str}.{format:str}", export.download, methods=["GET"]),
+        Route("/ui/{path:path}", pages.unknown_page, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

@@ -9,6 +9,7 @@ Anthropic style (`tool_use` / `tool_result` content blocks), HoneyHive's
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import msgspec
@@ -31,6 +32,7 @@ class Message:
     tool_call_id: str | None = None  # a tool result: the call it answers
     name: str | None = None
     output: bool = False  # the model's answer rather than its input
+    images: list[str] = dataclasses.field(default_factory=list)  # http(s) or data:image URLs
 
     @property
     def kind(self) -> str:
@@ -45,6 +47,32 @@ def _arguments(raw: Any) -> Any:
         except msgspec.DecodeError:
             return raw
     return raw
+
+
+_IMAGE_DATA = re.compile(r"^data:image/(png|jpeg|jpg|gif|webp|avif|bmp);base64,[A-Za-z0-9+/=\s]+$")
+
+
+def image_src(part: dict[str, Any]) -> str | None:
+    """The URL of an image content part (OpenAI `image_url` / `input_image`, Anthropic
+    `image` with a base64 or url source) when it is one a page may show: http(s), or a data
+    URL of a raster image (never SVG, never another scheme; plain http is not shown on an https
+    page and the Content-Security-Policy allows https images only)."""
+    url: Any = part.get("image_url")
+    if isinstance(url, dict):
+        url = url.get("url")
+    source = part.get("source")
+    if url is None and isinstance(source, dict):
+        if source.get("type") == "base64" and isinstance(source.get("data"), str):
+            url = f"data:{source.get('media_type', 'image/png')};base64,{source['data']}"
+        else:
+            url = source.get("url")
+    if url is None:
+        url = part.get("url")
+    if not isinstance(url, str):
+        return None
+    if url.startswith("https://") and len(url) <= 4096:
+        return url
+    return url if _IMAGE_DATA.match(url) else None
 
 
 def _text(content: Any, msg: Message) -> str:
@@ -73,7 +101,11 @@ def _text(content: Any, msg: Message) -> str:
             elif isinstance(part.get("text"), str):
                 parts.append(part["text"])
             elif kind in ("image_url", "image", "input_image"):
-                parts.append("[image]")
+                src = image_src(part)
+                if src is not None:
+                    msg.images.append(src)
+                else:
+                    parts.append("[image]")
             else:
                 parts.append(msgspec.json.encode(part).decode())
     return "\n".join(p for p in parts if p)

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from hivelog import __version__
-from hivelog.auth import COOKIE, KeyRing
+from hivelog.auth import COOKIE, NO_ACTIVE_KEY, KeyRing
 from hivelog.ui.render import render
 
 MAX_AGE = 30 * 24 * 3600  # a month, then sign in again
@@ -37,7 +37,9 @@ def _form(request: Request, status: int = 200, error: str | None = None) -> Resp
 
 
 async def login_page(request: Request) -> Response:
-    return _form(request)
+    keys: KeyRing = request.app.state.keys
+    await keys.required()  # refreshes the cached state
+    return _form(request, error=NO_ACTIVE_KEY if keys.closed else None)
 
 
 async def login(request: Request) -> Response:

@@ -21,14 +21,14 @@ from starlette.responses import HTMLResponse, Response
 
 from hivelog import __version__
 from hivelog.auth import COOKIE
-from hivelog.errors import HivelogError, NotFound
+from hivelog.errors import HivelogError
 from hivelog.normalize.event import JSON_FIELDS
 from hivelog.query import aggregates
 from hivelog.query.filters import OPERATORS, compile_query
 from hivelog.routes.http import DEFAULT_PROJECT, key_project, store
 from hivelog.store.base import SORTABLE, EventBrief, Project, Store
-from hivelog.ui import chat
-from hivelog.ui.render import render
+from hivelog.ui import chat, costs, feedback
+from hivelog.ui.render import embed_json, render
 from hivelog.wire.rest import DateRange, EventFilterIn
 
 PAGE_SIZE = 50
@@ -39,6 +39,7 @@ RANGES = {
     "7d": ("last 7 days", 7 * 86_400_000),
     "30d": ("last 30 days", 30 * 86_400_000),
     "all": ("all time", 0),
+    "custom": ("custom range…", 0),  # `from` / `to` in epoch ms (the browser fills them)
 }
 # Suggestions for the filter field box; any field the export route takes works.
 FIELDS = (
@@ -67,8 +68,14 @@ class View:
     sort: str
     desc: bool
     params: QueryParams
+    from_ms: int | None = None  # the custom range
+    to_ms: int | None = None
 
     def date_range(self) -> DateRange | None:
+        if self.range == "custom":
+            if self.from_ms is None and self.to_ms is None:
+                return None
+            return DateRange(gte=self.from_ms, lte=self.to_ms)
         span = RANGES[self.range][1]
         return DateRange(gte=int(time.time() * 1000) - span, lte=None) if span else None
 
@@ -120,6 +127,7 @@ async def _view(request: Request, default_range: str = "all") -> View:
         page = max(1, int(p.get("page") or 1))
     except ValueError:
         page = 1
+    from_ms, to_ms = _ms(p.get("from")), _ms(p.get("to"))
     return View(
         project=project,
         project_name=name,
@@ -133,10 +141,23 @@ async def _view(request: Request, default_range: str = "all") -> View:
         sort=sort if sort in SORTABLE else "start_time",
         desc=p.get("dir") != "asc",
         params=p,
+        from_ms=from_ms,
+        to_ms=to_ms,
     )
 
 
-def _page(request: Request, template: str, fragment: str, **context: Any) -> Response:
+def _ms(text: str | None) -> int | None:
+    """An epoch-ms query parameter; anything else is no bound."""
+    try:
+        value = int((text or "").strip())
+    except ValueError:
+        return None
+    return value if 0 <= value < 10**14 else None
+
+
+def _page(
+    request: Request, template: str, fragment: str, status: int = 200, **context: Any
+) -> Response:
     """The whole page, or for htmx only the results fragment."""
     common = {
         "version": __version__,
@@ -145,14 +166,25 @@ def _page(request: Request, template: str, fragment: str, **context: Any) -> Res
         "fields": FIELDS,
         "request_path": request.url.path,
         "signed_in": COOKIE in request.cookies,
+        "csrf_token": feedback.csrf_token(request),
         "nav": {"sessions.html": "sessions", "session.html": "sessions"}.get(template)
         or template.removesuffix(".html"),
     }
     name = fragment if request.headers.get("HX-Request") else template
-    response = HTMLResponse(render(name, **common, **context))
+    response = HTMLResponse(render(name, **common, **context), status_code=status)
     response.headers["Vary"] = "HX-Request"
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def not_found(request: Request, view: View, what: str, ident: str) -> Response:
+    """A styled 404 page (an htmx request gets the same message as a fragment)."""
+    return _page(
+        request, "not_found.html", "_not_found.html", status=404, view=view, what=what, ident=ident
+    )
+
+
+read_view = _view  # what other UI modules use to read the same parameters
 
 
 async def _has_any_session(s: Store, project: Project | None) -> bool:
@@ -208,7 +240,8 @@ async def sessions_page(request: Request) -> Response:
 
 def _outline_json(events: list[EventBrief]) -> str:
     """The session's events as compact rows for session.js:
-    [id, parent index (-1 for none), type, name, start, end, duration, error]."""
+    [id, parent index (-1 for none), type, name, start, end, duration, error, has feedback];
+    "has feedback" is filled in later from the usage fragment (`session_usage`)."""
     index = {e.event_id: i for i, e in enumerate(events)}
     rows = [
         [
@@ -220,11 +253,11 @@ def _outline_json(events: list[EventBrief]) -> str:
             e.end_time,
             e.duration,
             e.error,
+            0,
         ]
         for e in events
     ]
-    # Safe inside <script>: "</" cannot end the element early.
-    return _encode(rows).decode().replace("</", "<\\/")
+    return embed_json(rows)
 
 
 async def session_page(request: Request) -> Response:
@@ -238,7 +271,7 @@ async def session_page(request: Request) -> Response:
         project = await run_in_threadpool(s.project_of_event, session_id)
         session = await run_in_threadpool(s.get_event, project, session_id) if project else None
     if session is None or project is None:
-        raise NotFound(f"no session {session_id!r}", "path")
+        return not_found(request, view, "session", session_id)
     view.project, view.project_name = project, project.name
     outline = await run_in_threadpool(s.session_outline, project, session.session_id)
     stats = await run_in_threadpool(s.session_stats, project, [session.session_id])
@@ -250,13 +283,15 @@ async def session_page(request: Request) -> Response:
         view=view,
         session=session,
         row=row,
+        cost_status=row.cost_status,
         outline=_outline_json(outline),
         count=len(outline),
     )
 
 
 async def event_detail(request: Request) -> Response:
-    """`/ui/event/{id}`: one event's detail (fragment): chat, then every JSON field."""
+    """`/ui/event/{id}`: one event's detail: chat, then every JSON field. The session page
+    loads it into its side panel (htmx: the fragment); opened directly it is a whole page."""
     view = await _view(request)
     event_id = request.path_params["event_id"]
     s = store(request)
@@ -266,16 +301,19 @@ async def event_detail(request: Request) -> Response:
         project = await run_in_threadpool(s.project_of_event, event_id)
         event = await run_in_threadpool(s.get_event, project, event_id) if project else None
     if event is None or project is None:
-        raise NotFound(f"no event {event_id!r}", "path")
-    sections = [(name, getattr(event, name)) for name in JSON_SECTIONS]
-    html = render(
+        return not_found(request, view, "event", event_id)
+    view.project, view.project_name = project, project.name
+    return _page(
+        request,
+        "event.html",
         "_event.html",
+        view=view,
         event=event,
         project=project,
         messages=chat.conversation(event.inputs, event.outputs),
-        sections=sections,
+        sections=[(name, getattr(event, name)) for name in JSON_SECTIONS],
+        usage=costs.event_usage(event.event_type, event.config, event.metadata),
     )
-    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
 # ---- events explorer -------------------------------------------------------------------------
@@ -327,8 +365,68 @@ async def dashboard_page(request: Request) -> Response:
         "dashboard.html",
         view=view,
         group=group,
-        chart_filters=_encode(chart_filters).decode(),
-        relative="" if view.range == "all" else view.range,
+        chart_filters=embed_json(chart_filters),
+        relative="" if view.range in ("all", "custom") else view.range,
         empty=not await _has_any_session(store(request), view.project),
         base_url=str(request.base_url).rstrip("/"),
+    )
+
+
+async def unknown_page(request: Request) -> Response:
+    """Any other `/ui/...` path: the styled "not found" page rather than a JSON error."""
+    return not_found(request, await _view(request), "page", request.url.path)
+
+
+_USAGE_KEYS = (
+    "prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens",
+    "reasoning_tokens",
+)  # fmt: skip
+
+
+def _count(value: Any) -> int:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+
+def _session_extras(
+    s: Store, project: Project, session_id: str
+) -> tuple[dict[str, int], list[str]]:
+    """Each token count summed over the session's events (not the session event itself), and
+    the ids of the events that carry feedback or metrics: one read of the session's events,
+    made after the page is drawn (it reads every event's metadata, the page does not)."""
+    totals = dict.fromkeys((*_USAGE_KEYS, "total_tokens"), 0)
+    marked: list[str] = []
+    for e in s.session_events(project, session_id):
+        if e.feedback or bytes(e.metrics) not in (b"", b"null", b"{}"):
+            marked.append(e.event_id)
+        if e.event_id == session_id:
+            continue
+        for key in _USAGE_KEYS:
+            totals[key] += _count(e.metadata.get(key))
+        total = _count(e.metadata.get("total_tokens"))
+        prompt_and_completion = _count(e.metadata.get("prompt_tokens")) + _count(
+            e.metadata.get("completion_tokens")
+        )
+        totals["total_tokens"] += total or prompt_and_completion
+    return totals, marked
+
+
+async def session_usage(request: Request) -> Response:
+    """`/ui/sessions/{id}/usage`: the session's tokens by kind, and (for session.js, which marks
+    them in the tree) the ids of its events with feedback."""
+    view = await _view(request)
+    session_id = request.path_params["session_id"]
+    s = store(request)
+    project = view.project
+    if project is None or await run_in_threadpool(s.get_event, project, session_id) is None:
+        return not_found(request, view, "session", session_id)
+    totals, marked = await run_in_threadpool(_session_extras, s, project, session_id)
+    usage = costs.event_usage("session", {}, totals) if totals["total_tokens"] else None
+    return _page(
+        request,
+        "_usage.html",
+        "_usage.html",
+        view=view,
+        usage=usage,
+        totals_only=True,
+        marked=_encode(marked).decode(),  # an attribute value: escaped by the template
     )

@@ -1,4 +1,4 @@
-"""OTLP/HTTP trace bodies (protobuf or JSON) → plain `SpanIn` records.
+"""OTLP trace and log bodies (protobuf or JSON) → plain `SpanIn` / `LogIn` records.
 
 Why a record of our own: the protobuf path walks the generated messages directly (going
 through `json_format.MessageToDict` costs 5× the time), and the JSON path must be lenient in
@@ -64,6 +64,54 @@ class SpanIn:
     events: list[SpanEventIn]
     resource: dict[str, Any]
     scope: str
+
+
+@dataclasses.dataclass(slots=True)
+class LogIn:
+    """One log record with its resource and scope, whatever encoding it arrived in.
+
+    `event_name` is the record's own field (newer SDKs) or its `event.name` attribute (older
+    ones), moved out of `attributes`. `time_ns` is the record's time, else its observed time.
+    """
+
+    trace_id: str
+    span_id: str
+    time_ns: int
+    severity_number: int
+    severity_text: str
+    event_name: str
+    body: Any
+    attributes: dict[str, Any]
+    resource: dict[str, Any]
+    scope: str
+
+
+def _log(
+    trace_id: str,
+    span_id: str,
+    time_ns: int,
+    severity: tuple[int, str],
+    event_name: str,
+    body: Any,
+    attributes: dict[str, Any],
+    resource: dict[str, Any],
+    scope: str,
+) -> LogIn:
+    name = event_name or attributes.get("event.name")
+    if isinstance(name, str) and attributes.get("event.name") == name:
+        del attributes["event.name"]
+    return LogIn(
+        trace_id=trace_id,
+        span_id=span_id,
+        time_ns=time_ns,
+        severity_number=severity[0],
+        severity_text=severity[1],
+        event_name=name if isinstance(name, str) else "",
+        body=body,
+        attributes=attributes,
+        resource=resource,
+        scope=scope,
+    )
 
 
 # ---- protobuf -----------------------------------------------------------------------------
@@ -152,6 +200,35 @@ def decode_protobuf(raw: bytes) -> list[SpanIn]:
                     )
                 )
     return spans
+
+
+def decode_logs_protobuf(raw: bytes) -> list[LogIn]:
+    """An `ExportLogsServiceRequest` → log records; 400 when the bytes are not one."""
+    request = ExportLogsServiceRequest()
+    try:
+        request.ParseFromString(raw)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise BadInput(f"body is not an OTLP ExportLogsServiceRequest: {exc}", "body") from None
+    records: list[LogIn] = []
+    for resource_logs in request.resource_logs:
+        resource = _pb_attrs(resource_logs.resource.attributes)
+        for scope_logs in resource_logs.scope_logs:
+            scope = scope_logs.scope.name
+            for r in scope_logs.log_records:
+                records.append(
+                    _log(
+                        _pb_id(r.trace_id, 16, _ZERO_TRACE),
+                        _pb_id(r.span_id, 8, _ZERO_SPAN),
+                        r.time_unix_nano or r.observed_time_unix_nano,
+                        (r.severity_number, r.severity_text),
+                        r.event_name,
+                        _pb_value(r.body) if r.HasField("body") else None,
+                        _pb_attrs(r.attributes),
+                        resource,
+                        scope,
+                    )
+                )
+    return records
 
 
 def count_protobuf(raw: bytes, signal: str) -> int:
@@ -340,8 +417,8 @@ def _json_span(span: dict[str, Any], resource: dict[str, Any], scope: str, where
     )
 
 
-def decode_json(raw: bytes) -> list[SpanIn]:
-    """An OTLP/JSON `ExportTraceServiceRequest` → spans, read leniently; 400 when not JSON."""
+def _top(raw: bytes) -> dict[str, Any]:
+    """The top-level object of an OTLP/JSON export; 400 when it is not JSON or not an object."""
     if not raw.strip():
         raise BadInput("request body is empty; expected an OTLP/JSON object", "$")
     try:
@@ -350,7 +427,12 @@ def decode_json(raw: bytes) -> list[SpanIn]:
         raise BadInput(f"body is not valid JSON: {exc}", "$") from None
     except RecursionError:
         raise BadInput("JSON nested too deeply", "$") from None
-    body = _object(body, "$")
+    return _object(body, "$")
+
+
+def decode_json(raw: bytes) -> list[SpanIn]:
+    """An OTLP/JSON `ExportTraceServiceRequest` → spans, read leniently; 400 when not JSON."""
+    body = _top(raw)
     spans: list[SpanIn] = []
     for i, rs in enumerate(_list(body, "resourceSpans", "resource_spans", "$")):
         where = f"$.resourceSpans[{i}]"
@@ -368,6 +450,65 @@ def decode_json(raw: bytes) -> list[SpanIn]:
                 spwhere = f"{swhere}.spans[{k}]"
                 spans.append(_json_span(_object(span, spwhere), resource, scope, spwhere))
     return spans
+
+
+_SEVERITY_NAMES = (
+    "unspecified",
+    *(
+        f"{level}{n or ''}"
+        for level in ("trace", "debug", "info", "warn", "error", "fatal")
+        for n in ("", 2, 3, 4)
+    ),
+)
+
+
+def _json_log(record: dict[str, Any], resource: dict[str, Any], scope: str, where: str) -> LogIn:
+    time_ns = _int(_get(record, "timeUnixNano", "time_unix_nano"), f"{where}.timeUnixNano")
+    if not time_ns:
+        time_ns = _int(
+            _get(record, "observedTimeUnixNano", "observed_time_unix_nano"),
+            f"{where}.observedTimeUnixNano",
+        )
+    severity = _enum(
+        _get(record, "severityNumber", "severity_number"),
+        "severity_number_",
+        _SEVERITY_NAMES,
+        f"{where}.severityNumber",
+    )
+    body = record.get("body")
+    return _log(
+        _json_id(_get(record, "traceId", "trace_id"), 16, _ZERO_TRACE),
+        _json_id(_get(record, "spanId", "span_id"), 8, _ZERO_SPAN),
+        time_ns,
+        (severity, str(_get(record, "severityText", "severity_text") or "")),
+        str(_get(record, "eventName", "event_name") or ""),
+        None if body is None else _json_value(body, f"{where}.body"),
+        _json_attrs(record.get("attributes"), f"{where}.attributes"),
+        resource,
+        scope,
+    )
+
+
+def decode_logs_json(raw: bytes) -> list[LogIn]:
+    """An OTLP/JSON `ExportLogsServiceRequest` → log records, read as leniently as spans."""
+    body = _top(raw)
+    records: list[LogIn] = []
+    for i, rl in enumerate(_list(body, "resourceLogs", "resource_logs", "$")):
+        where = f"$.resourceLogs[{i}]"
+        rl = _object(rl, where)
+        res = _get(rl, "resource", "resource") or {}
+        resource = _json_attrs(
+            _object(res, f"{where}.resource").get("attributes"), f"{where}.resource.attributes"
+        )
+        for j, sl in enumerate(_list(rl, "scopeLogs", "scope_logs", where)):
+            swhere = f"{where}.scopeLogs[{j}]"
+            sl = _object(sl, swhere)
+            scope_obj = sl.get("scope") or {}
+            scope = str(scope_obj.get("name") or "") if isinstance(scope_obj, dict) else ""
+            for k, record in enumerate(_list(sl, "logRecords", "log_records", swhere)):
+                rwhere = f"{swhere}.logRecords[{k}]"
+                records.append(_json_log(_object(record, rwhere), resource, scope, rwhere))
+    return records
 
 
 def count_json(raw: bytes, signal: str) -> int:

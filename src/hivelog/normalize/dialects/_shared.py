@@ -22,6 +22,9 @@ from hivelog.normalize.event import Event
 
 _decode = msgspec.json.Decoder().decode
 _MAX_LIST_GAP = 64  # a sparse numeric key like `x.100000` stays a dict, not a huge list
+# A dotted key nests at most this deep; the rest of a longer key stays one flat key at the
+# bottom (`a.b.….z`), so no attribute name can build a structure deeper than ingest stores.
+MAX_KEY_SEGMENTS = 32
 
 
 def pop_prefix(attrs: dict[str, Any], prefix: str) -> list[tuple[str, Any]]:
@@ -34,7 +37,7 @@ def pop_prefix(attrs: dict[str, Any], prefix: str) -> list[tuple[str, Any]]:
 
 
 def _set_path(root: dict[str, Any], key: str, value: Any) -> None:
-    parts = key.split(".")
+    parts = key.split(".", MAX_KEY_SEGMENTS - 1)
     node = root
     for i, part in enumerate(parts[:-1]):
         child = node.get(part)

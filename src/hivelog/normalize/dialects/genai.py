@@ -76,47 +76,82 @@ def _message(raw: Any) -> Any:
     return out
 
 
-def _outputs(event: Event, items: list[Any]) -> None:
+def output_fields(items: list[Any]) -> dict[str, Any]:
+    """Output messages → `outputs`: the first message, and `choices` when there are several."""
     if not items:
-        return
+        return {}
     converted = [_message(m) for m in items]
     head = converted[0]
     outputs = dict(head) if isinstance(head, dict) else {"content": head}
     if len(converted) > 1:
         outputs["choices"] = converted
-    event.outputs.update(outputs)
+    return outputs
+
+
+def _outputs(event: Event, items: list[Any]) -> None:
+    event.outputs.update(output_fields(items))
+
+
+def _choice(a: dict[str, Any]) -> dict[str, Any]:
+    body = parse_json(a.get("message", a.get("gen_ai.event.content")))
+    reason = a.get("finish_reason")
+    if isinstance(body, dict) and isinstance(body.get("message"), dict):  # the whole choice
+        reason = body.get("finish_reason", reason)
+        body = body["message"]
+    outputs = dict(body) if isinstance(body, dict) else {"content": body}
+    if reason is not None:
+        outputs["finish_reason"] = reason
+    return outputs
+
+
+def event_messages(name: str, a: dict[str, Any]) -> tuple[list[Any], list[Any]] | None:
+    """The chat history and output messages one GenAI event carries, or None when `name` is
+    not a GenAI message event. A span event passes its attributes; a log record passes its
+    attributes with its body under `gen_ai.event.content` (see `normalize.logs`)."""
+    if name == "gen_ai.content.prompt":
+        return (messages(a["gen_ai.prompt"]) if "gen_ai.prompt" in a else []), []
+    if name == "gen_ai.content.completion":
+        return [], (messages(a["gen_ai.completion"]) if "gen_ai.completion" in a else [])
+    if name in _MESSAGE_EVENTS:
+        content = parse_json(a.get("content", a.get("gen_ai.event.content")))
+        message = dict(content) if isinstance(content, dict) else {"content": content}
+        message.setdefault("role", a.get("role") or _MESSAGE_EVENTS[name])
+        return [message], []
+    if name == "gen_ai.choice":
+        return [], [_choice(a)]
+    if name == "gen_ai.client.inference.operation.details":
+        history: list[Any] = []
+        if "gen_ai.system_instructions" in a:
+            history.append(_system(a["gen_ai.system_instructions"]))
+        if "gen_ai.input.messages" in a:
+            history.extend(_message(m) for m in messages(a["gen_ai.input.messages"]))
+        outputs = messages(a["gen_ai.output.messages"]) if "gen_ai.output.messages" in a else []
+        return history, outputs
+    return None
+
+
+def _system(raw: Any) -> Any:
+    system = parse_json(raw)
+    if isinstance(system, list):
+        system = _message({"role": "system", "parts": system})
+    return system if isinstance(system, dict) else {"role": "system", "content": system}
 
 
 def _span_events(span: SpanIn, event: Event) -> None:
     kept: list[SpanEventIn] = []
     history: list[Any] = []
     for item in span.events:
-        name = item.name
-        a = item.attributes
-        if name == "gen_ai.content.prompt" and "gen_ai.prompt" in a:
-            history.extend(messages(a["gen_ai.prompt"]))
-        elif name == "gen_ai.content.completion" and "gen_ai.completion" in a:
-            if not event.outputs:
-                _outputs(event, messages(a["gen_ai.completion"]))
-        elif name in _MESSAGE_EVENTS:
-            content = parse_json(a.get("content", a.get("gen_ai.event.content")))
-            message = dict(content) if isinstance(content, dict) else {"content": content}
-            message.setdefault("role", a.get("role") or _MESSAGE_EVENTS[name])
-            history.append(message)
-        elif name == "gen_ai.choice":
-            body = parse_json(a.get("message", a.get("gen_ai.event.content")))
-            if not event.outputs:
-                outputs = dict(body) if isinstance(body, dict) else {"content": body}
-                if "finish_reason" in a:
-                    outputs["finish_reason"] = a["finish_reason"]
-                event.outputs.update(outputs)
-        elif name == "gen_ai.client.inference.operation.details":
-            if "gen_ai.input.messages" in a and "chat_history" not in event.inputs:
-                history.extend(_message(m) for m in messages(a["gen_ai.input.messages"]))
-            if "gen_ai.output.messages" in a and not event.outputs:
-                _outputs(event, messages(a["gen_ai.output.messages"]))
-        else:
+        found = event_messages(item.name, item.attributes)
+        if found is None:
             kept.append(item)
+            continue
+        said, answered = found
+        history.extend(said)
+        if answered and not event.outputs:
+            if item.name == "gen_ai.choice":
+                event.outputs.update(answered[0])
+            else:
+                _outputs(event, answered)
     if history and "chat_history" not in event.inputs:
         event.inputs["chat_history"] = history
     span.events = kept
@@ -151,12 +186,7 @@ def apply(attrs: dict[str, Any], span: SpanIn, event: Event) -> str | None:
     # messages: structured (current), flattened (deprecated), whole-prompt JSON (older still)
     history: list[Any] = []
     if "gen_ai.system_instructions" in attrs:
-        system = parse_json(attrs.pop("gen_ai.system_instructions"))
-        if isinstance(system, list):
-            system = _message({"role": "system", "parts": system})
-        history.append(
-            system if isinstance(system, dict) else {"role": "system", "content": system}
-        )
+        history.append(_system(attrs.pop("gen_ai.system_instructions")))
     if "gen_ai.input.messages" in attrs:
         history.extend(_message(m) for m in messages(attrs.pop("gen_ai.input.messages")))
     flat_prompt = pop_prefix(attrs, "gen_ai.prompt.")

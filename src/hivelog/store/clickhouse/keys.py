@@ -71,3 +71,21 @@ class Keys(ClickHouseBase):
 
     def active_keys(self) -> list[ApiKey]:
         return [_api_key(r) for r in self._query(_KEY_SELECT + " WHERE k.revoked_at IS NULL")]
+
+    def keys_closed(self) -> bool:
+        rows = self._query(
+            "SELECT count() > 0 FROM api_keys FINAL WHERE created_at > "
+            "(SELECT if(count() = 0, -1, max(through_key)) FROM keys_opened)"
+        )
+        return bool(rows and int(rows[0][0]))
+
+    def open_without_keys(self) -> bool:
+        if self.active_keys():
+            return False
+        self._command(
+            "INSERT INTO keys_opened (opened_at, through_key) SELECT ?, "
+            "ifNull(max(created_at), 0) FROM api_keys",
+            (int(time.time() * 1000),),
+            self.insert_settings(),
+        )
+        return True

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -23,11 +24,12 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.abc import Buffer
 from psycopg.types.string import StrBinaryDumper, StrDumperUnknown, TextLoader
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
-from hivelog.errors import QueryTimeout
+from hivelog.errors import BadInput, Overloaded, QueryTimeout
 from hivelog.store import migrations
 from hivelog.store.base import Project
+from hivelog.store.fairness import ProjectSlots
 from hivelog.store.rows import EVENT_COLUMNS
 
 log = logging.getLogger("hivelog.store.postgres")
@@ -39,6 +41,8 @@ _PARTITION_LOCK = -1
 _RETENTION_LOCK = -2
 _MIGRATION_LOCK = -3
 READ_TIMEOUT_MS = 30_000
+_NO_LIMIT_S = 30.0  # longest wait for a read connection when reads have no time limit
+_TIMEOUT_SLACK_MS = 50  # a wait shorter than this keeps the connection's statement timeout
 
 _SELECT = ", ".join(EVENT_COLUMNS)
 
@@ -119,6 +123,7 @@ class PostgresBase:
         self._rpool: ConnectionPool[psycopg.Connection[Any]] | None = None
         self._projects: dict[str, Project] = {}
         self._days: set[int] = set()
+        self._slots = ProjectSlots(per_project=readers // 2)
 
     # ---- lifecycle --------------------------------------------------------------------------
 
@@ -203,17 +208,66 @@ class PostgresBase:
         return self._wpool
 
     @contextlib.contextmanager
-    def _reader(self) -> Iterator[psycopg.Connection[Any]]:
+    def _reader(self, project: Project | None = None) -> Iterator[psycopg.Connection[Any]]:
+        """A read connection, within the read time limit and the fairness rule.
+
+        The whole read — waiting for a slot of `project` (at most half the pool per project,
+        `fairness.ProjectSlots`), waiting for a connection, and its statements — fits in
+        `read_timeout_ms`: a statement that starts after a wait gets only what is left, and
+        whatever still runs at the deadline is cancelled. No slot or connection in time is a
+        503 + Retry-After; a read stopped at the limit a 400 query_timeout.
+        """
         if self._rpool is None:
             raise RuntimeError("store is not open")
+        limit_s = self.read_timeout_ms / 1000 if self.read_timeout_ms > 0 else _NO_LIMIT_S
+        deadline = time.monotonic() + limit_s
         try:
-            with self._rpool.connection() as conn:
-                yield conn
+            with (
+                self._slots.hold(project.key if project is not None else None, deadline),
+                self._rpool.connection(timeout=max(deadline - time.monotonic(), 0.001)) as conn,
+            ):
+                lowered = self._fit_statements(conn, deadline)
+                # A read of several statements ends at the deadline too: cancel what runs then.
+                timer = threading.Timer(max(deadline - time.monotonic(), 0.0), conn.cancel)
+                timer.daemon = True
+                if self.read_timeout_ms > 0:
+                    timer.start()
+                try:
+                    yield conn
+                finally:
+                    timer.cancel()
+                    if lowered:
+                        self._restore_statement_timeout(conn)
+        except PoolTimeout:
+            raise Overloaded(
+                "every read connection is busy; retry in a moment", retry_after=1
+            ) from None
+        except pg_errors.NumericValueOutOfRange:
+            raise BadInput(
+                "the numbers this read adds up are too large for it (past 1.8e308); "
+                "narrow it with filters or a date range",
+                "query",
+            ) from None
         except pg_errors.QueryCanceled:
             raise QueryTimeout(
                 f"the query ran longer than {self.read_timeout_ms} ms and was stopped; "
                 "narrow it with filters or a date range"
             ) from None
+
+    def _fit_statements(self, conn: psycopg.Connection[Any], deadline: float) -> bool:
+        """Lower the connection's statement timeout to the time left, if a wait used some of
+        it (the connection's own default is the whole read limit); True if lowered."""
+        if self.read_timeout_ms <= 0:
+            return False
+        left_ms = int((deadline - time.monotonic()) * 1000)
+        if left_ms >= self.read_timeout_ms - _TIMEOUT_SLACK_MS:
+            return False
+        conn.execute(f"SET statement_timeout = {max(left_ms, 1)}")
+        return True
+
+    def _restore_statement_timeout(self, conn: psycopg.Connection[Any]) -> None:
+        with contextlib.suppress(psycopg.Error):  # a broken connection is dropped by the pool
+            conn.execute(f"SET statement_timeout = {self.read_timeout_ms}")
 
     # ---- partitions -------------------------------------------------------------------------
 

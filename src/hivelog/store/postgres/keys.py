@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from hivelog.store.base import ApiKey, Project
+from hivelog.store.base import KEYS_CLOSED, OPEN_WITHOUT_KEYS, ApiKey, Project
 from hivelog.store.postgres.connection import PostgresBase, _text
 
 _KEY_SELECT = (
@@ -65,3 +65,15 @@ class Keys(PostgresBase):
         with self._reader() as conn:
             rows = conn.execute(_KEY_SELECT + " WHERE k.revoked_at IS NULL").fetchall()
         return [_api_key(r) for r in rows]
+
+    def keys_closed(self) -> bool:
+        with self._reader() as conn:
+            row = conn.execute(KEYS_CLOSED).fetchone()
+        return bool(row and row[0])
+
+    def open_without_keys(self) -> bool:
+        with self._write_pool().connection() as conn, conn.transaction():
+            # one opening at a time, and no key created or revoked in between
+            conn.execute("LOCK TABLE api_keys IN SHARE ROW EXCLUSIVE MODE")
+            cur = conn.execute(OPEN_WITHOUT_KEYS, (int(time.time() * 1000),))
+            return cur.rowcount == 1

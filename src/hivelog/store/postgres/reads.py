@@ -64,7 +64,7 @@ class Reads(PostgresBase):
         return Project(key=rows[0][0], project_id=rows[0][1], name=rows[0][2])
 
     def get_event(self, project: Project, event_id: str) -> Event | None:
-        with self._reader() as conn:
+        with self._reader(project) as conn:
             row = conn.execute(
                 f"SELECT {_SELECT} FROM events WHERE project = %s AND event_id = %s "
                 "ORDER BY placeholder, seq LIMIT 1",
@@ -77,7 +77,7 @@ class Reads(PostgresBase):
         return event
 
     def session_events(self, project: Project, session_id: str) -> list[StoredEvent]:
-        with self._reader() as conn:
+        with self._reader(project) as conn:
             rows = conn.execute(
                 f"SELECT {_SELECT} FROM events WHERE project = %s AND session_id = %s "
                 "AND day = (SELECT day FROM sessions WHERE project = %s AND session_id = %s) "
@@ -91,7 +91,7 @@ class Reads(PostgresBase):
         column = query.order_by if query.order_by in SORTABLE else "start_time"
         order = f"{column} {'DESC' if query.newest_first else 'ASC'}"
         order += ", seq DESC" if query.newest_first else ", seq"
-        with self._reader() as conn:
+        with self._reader(project) as conn:
             rows = conn.execute(
                 f"SELECT {_SELECT} FROM events WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s",
                 [*params, query.limit, query.offset],

@@ -14,7 +14,7 @@ from hivelog.normalize.event import Event
 from hivelog.store.base import ChartPoint, ChartSpec, EventBrief, EventQuery, Project, SessionStats
 from hivelog.store.postgres.connection import _SELECT, PostgresBase
 from hivelog.store.postgres.reads import _where
-from hivelog.store.rows import row_to_event
+from hivelog.store.rows import row_to_event, whole
 
 
 def _number(path: str) -> str:
@@ -27,10 +27,11 @@ _SESSION_STATS = (
     "SELECT session_id, count(*) FILTER (WHERE event_id <> session_id), "
     "count(*) FILTER (WHERE event_id <> session_id AND event_type = 'model'), "
     "count(*) FILTER (WHERE error IS NOT NULL), "
+    # Summed as numeric: float8 sums past 1.8e308 are an error in PostgreSQL, not infinity.
     "sum(CASE WHEN event_id <> session_id AND metadata IS NOT NULL THEN coalesce("
-    f"{_number('total_tokens')}, coalesce({_number('prompt_tokens')}, 0) "
-    f"+ coalesce({_number('completion_tokens')}, 0)) END), "
-    f"sum(CASE WHEN event_id <> session_id THEN {_number('cost')} END), "
+    f"{_number('total_tokens')}::numeric, coalesce({_number('prompt_tokens')}::numeric, 0) "
+    f"+ coalesce({_number('completion_tokens')}::numeric, 0)) END), "
+    f"sum(CASE WHEN event_id <> session_id THEN {_number('cost')}::numeric END), "
     "min(start_time), max(end_time) "
     "FROM events WHERE project = %s AND session_id = ANY(%s) GROUP BY session_id"
 )
@@ -70,7 +71,7 @@ class Views(PostgresBase):
             inner, inner_params = _where(project, events)
             where += f" AND session_id IN (SELECT session_id FROM events WHERE {inner})"
             params.extend(inner_params)
-        with self._reader() as conn:
+        with self._reader(project) as conn:
             rows = conn.execute(
                 f"SELECT {_SELECT} FROM events WHERE {where} "
                 "ORDER BY start_time DESC, seq DESC LIMIT %s OFFSET %s",
@@ -83,7 +84,7 @@ class Views(PostgresBase):
         self, project: Project, session_ids: Sequence[str]
     ) -> dict[str, SessionStats]:
         out: dict[str, SessionStats] = {}
-        with self._reader() as conn:
+        with self._reader(project) as conn:
             rows = conn.execute(
                 _SESSION_STATS, (project.key, list(dict.fromkeys(session_ids)))
             ).fetchall()
@@ -92,7 +93,7 @@ class Views(PostgresBase):
                 num_events=int(row[1] or 0),
                 num_model_events=int(row[2] or 0),
                 errors=int(row[3] or 0),
-                total_tokens=int(row[4] or 0),
+                total_tokens=whole(row[4]),
                 cost=float(row[5] or 0),
                 first_start=row[6],
                 last_end=row[7],
@@ -100,7 +101,7 @@ class Views(PostgresBase):
         return out
 
     def session_outline(self, project: Project, session_id: str) -> list[EventBrief]:
-        with self._reader() as conn:
+        with self._reader(project) as conn:
             rows = conn.execute(
                 "SELECT event_id, parent_id, event_type, event_name, start_time, end_time, "
                 "duration, substr(error, 1, 200) FROM events WHERE project = %s "
@@ -131,7 +132,7 @@ class Views(PostgresBase):
         else:
             fn = {"sum": "sum", "avg": "avg", "min": "min", "max": "max"}[spec.aggregation]
             sql = f"SELECT b, g, {fn}(v), count(v) FROM ({inner}) AS x GROUP BY b, g ORDER BY b, g"
-        with self._reader() as conn:
+        with self._reader(project) as conn:
             rows = conn.execute(sql, params).fetchall()
         return [
             ChartPoint(

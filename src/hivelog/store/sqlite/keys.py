@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from hivelog.store.base import ApiKey, Project
+from hivelog.store.base import KEYS_CLOSED, OPEN_WITHOUT_KEYS, ApiKey, Project
 from hivelog.store.sqlite.connection import SqliteBase
 
 
@@ -54,6 +54,20 @@ class SqliteKeys(SqliteBase):
     def active_keys(self) -> list[ApiKey]:
         rows = self._conn_r().execute(self._KEY_SELECT + " WHERE k.revoked_at IS NULL").fetchall()
         return [_api_key(r) for r in rows]
+
+    def keys_closed(self) -> bool:
+        return bool(self._conn_r().execute(KEYS_CLOSED).fetchone()[0])
+
+    def open_without_keys(self) -> bool:
+        conn = self._conn_w()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            cur = conn.execute(OPEN_WITHOUT_KEYS.replace("%s", "?"), (int(time.time() * 1000),))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return cur.rowcount == 1
 
 
 def _api_key(row: Sequence[Any]) -> ApiKey:

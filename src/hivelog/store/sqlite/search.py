@@ -28,7 +28,10 @@ def register(conn: sqlite3.Connection) -> None:
 
 
 def _trigrams(word: str) -> list[str]:
-    return ['"' + word[i : i + _TRIGRAM].replace('"', '""') + '"' for i in range(len(word) - 2)]
+    """The word's trigrams as FTS5 strings; none holding U+0000, which FTS5 query syntax
+    cannot carry (the direct confirmation still tests the whole word)."""
+    grams = (word[i : i + _TRIGRAM] for i in range(len(word) - 2))
+    return ['"' + g.replace('"', '""') + '"' for g in grams if "\x00" not in g]
 
 
 def search_sql(text: str) -> tuple[str, list[Any]]:

@@ -21,7 +21,7 @@ from hivelog.store.base import (
     Project,
     SessionStats,
 )
-from hivelog.store.rows import row_to_event
+from hivelog.store.rows import row_to_event, whole
 from hivelog.store.sqlite.connection import SELECT, SqliteBase, chunks, marks
 
 _SLICE_SECONDS = 0.01  # one slice of background indexing
@@ -110,7 +110,7 @@ class SqliteViews(SqliteBase):
                         num_events=row[1],
                         num_model_events=row[2] or 0,
                         errors=row[3] or 0,
-                        total_tokens=int(row[4] or 0),
+                        total_tokens=whole(row[4]),
                         cost=float(row[5] or 0),
                         first_start=row[6],
                         last_end=row[7],

@@ -20,9 +20,14 @@
     errors: [["error rate", "error_rate", "avg", [{ field: "event_type", operator: "is not", value: "session" }], 100]],
   };
 
+  const from = root.dataset.from, to = root.dataset.to;
+  const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  const DASH = { p50: [], p95: [6, 3], p99: [2, 3] };
+
   function url(metric, aggregation, extra) {
     const p = new URLSearchParams({ project, metric, aggregation, bucket: "auto" });
     if (relative) p.set("dateRange", JSON.stringify({ relative }));
+    else if (from || to) p.set("dateRange", JSON.stringify({ ...(from ? { $gte: Number(from) } : {}), ...(to ? { $lte: Number(to) } : {}) }));
     const filters = baseFilters.concat(extra || []);
     if (filters.length) p.set("filters", JSON.stringify(filters));
     if (group) p.set("groupBy", group);
@@ -44,6 +49,7 @@
       }
       for (const [name, values] of byGroup) series.push([name, values]);
     });
+    fig.answers = answers;
     fig.dataset.points = String(xs.size);
     if (!xs.size) { fig.insertAdjacentHTML("beforeend", '<div class="none">No events in this range.</div>'); fig.dataset.drawn = "1"; return; }
     // Every bucket of the range is on the axis (counts read 0 there, other values a gap).
@@ -56,19 +62,49 @@
     const x = Array.from(xs).sort((a, b) => a - b);
     const counts = fig.dataset.chart === "sessions" || fig.dataset.chart === "events";
     const data = [x, ...series.map(([, values]) => x.map((t) => (values.has(t) ? values.get(t) : counts ? 0 : null)))];
+    const axis = { stroke: css("--muted"), grid: { stroke: css("--line"), width: 1 }, ticks: { stroke: css("--line"), width: 1 } };
     const opts = {
-      width: Math.max(300, fig.clientWidth - 16), height: 200,
+      width: Math.max(280, Math.min(fig.clientWidth - 16, 2000)), height: 200,
       scales: { x: { time: true } },
-      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"), // the UI shows UTC throughout
-      legend: { show: true },
-      series: [{}, ...series.map(([name], k) => ({ label: name, stroke: COLORS[k % COLORS.length], width: 1.5, points: { show: x.length < 60 }, spanGaps: !counts }))],
-      axes: [{}, { size: 60 }],
+      // the zone the header names: the browser's, or UTC when the person chose it
+      tzDate: (ts) => (window.hivelogUTC && window.hivelogUTC() ? uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC") : new Date(ts * 1e3)),
+      legend: { show: true, live: true },
+      // A bucket without events is a gap (counts are 0 there): no line is drawn across it.
+      series: [{}, ...series.map(([name], k) => ({ label: name, stroke: COLORS[k % COLORS.length], width: 1.5, dash: DASH[name.split(" ")[0]] || [], points: { show: x.length < 60 }, spanGaps: false }))],
+      axes: [{ ...axis }, { ...axis, size: 60 }],
     };
-    new uPlot(opts, data, fig);
+    // The legend shows the latest value until the pointer asks for another.
+    const last = x.length - 1;
+    opts.hooks = { ready: [(u) => u.setLegend({ idx: last })] };
+    const chart = new uPlot(opts, data, fig);
+    fig.addEventListener("mouseleave", () => setTimeout(() => chart.setLegend({ idx: last }), 0));
     fig.dataset.drawn = "1";
+  }
+
+  // Charts are drawn in the theme's colours and the zone shown: redraw when either changes.
+  document.addEventListener("hivelog:theme", () => location.reload());
+  document.addEventListener("hivelog:timezone", () => location.reload());
+
+  // Totals for the whole range, from the same answers the charts drew.
+  function totals(figs) {
+    const box = document.querySelector("[data-totals]");
+    if (!box) return;
+    const items = (name) => { const f = figs.find((g) => g.dataset.chart === name); return f && f.answers ? f.answers[0].events || [] : null; };
+    const sum = (list) => (list ? list.reduce((a, i) => a + (i.value || 0), 0) : null);
+    const fmt = (n, digits = 0) => (n == null ? "–" : n.toLocaleString(undefined, { maximumFractionDigits: digits }));
+    const cost = items("cost"), errors = items("errors");
+    const costSum = cost && cost.some((i) => i.value != null) ? sum(cost) : null;
+    const errCount = errors ? errors.reduce((a, i) => a + (i.count || 0), 0) : 0;
+    const errRate = errCount ? errors.reduce((a, i) => a + (i.value || 0) * i.count, 0) / errCount : null;
+    const values = {
+      sessions: fmt(sum(items("sessions"))), events: fmt(sum(items("events"))), tokens: fmt(sum(items("tokens"))),
+      cost: costSum == null ? "–" : "$" + costSum.toLocaleString(undefined, { maximumFractionDigits: 4 }),
+      errors: errRate == null ? "–" : fmt(errRate * 100, 2) + " %",
+    };
+    for (const [k, v] of Object.entries(values)) box.querySelector(`[data-total="${k}"]`).textContent = v;
   }
 
   const figs = Array.from(root.querySelectorAll("[data-chart]"));
   Promise.all(figs.map((f) => draw(f).catch((e) => { f.insertAdjacentHTML("beforeend", '<div class="none">Could not load: ' + String(e) + "</div>"); f.dataset.drawn = "1"; })))
-    .then(() => { root.dataset.ready = "1"; });
+    .then(() => { totals(figs); root.dataset.ready = "1"; });
 })();

@@ -78,6 +78,7 @@
         (kids[i].length ? ` aria-expanded="${open[i] ? "true" : "false"}"` : "") + (r[7] ? ` title="${esc(r[7])}"` : "") + `>` +
         `<div class="tcell" style="padding-left:${4 + depth[i] * 14}px"><span class="caret" data-caret>${caret}</span>` +
         `<span class="icon t-${esc(r[2])}">${esc(r[2].slice(0, 1).toUpperCase())}</span><span class="nm">${esc(r[3])}</span>` +
+        (r[8] ? `<span class="mark" title="has feedback">★</span>` : "") +
         (kids[i].length && !open[i] ? `<span class="muted small">(${kids[i].length})</span>` : "") +
         `<span class="dur">${fmt(r[6])}</span></div>` +
         `<div class="lane"><div class="bar t-${esc(r[2])}" style="left:${left.toFixed(3)}%;width:${Math.min(width, 100 - left).toFixed(3)}%"></div></div></div>`
@@ -154,6 +155,20 @@
       const i = (lastFind + k) % n;
       if (data[i][3].toLowerCase().includes(text)) { lastFind = i; select(i); return; }
     }
+  });
+
+  // Events with feedback arrive with the session's token totals (loaded after the page).
+  document.body.addEventListener("htmx:afterSwap", (ev) => {
+    const list = ev.detail.target.querySelector && ev.detail.target.querySelector("[data-marked]");
+    if (!list) return;
+    for (const id of JSON.parse(list.dataset.marked)) { const i = byId.get(id); if (i !== undefined) data[i][8] = 1; }
+    document.body.dataset.marked = "1";
+    schedule();
+  });
+  // Feedback saved in the detail panel: the tree marks that event at once.
+  document.addEventListener("hivelog:feedback", (ev) => {
+    const i = byId.get(ev.detail.id);
+    if (i !== undefined) { data[i][8] = 1; schedule(); }
   });
 
   flatten();

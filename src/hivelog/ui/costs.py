@@ -1,0 +1,96 @@
+"""Tokens and cost of an event or a session, as the detail panel and session header show them.
+
+The counts are those hivelog stores (hivelog.normalize.tokens): `prompt_tokens` counts every
+input token, cached and cache-written ones included; `completion_tokens` every output token,
+reasoning included. The breakdown splits them into what each kind is priced at. A cost hivelog
+computed (`metadata.cost_status: "computed"`) is split by the rates it was computed with; a cost
+the client sent is shown whole; an unknown cost says "unpriced" (or "partial" for a session
+with some unpriced calls), never $0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from hivelog.normalize import cost as pricing
+
+
+@dataclasses.dataclass(frozen=True)
+class Line:
+    label: str
+    tokens: int
+    cost: float | None  # None: not known separately
+    part_of: str | None = None  # "of which": reasoning is part of output
+
+
+@dataclasses.dataclass(frozen=True)
+class Usage:
+    lines: list[Line]
+    total_tokens: int | None
+    cost: float | None
+    status: str | None  # None (priced), "unpriced", "partial"
+    rates_source: str | None
+
+
+def _count(metadata: dict[str, Any], key: str) -> int:
+    value = metadata.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    return int(value) if value >= 0 else 0
+
+
+def _cost(metadata: dict[str, Any]) -> float | None:
+    value = metadata.get("cost")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _rates(event_config: dict[str, Any], metadata: dict[str, Any]) -> Any:
+    """The per-token rates the cost was computed at, when hivelog computed it."""
+    rates_of = getattr(pricing, "rates_of", None)
+    model = event_config.get("model")
+    if metadata.get("cost_status") != "computed" or rates_of is None or not isinstance(model, str):
+        return None
+    provider = event_config.get("provider")
+    try:
+        return rates_of(model, provider if isinstance(provider, str) else None)
+    except (LookupError, ValueError):
+        return None
+
+
+def event_usage(event_type: str, config: dict[str, Any], metadata: dict[str, Any]) -> Usage | None:
+    """The breakdown of one event; None when it carries no tokens and no cost."""
+    prompt, completion = _count(metadata, "prompt_tokens"), _count(metadata, "completion_tokens")
+    cached, written = _count(metadata, "cached_tokens"), _count(metadata, "cache_write_tokens")
+    reasoning = _count(metadata, "reasoning_tokens")
+    total = metadata.get("total_tokens")
+    total = None if isinstance(total, bool) else total
+    total_tokens = int(total) if isinstance(total, (int, float)) else None
+    cost = _cost(metadata)
+    status = metadata.get("cost_status")
+    if not (prompt or completion or total_tokens or cost is not None or status == "unpriced"):
+        return None
+    rates = _rates(config, metadata)
+
+    def priced(rate_name: str, n: int) -> float | None:
+        return getattr(rates, rate_name) * n if rates is not None else None
+
+    uncached = max(prompt - cached - written, 0)
+    lines = [Line("input", uncached, priced("input", uncached))]
+    if cached:
+        lines.append(Line("cached input", cached, priced("cached", cached)))
+    if written:
+        lines.append(Line("cache write", written, priced("cache_write", written)))
+    lines.append(Line("output", completion, priced("output", completion)))
+    if reasoning:
+        lines.append(Line("reasoning", reasoning, priced("output", reasoning), part_of="output"))
+    unpriced = cost is None and (status == "unpriced" or event_type == "model")
+    return Usage(
+        lines=lines,
+        total_tokens=total_tokens if total_tokens is not None else prompt + completion,
+        cost=cost,
+        status="unpriced" if unpriced else None,
+        rates_source=getattr(rates, "source", None),
+    )
