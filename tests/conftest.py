@@ -2,7 +2,7 @@
 
 `server` starts one process per test module on a database of its own, `fresh_server` one per
 test; both run every test three times, on SQLite, on PostgreSQL and on ClickHouse's embedded
-engine (`chdb:`) (the `backend` fixture).
+engine (the `backend` fixture; see `new_database` for how chdb is reached).
 `Server.restart()` stops and starts the same database (durability tests).
 """
 
@@ -133,13 +133,22 @@ def pg_url(dbname: str) -> str:
 
 
 @contextlib.contextmanager
-def new_database(backend: str, directory: Path) -> Iterator[str]:
-    """A new, empty database of `backend` (a file path or a postgresql:// URL); removed after."""
+def new_database(backend: str, directory: Path, served: bool = True) -> Iterator[str]:
+    """A new, empty database of `backend` (a file path or a postgresql:// URL); removed after.
+
+    chdb: ClickHouse's embedded engine opens its data in one process, so by default the test
+    front (tests/chdb_front.py) owns it and the database is its `clickhouse://` URL: servers,
+    their workers and the CLI then share it as they would a ClickHouse server, through the
+    production HTTP transport. `served=False` gives the `chdb:PATH` itself (one process)."""
     if backend == "sqlite":
         yield str(directory / "hivelog.db")
         return
     if backend == "chdb":  # the embedded ClickHouse engine, a data directory per database
-        yield f"chdb:{directory / 'chdb'}"
+        if not served:
+            yield f"chdb:{directory / 'chdb'}"
+            return
+        with chdb_behind_http(directory / "chdb") as url:
+            yield url
         return
     name = f"hivelog_test_{uuid.uuid4().hex[:16]}"
     with pg_admin() as admin:
@@ -149,6 +158,26 @@ def new_database(backend: str, directory: Path) -> Iterator[str]:
     finally:
         with pg_admin() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def chdb_behind_http(directory: Path) -> Iterator[str]:
+    """The embedded ClickHouse engine on `directory`, served over HTTP by the test front."""
+    port = free_port()
+    front = subprocess.Popen(
+        [sys.executable, "-m", "tests.chdb_front", str(directory), str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert front.stdout is not None
+        line = front.stdout.readline()
+        assert line.strip() == b"ready", line + front.stdout.read()
+        yield f"clickhouse://127.0.0.1:{port}/default"
+    finally:
+        front.terminate()
+        front.wait(timeout=60)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -5,7 +5,8 @@ field, model/tool/chain/generic events, children before their parents, a session
 through its events (a placeholder), updates of stored events, of a placeholder session, and
 an update whose event never came; two projects; keys, one revoked. It is copied
 SQLite → PostgreSQL (interrupted by SIGKILL once a page is checkpointed, then resumed) →
-ClickHouse (chdb) → SQLite, and a server on each copy must answer every read exactly as the
+ClickHouse (`chdb:PATH`, the embedded engine in the copying process) → SQLite, and a server
+on each copy must answer every read exactly as the
 original did; the waiting update must still fold onto its event when the event arrives.
 """
 
@@ -140,7 +141,7 @@ def databases(tmp_path: Path) -> Iterator[list[str]]:
     with (
         new_database("sqlite", tmp_path / "a") as lite,
         new_database("postgres", tmp_path / "b") as pg,
-        new_database("chdb", tmp_path / "c") as ch,
+        new_database("chdb", tmp_path / "c", served=False) as ch,
         new_database("sqlite", tmp_path / "d") as back,
     ):
         (tmp_path / "a").mkdir(exist_ok=True)

@@ -102,7 +102,7 @@ def test_too_many_filters_is_400(limited: Server) -> None:
 def test_a_read_past_the_time_limit_stops_with_a_clear_error(fresh_database: str) -> None:
     # ClickHouse (chdb) starts every query with a few ms of planning and runs it on several
     # threads, so its limit is larger and its slow query is heavier: 40 JSON scans, not 3.
-    clickhouse = fresh_database.startswith("chdb:")
+    clickhouse = fresh_database.startswith("clickhouse://")
     srv = Server(fresh_database, ["--read-timeout-ms", "1000" if clickhouse else "20"])
     srv.start()
     project = f"slow-{uuid.uuid4().hex[:8]}"

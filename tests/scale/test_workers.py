@@ -13,42 +13,19 @@ from __future__ import annotations
 
 import contextlib
 import random
-import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT, Server, free_port, new_database
+from tests.conftest import Server, new_database
 
 BASE = 1_790_000_000_000
 CLIENTS = 16
-
-
-@contextlib.contextmanager
-def chdb_behind_http(directory: Path) -> Iterator[str]:
-    """The embedded ClickHouse engine on `directory`, served over HTTP by the test front."""
-    port = free_port()
-    front = subprocess.Popen(
-        [sys.executable, "-m", "tests.chdb_front", str(directory), str(port)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        assert front.stdout is not None
-        line = front.stdout.readline()
-        assert line.strip() == b"ready", line + front.stdout.read()
-        yield f"clickhouse://127.0.0.1:{port}/default"
-    finally:
-        front.terminate()
-        front.wait(timeout=30)
 
 
 @pytest.fixture(scope="module", params=["postgres", "clickhouse"])
@@ -59,7 +36,7 @@ def servers(
         if request.param == "postgres":
             db = stack.enter_context(new_database("postgres", tmp_path_factory.mktemp("pg")))
         else:
-            db = stack.enter_context(chdb_behind_http(tmp_path_factory.mktemp("ch")))
+            db = stack.enter_context(new_database("chdb", tmp_path_factory.mktemp("ch")))
         group = [Server(db, ["--workers", "2"]), Server(db)]
         # Started at the same moment: both run migrations, which must apply exactly once.
         starters = [threading.Thread(target=s.start) for s in group]

@@ -72,9 +72,6 @@ def test_created_key_works_and_revoked_key_stops_within_seconds(
     keyed: tuple[Server, str, str],
 ) -> None:
     srv, _, _ = keyed
-    if srv.db.startswith("chdb:"):
-        _keys_of_embedded_clickhouse_need_the_server_stopped(srv)
-        return
     key = create_key(srv.db, "gamma", "temp")
     key_id = key.split("_")[1]
 
@@ -95,24 +92,6 @@ def test_created_key_works_and_revoked_key_stops_within_seconds(
         time.sleep(0.2)
     again = hivelog("keys", "revoke", key_id, "--db", srv.db, check=False)
     assert again.returncode != 0
-
-
-def _keys_of_embedded_clickhouse_need_the_server_stopped(srv: Server) -> None:
-    """chdb: opens its data in one process (docs/scaling.md): while a server runs, `keys`
-    exits non-zero and says why; with the server stopped, keys are created and revoked, and
-    the restarted server honours them."""
-    busy = hivelog("keys", "create", "--project", "gamma", "--db", srv.db, check=False)
-    assert busy.returncode != 0 and "one process at a time" in busy.stderr, busy.stderr
-    srv.stop()
-    key = create_key(srv.db, "gamma", "temp")
-    srv.start()
-    with keyed_client(srv, key) as c:
-        assert c.post("/events", json=_event()).status_code == 200
-    srv.stop()
-    hivelog("keys", "revoke", key.split("_")[1], "--db", srv.db)
-    srv.start()
-    with keyed_client(srv, key) as c:
-        assert c.post("/events", json=_event()).status_code == 401
 
 
 def test_a_body_naming_another_project_is_refused(keyed: tuple[Server, str, str]) -> None:

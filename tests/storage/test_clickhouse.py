@@ -10,6 +10,7 @@ import pytest
 
 from hivelog.store.clickhouse.transport import bind, display, http_options, literal
 from tests.conftest import Server, new_database
+from tests.security.keyed import create_key, hivelog
 
 
 def test_urls_name_host_database_credentials_and_tls() -> None:
@@ -43,7 +44,7 @@ def test_parameters_become_literals_and_marks_inside_literals_stay() -> None:
 
 @pytest.fixture()
 def chdb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with new_database("chdb", tmp_path_factory.mktemp("ch")) as db:
+    with new_database("chdb", tmp_path_factory.mktemp("ch"), served=False) as db:
         srv = Server(db)
         srv.start()
         try:
@@ -72,3 +73,23 @@ def test_placeholder_filter_sees_its_update_once_the_session_starts(chdb_server:
         found = c.post("/events/export", json=enriched).json()
         assert [e["event_id"] for e in found["events"]] == [sid]
         assert found["events"][0]["event_name"] == "real"
+
+
+def test_embedded_engine_keys_need_the_server_stopped(chdb_server: Server) -> None:
+    """Documented difference: `chdb:` opens its data in one process, so while a server runs
+    `keys` exits non-zero and says why; with the server stopped, keys are created and revoked,
+    and the restarted server honours them. (A ClickHouse server has no such limit.)"""
+    srv = chdb_server
+    busy = hivelog("keys", "create", "--project", "gamma", "--db", srv.db, check=False)
+    assert busy.returncode != 0 and "one process at a time" in busy.stderr, busy.stderr
+    srv.stop()
+    key = create_key(srv.db, "gamma", "temp")
+    srv.start()
+    event = {"event": {"project": "gamma", "event_type": "tool"}}
+    with srv.client(headers={"Authorization": f"Bearer {key}"}) as c:
+        assert c.post("/events", json=event).status_code == 200
+    srv.stop()
+    hivelog("keys", "revoke", key.split("_")[1], "--db", srv.db)
+    srv.start()
+    with srv.client(headers={"Authorization": f"Bearer {key}"}) as c:
+        assert c.post("/events", json=event).status_code == 401

@@ -20,9 +20,9 @@ def _applied(db: str, backend: str) -> list[str]:
             return [r[0] for r in conn.execute(query)]
     if backend == "chdb":
         from hivelog.store.clickhouse.connection import parse_rows
-        from hivelog.store.clickhouse.transport import ChdbTransport
+        from hivelog.store.clickhouse.transport import open_transport
 
-        engine = ChdbTransport(db.removeprefix("chdb:"))
+        engine = open_transport(db)
         try:
             out = engine.execute("SELECT name FROM schema_migrations FINAL ORDER BY name")
         finally:

@@ -85,11 +85,14 @@ class Reads(ClickHouseBase):
         params: Sequence[Any],
         tail: str = "",
         span: tuple[int, int] | None = None,
+        counted: bool = False,
     ) -> list[list[Any]]:
         """Rows of SELECT from the project's events, with update patches newer than a row
-        folded on (normally none are: the writer folds them when it stores them)."""
+        folded on (normally none are: the writer folds them when it stores them). `counted`
+        adds a last column: how many rows match in all, whatever the LIMIT."""
+        total = ", count() OVER () AS total" if counted else ""
         rows = self._read(
-            f"SELECT {SELECT} FROM {events_of(project.key, span=span)} WHERE {where} {tail}",
+            f"SELECT {SELECT}{total} FROM {events_of(project.key, span=span)} WHERE {where} {tail}",
             params,
         )
         return [_float_duration(r) for r in self._fold_newer(project, rows)]
@@ -149,25 +152,35 @@ class Reads(ClickHouseBase):
             where,
             [*params, query.limit, query.offset],
             f"ORDER BY {column} {direction}, seq {direction} LIMIT ? OFFSET ?",
+            counted=True,
         )
-        total = self._read(f"SELECT count() FROM {events_of(project.key)} WHERE {where}", params)
-        events = [row_to_event(r) for r in rows]
+        if rows:  # the count of every match came with the page (a window over the matches)
+            total = int(rows[0][-1])
+        else:
+            count = self._read(
+                f"SELECT count() FROM {events_of(project.key)} WHERE {where}", params
+            )
+            total = int(count[0][0]) if count else 0
+        events = [row_to_event(r[:-1]) for r in rows]
         self._add_children(project, events)
-        return events, int(total[0][0]) if total else 0
+        return events, total
 
     def _add_children(self, project: Project, events: list[Event]) -> None:
-        by_session: dict[str, list[Event]] = defaultdict(list)
-        for e in events:
-            by_session[e.session_id].append(e)
-        for session_id, group in by_session.items():
-            wanted = {e.event_id: e for e in group}
-            found: dict[str, list[str]] = defaultdict(list)
-            for parent_id, event_id in self._read(
-                f"SELECT parent_id, event_id FROM {events_of(project.key, placeholders=False)} "
-                f"WHERE session_id = ? AND parent_id IN {literal(list(wanted))} "
-                "ORDER BY start_time, seq",
-                (session_id,),
-            ):
-                found[parent_id].append(event_id)
-            for event_id, kids in found.items():
-                merge_children(wanted[event_id], kids)
+        """Children ids from the rows naming each event as parent, in its session: one query
+        for every session of the page (each query costs ClickHouse a few ms of planning)."""
+        if not events:
+            return
+        wanted: dict[tuple[str, str], Event] = {(e.session_id, e.event_id): e for e in events}
+        found: dict[tuple[str, str], list[str]] = defaultdict(list)
+        sessions = sorted({e.session_id for e in events})
+        parents = sorted({e.event_id for e in events})
+        for session_id, parent_id, event_id in self._read(
+            "SELECT session_id, parent_id, event_id "
+            f"FROM {events_of(project.key, placeholders=False)} "
+            f"WHERE session_id IN {literal(sessions)} AND parent_id IN {literal(parents)} "
+            "ORDER BY start_time, seq"
+        ):
+            if (session_id, parent_id) in wanted:
+                found[(session_id, parent_id)].append(event_id)
+        for key, kids in found.items():
+            merge_children(wanted[key], kids)

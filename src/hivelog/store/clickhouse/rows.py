@@ -142,4 +142,4 @@ def stored_row(event: Event, row: Sequence[Any], version: int) -> list[Any]:
     from hivelog.store.rows import event_values
 
     values = event_values(event, placeholder=int(row[11]))
-    return [row[0], *values, version]
+    return [row[0], *values, version, *row[VERSION_AT + 1 :]]

@@ -76,9 +76,12 @@ class Views(Reads):
             where,
             [*params, sessions.limit, sessions.offset],
             "ORDER BY start_time DESC, seq DESC LIMIT ? OFFSET ?",
+            counted=True,
         )
-        total = self._read(f"SELECT count() FROM {events_of(project.key)} WHERE {where}", params)
-        return [row_to_event(r) for r in rows], int(total[0][0]) if total else 0
+        if rows:  # the count of every match came with the page
+            return [row_to_event(r[:-1]) for r in rows], int(rows[0][-1])
+        count = self._read(f"SELECT count() FROM {events_of(project.key)} WHERE {where}", params)
+        return [], int(count[0][0]) if count else 0
 
     def session_stats(
         self, project: Project, session_ids: Sequence[str]
