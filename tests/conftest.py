@@ -180,6 +180,17 @@ def chdb_behind_http(directory: Path) -> Iterator[str]:
         front.wait(timeout=60)
 
 
+def backend_fixture(names: tuple[str, ...]) -> Any:
+    """A `backend` fixture over `names`, for a suite's conftest to narrow the backends."""
+
+    @pytest.fixture(scope="module", params=names)
+    def backend(request: pytest.FixtureRequest) -> str:
+        name: str = request.param
+        return name
+
+    return backend
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     """ "sqlite", "postgres" or "chdb": tests using it (or `server`, `fresh_server`) run on
