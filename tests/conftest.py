@@ -33,6 +33,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class PortTaken(RuntimeError):
+    """Another process bound the port between free_port() and the server's start."""
+
+
 class Server:
     """A `hivelog serve` subprocess; `url` is its base URL."""
 
@@ -54,10 +58,22 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 120.0) -> None:
+    def start(self, timeout: float = 90.0) -> None:
+        """Start and wait for /healthz. Tests run in parallel (pytest-xdist), so the free
+        port picked may be taken before the server binds it: then try another."""
+        for _ in range(5):
+            try:
+                self._start(timeout)
+                return
+            except PortTaken:
+                self.port = free_port()
+        self._start(timeout)
+
+    def _start(self, timeout: float) -> None:
         env = {**os.environ, **self.env}
         env.pop("HIVELOG_DB", None)
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        since = log.tell()  # where this start's output begins
         self.proc = subprocess.Popen(
             [HIVELOG, "serve", "--port", str(self.port), "--db", self.db, *self.extra_args],
             stdout=log,
@@ -67,6 +83,8 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if b"address already in use" in self.log_path.read_bytes()[since:].lower():
+                    raise PortTaken(self.port)
                 raise RuntimeError(f"hivelog exited early:\n{self.log()}")
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:

@@ -53,6 +53,7 @@ public final class HivelogLogger {
     public static final String CHAIN = "chain";
 
     private final String baseUrl;
+    private final String address; // host:port of baseUrl, named when it cannot be reached
     private final String apiKey;
     private final String project;
     private final String source;
@@ -65,7 +66,9 @@ public final class HivelogLogger {
     private HivelogLogger(Builder b) {
         this.baseUrl = stripSlash(firstNonEmpty(b.baseUrl, System.getenv("HIVELOG_URL"),
                 System.getenv("HH_API_URL"), DEFAULT_BASE_URL));
+        this.address = address(baseUrl);
         this.apiKey = firstNonEmpty(b.apiKey, System.getenv("HIVELOG_API_KEY"), System.getenv("HH_API_KEY"));
+        checkApiKey(apiKey);
         this.project = firstNonEmpty(b.project, System.getenv("HH_PROJECT"), "default");
         this.source = firstNonEmpty(b.source, "dev");
         this.timeout = b.timeout;
@@ -92,7 +95,10 @@ public final class HivelogLogger {
 
         /** Server address. Default $HIVELOG_URL, then $HH_API_URL, then http://127.0.0.1:8080. */
         public Builder baseUrl(String v) { baseUrl = v; return this; }
-        /** Sent as "Authorization: Bearer key". Default $HIVELOG_API_KEY, then $HH_API_KEY. */
+        /**
+         * Sent as "Authorization: Bearer key". Default $HIVELOG_API_KEY, then $HH_API_KEY. {@link #build()}
+         * refuses a key that cannot be sent in an HTTP header (IllegalArgumentException).
+         */
         public Builder apiKey(String v) { apiKey = v; return this; }
         /** Project name sent with every write and export. Default $HH_PROJECT, then "default". */
         public Builder project(String v) { project = v; return this; }
@@ -131,6 +137,57 @@ public final class HivelogLogger {
     private static String firstNonEmpty(String... values) {
         for (String v : values) if (v != null && !v.isEmpty()) return v;
         return null;
+    }
+
+    /** host:port of an http(s) URL, the port filled in from the scheme; refuses anything else. */
+    static String address(String url) {
+        URI u;
+        try {
+            u = new URI(url);
+        } catch (java.net.URISyntaxException e) {
+            u = null;
+        }
+        if (u == null || u.getHost() == null || !("http".equals(u.getScheme()) || "https".equals(u.getScheme()))) {
+            throw new IllegalArgumentException("hivelog: the server URL must be http:// or https://host[:port], got \""
+                    + url + "\"");
+        }
+        int port = u.getPort() != -1 ? u.getPort() : "https".equals(u.getScheme()) ? 443 : 80;
+        return u.getHost() + ":" + port;
+    }
+
+    /**
+     * Refuses a key that cannot be a bearer token in an HTTP header (printable ASCII, no spaces):
+     * a placeholder such as "…" copied from an example would otherwise fail every request. The
+     * message says which character, never the key itself.
+     */
+    static void checkApiKey(String key) {
+        if (key == null) return;
+        int n = key.codePointCount(0, key.length());
+        int i = 0;
+        for (int k = 0; k < key.length(); ) {
+            int cp = key.codePointAt(k);
+            k += Character.charCount(cp);
+            i++;
+            if (cp < '!' || cp > '~') {
+                throw new IllegalArgumentException(String.format(
+                        "hivelog: the API key cannot be sent in an HTTP header: character %d of %d is '%s' (U+%04X); "
+                        + "a key is printable ASCII with no spaces (is it a placeholder from an example?)",
+                        i, n, new String(Character.toChars(cp)), cp));
+            }
+        }
+    }
+
+    /** A network failure in words, with the address: Java's own messages are often empty. */
+    private String unreachable(String method, String path, IOException e) {
+        String why;
+        if (e instanceof java.net.ConnectException) {
+            why = "connection refused (is the server running on this host and port?)";
+        } else if (e instanceof java.net.http.HttpTimeoutException) {
+            why = "no answer before the timeout";
+        } else {
+            why = e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage());
+        }
+        return "hivelog: cannot reach " + address + " (" + method + " " + baseUrl + path + "): " + why;
     }
 
     private static String stripSlash(String s) {
@@ -303,6 +360,15 @@ public final class HivelogLogger {
         s.putIfAbsent("start_time", nowMs());
     }
 
+    /** An event is logged when it ends: with no start, it started `duration` ms before its
+     *  end, which is now unless given. */
+    private static long startOf(Body<?> fields) {
+        Object end = fields.get("end_time");
+        Object duration = fields.get("duration");
+        long endMs = end instanceof Number n ? n.longValue() : nowMs();
+        return endMs - (duration instanceof Number d ? Math.round(d.doubleValue()) : 0L);
+    }
+
     private void prepare(Event e) {
         Object type = e.get("event_type");
         if (!MODEL.equals(type) && !TOOL.equals(type) && !CHAIN.equals(type)) {
@@ -312,7 +378,7 @@ public final class HivelogLogger {
         e.putIfAbsent("project", project);
         e.putIfAbsent("source", source);
         e.putIfAbsent("event_name", type);
-        e.putIfAbsent("start_time", nowMs());
+        e.putIfAbsent("start_time", startOf(e));
         e.putIfAbsent("config", new LinkedHashMap<String, Object>());
         e.putIfAbsent("inputs", new LinkedHashMap<String, Object>());
         e.putIfAbsent("duration", 0);
@@ -322,7 +388,7 @@ public final class HivelogLogger {
         m.putIfAbsent("event_id", newId());
         m.putIfAbsent("project", project);
         m.putIfAbsent("source", source);
-        m.putIfAbsent("start_time", nowMs());
+        m.putIfAbsent("start_time", startOf(m));
         m.putIfAbsent("messages", new ArrayList<Object>());
         m.putIfAbsent("response", new LinkedHashMap<String, Object>());
         m.putIfAbsent("usage", new LinkedHashMap<String, Object>());
@@ -461,7 +527,7 @@ public final class HivelogLogger {
         try {
             resp = http.send(rb.build(), HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
         } catch (IOException e) {
-            throw new HivelogException("hivelog: " + method + " " + path + ": " + e, 0, null, null, e);
+            throw new HivelogException(unreachable(method, path, e), 0, null, null, e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new HivelogException("hivelog: interrupted", -1, null, null, e);

@@ -73,7 +73,7 @@ public final class HivelogLoggerTest {
                 .redirectErrorStream(true).redirectOutput(log.toFile()).start();
         try {
             serverUrl = "http://127.0.0.1:" + port;
-            if (!waitHealthy(serverUrl, Duration.ofSeconds(30), server)) {
+            if (!waitHealthy(serverUrl, Duration.ofSeconds(90), server)) {
                 System.err.println("hivelog did not become healthy; its log:\n" + Files.readString(log));
                 System.exit(1);
             }
@@ -287,6 +287,20 @@ public final class HivelogLoggerTest {
         Object history = get(m, "inputs", "chat_history");
         check(history instanceof List<?> l && l.size() == 1 && text.equals(get(l.get(0), "content")),
                 "chat_history round trip: " + history);
+    }
+
+    /** A call logged after it returned, with its duration, ran for the duration just past. */
+    public static void testDurationOnlyEndsWhenLogged() {
+        HivelogLogger c = client(serverUrl);
+        String sid = c.startSession(new Session("timed"));
+        long before = System.currentTimeMillis();
+        String mid = c.logModelEvent(new ModelEvent("gpt-4o", "openai").sessionId(sid).duration(840));
+        long after = System.currentTimeMillis();
+        Map<String, Object> m = sessionEvents(c, sid).get(mid);
+        double start = ((Number) get(m, "start_time")).doubleValue();
+        double end = ((Number) get(m, "end_time")).doubleValue();
+        check(end - start == 840 && end >= before - 1 && end <= after + 1,
+                "a call of 840 ms logged between " + before + " and " + after + ": " + start + ".." + end);
     }
 
     // ---- strategy 2: sync LLM + tool ----------------------------------------------------------
@@ -574,6 +588,44 @@ public final class HivelogLoggerTest {
             }
         } finally {
             s.stop(0);
+        }
+    }
+
+    /** A key that cannot be an HTTP header value is refused by build(), saying which character. */
+    public static void testBuildRefusesAKeyThatCannotBeAHeader() {
+        for (String key : List.of("\u2026", "hl_abc\u2026", "my key", "hl_abc\r\nX-Evil: 1", "cl\u00e9")) {
+            try {
+                HivelogLogger.builder().baseUrl("http://127.0.0.1:1").apiKey(key).build();
+                check(false, "want build() to refuse key " + Json.write(key));
+            } catch (IllegalArgumentException e) {
+                check(e.getMessage().contains("API key cannot be sent in an HTTP header"), e.getMessage());
+            }
+        }
+        try {
+            HivelogLogger.builder().baseUrl("http://127.0.0.1:1").apiKey("key\u2026").build();
+            check(false, "want build() to refuse key\u2026");
+        } catch (IllegalArgumentException e) {
+            check(e.getMessage().contains("character 4 of 4 is '\u2026' (U+2026)"), e.getMessage());
+        }
+        try {
+            HivelogLogger.builder().baseUrl("127.0.0.1:8080").build();
+            check(false, "want build() to refuse a URL without a scheme");
+        } catch (IllegalArgumentException e) {
+            check(e.getMessage().contains("http://"), e.getMessage());
+        }
+        HivelogLogger.builder().baseUrl("http://127.0.0.1:1").apiKey("hl_0123abcd_A-b.c~d+e/f=").build();
+    }
+
+    /** A server that cannot be reached is named, host and port, in the exception. */
+    public static void testUnreachableServerIsNamed() throws IOException {
+        int port = freePort(); // nothing listens there
+        HivelogLogger c = HivelogLogger.builder().baseUrl("http://127.0.0.1:" + port).maxRetries(0).build();
+        try {
+            c.logEvent(Event.tool("x"));
+            check(false, "want an exception");
+        } catch (HivelogException e) {
+            check(e.getMessage().contains("cannot reach 127.0.0.1:" + port)
+                    && e.getMessage().contains("connection refused"), e.getMessage());
         }
     }
 

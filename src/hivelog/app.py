@@ -24,6 +24,7 @@ from hivelog.middleware import (
     InflightLimit,
     SecurityHeaders,
 )
+from hivelog.normalize.cost import configure as configure_prices
 from hivelog.query.filters import QueryLimits
 from hivelog.query.filters import configure as configure_query_limits
 from hivelog.routes import routes
@@ -101,6 +102,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
+    configure_prices(settings.prices)  # every process that prices calls: this one, workers
     store = store or open_store(settings)
     keys = KeyRing(store, open_without_keys=is_loopback(settings.host) or settings.insecure)
     limits = Limits(
@@ -123,7 +125,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         retention = Retention(store, settings.retention_days) if settings.retention_days else None
         if retention is not None:
             retention.start()
-        converters = Converters(settings.convert_processes)
+        converters = Converters(settings.convert_processes, settings.prices)
         app.state.store = store
         app.state.keys = keys
         app.state.writer = writer

@@ -21,6 +21,8 @@ in every server process within that time without a per-request database read.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import dataclasses
 import hashlib
 import hmac
@@ -84,15 +86,29 @@ def is_loopback(host: str) -> bool:
 
 
 def key_from_headers(headers: list[tuple[bytes, bytes]]) -> str | None:
-    """`Authorization: Bearer KEY` (what HoneyHive SDKs and OTLP exporters send) or `X-API-Key`."""
+    """`Authorization: Bearer KEY` (what HoneyHive SDKs and OTLP exporters send), `X-API-Key`,
+    or `Authorization: Basic` with the key as the password (what the Langfuse SDK sends: its
+    public key as the user name, its secret key as the password)."""
     for name, value in headers:
         if name == b"authorization":
             scheme, _, token = value.decode("latin-1").strip().partition(" ")
             if scheme.lower() == "bearer" and token.strip():
                 return token.strip()
+            if scheme.lower() == "basic" and token.strip():
+                return _basic_password(token.strip())
         elif name == b"x-api-key" and value.strip():
             return value.decode("latin-1").strip()
     return None
+
+
+def _basic_password(token: str) -> str | None:
+    """The password of `Basic base64(user:password)`, or None when it is not that."""
+    try:
+        decoded = base64.b64decode(token, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    _, sep, password = decoded.partition(":")
+    return password.strip() or None if sep else None
 
 
 NO_ACTIVE_KEY = (

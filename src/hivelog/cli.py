@@ -13,6 +13,7 @@ import click
 
 from hivelog import __version__
 from hivelog.cli_io import export_command, import_command
+from hivelog.cli_store import describe, opened
 from hivelog.settings import SETTINGS, Settings
 
 
@@ -60,7 +61,14 @@ def serve(**options: Any) -> None:
             "wait for the first, and the embedded ClickHouse engine (chdb:) opens its data in "
             "one process only. One process already commits many requests per write."
         )
+    from hivelog.normalize.cost import configure
+    from hivelog.normalize.prices import PricesError
     from hivelog.server import StartRefused, auth_mode, uvicorn_options
+
+    try:
+        configure(settings.prices)  # a prices file that cannot be used stops the start here
+    except PricesError as exc:
+        raise click.ClickException(str(exc)) from None
 
     checking = open_store(settings)
     checking.open()
@@ -73,7 +81,7 @@ def serve(**options: Any) -> None:
         checking.close()
     click.echo(
         f"hivelog {__version__} on http://{settings.host}:{settings.port} "
-        f"(database {_display(settings)}, {settings.workers} worker(s))\n{mode}",
+        f"(database {describe(settings)}, {settings.workers} worker(s))\n{mode}",
         err=True,
     )
     common = uvicorn_options(settings)
@@ -92,39 +100,31 @@ def serve(**options: Any) -> None:
     uvicorn.run("hivelog.app:app_from_env", factory=True, workers=settings.workers, **common)
 
 
-def _open(settings: Settings) -> Any:
-    """The store named by `--db`, open; a database that cannot be opened exits non-zero
-    with the reason (e.g. a chdb: directory another process holds)."""
-    from hivelog.app import open_store
+@main.command()
+@click.option(
+    "--prices", "prices_file", default=None, help="Prices file (default: HIVELOG_PRICES)."
+)
+@click.argument("models", nargs=-1)
+def prices(prices_file: str | None, models: tuple[str, ...]) -> None:
+    """The prices calls are stored with, in USD per million tokens, and where each comes from.
 
-    store = open_store(settings)
+    With MODEL names: the price of each (exit status 1 if one has none). Without: every
+    entry of the prices file, then every model of genai-prices' table.
+    """
+    from hivelog.cli_prices import price_rows, print_rows
+    from hivelog.normalize.prices import PricesError
+
+    file = prices_file if prices_file is not None else Settings.from_env().prices
     try:
-        store.open()
-    except Exception as exc:
-        if type(exc).__name__ != "EngineError":
-            raise
+        rows, missing = price_rows(file, list(models))
+    except PricesError as exc:
         raise click.ClickException(str(exc)) from None
-    return store
-
-
-def _display(settings: Settings) -> str:
-    """The database without any password in it."""
-    from hivelog.app import is_clickhouse, is_postgres
-
-    if is_clickhouse(settings.db):
-        from hivelog.store.clickhouse import display
-
-        assert settings.db is not None
-        return display(settings.db)
-    if is_postgres(settings.db):
-        from psycopg.conninfo import conninfo_to_dict
-
-        assert settings.db is not None
-        info = conninfo_to_dict(settings.db)
-        user = f"{info['user']}@" if info.get("user") else ""
-        where = f"{info.get('host', '')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
-        return f"postgresql://{user}{where}"
-    return settings.db_path
+    print_rows(rows)
+    if missing:
+        raise click.ClickException(
+            f"no price for {', '.join(missing)}: calls of it are stored unpriced; "
+            "add it to a prices file (--prices)"
+        )
 
 
 @main.command()
@@ -145,20 +145,22 @@ def _display(settings: Settings) -> str:
     "without connecting.",
 )
 def migrate(db: str | None, cluster: str | None, print_sql: bool) -> None:
-    """Apply pending schema migrations (also done automatically at start)."""
-    settings = Settings.from_env(db=db, clickhouse_cluster=cluster)
+    """Apply pending schema migrations (also done automatically at start); creates the
+    database if it does not exist."""
+    if cluster is not None:
+        os.environ["HIVELOG_CLICKHOUSE_CLUSTER"] = cluster
     if print_sql:
         from hivelog.store.clickhouse import ClickHouseStore
 
-        schema = ClickHouseStore("chdb:", cluster=settings.clickhouse_cluster)
-        for name, found in schema.schema_statements():
+        chosen = Settings.from_env(db=db).clickhouse_cluster
+        for name, found in ClickHouseStore("chdb:", cluster=chosen).schema_statements():
             click.echo(f"-- migration {name}")
             for statement in found:
                 click.echo(statement.strip() + ";\n")
         return
-    store = _open(settings)  # applies what is missing, under a lock on PostgreSQL
-    store.close()
-    click.echo(f"database {_display(settings)} is up to date", err=True)
+    with opened(db, create=True) as (_, label):  # opening applies what is missing
+        pass
+    click.echo(f"database {label} is up to date", err=True)
 
 
 @main.group()
@@ -176,19 +178,22 @@ _db_option = click.option(
 @click.option("--name", default=None, help="A label to tell keys apart in `keys list`.")
 @_db_option
 def keys_create(project: str, name: str | None, db: str | None) -> None:
-    """Create a key for PROJECT (created if new) and print it: it is not shown again."""
+    """Create a key for PROJECT (created if new) and print it: it is not shown again.
+    Creates the database if it does not exist yet, so keys can be made before a first start."""
     from hivelog.auth import new_key
+    from hivelog.routes.http import project_name_problem
 
-    store = _open(Settings.from_env(db=db))
-    try:
+    problem = project_name_problem(project)
+    if problem is not None:
+        raise click.BadParameter(problem, param_hint="--project")
+    with opened(db, create=True) as (store, label):
         made = new_key()
         key = store.create_key(project, name, made.key_id, made.prefix, made.key_hash)
-    finally:
-        store.close()
     click.echo(made.key)
     click.echo(
-        f"key {key.key_id} for project {key.project.name!r} created; it is shown only now. "
-        "Send it as `Authorization: Bearer <key>`.",
+        f"key {key.key_id} for project {key.project.name!r} created in database {label}; "
+        "it is shown only now. Send it as `Authorization: Bearer <key>` to a server on "
+        "that database.",
         err=True,
     )
 
@@ -204,11 +209,9 @@ def keys_list(db: str | None) -> None:
             return "-"
         return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M")
 
-    store = _open(Settings.from_env(db=db))
-    try:
+    with opened(db) as (store, label):
         rows = store.list_keys()
-    finally:
-        store.close()
+    click.echo(f"{len(rows)} key(s) in database {label}", err=True)
     click.echo(f"{'ID':10} {'PREFIX':13} {'PROJECT':20} {'NAME':16} {'CREATED':17} REVOKED")
     for k in rows:
         click.echo(
@@ -223,16 +226,14 @@ def keys_list(db: str | None) -> None:
 def keys_revoke(key_id: str, db: str | None) -> None:
     """Revoke KEY_ID; a running server refuses it within a second. Revoking the last key does
     not open the server: it refuses every request until a key is created or `keys open`."""
-
-    store = _open(Settings.from_env(db=db))
-    try:
+    with opened(db) as (store, label):
         done = store.revoke_key(key_id.removeprefix("hl_"))
         left = len(store.active_keys())
-    finally:
-        store.close()
     if not done:
-        raise click.ClickException(f"no active key {key_id!r} (see `hivelog keys list`)")
-    click.echo(f"key {key_id} revoked", err=True)
+        raise click.ClickException(
+            f"no active key {key_id!r} in database {label} (see `hivelog keys list`)"
+        )
+    click.echo(f"key {key_id} revoked in database {label}", err=True)
     if not left:
         click.echo(
             "that was the last active key: servers on this database now refuse every request "
@@ -251,21 +252,16 @@ def keys_open(db: str | None) -> None:
     local process may read and write every project) until a key is created again; one beyond
     loopback still needs --insecure. Running servers follow within a second.
     """
-
-    settings = Settings.from_env(db=db)
-    store = _open(settings)
-    try:
+    with opened(db) as (store, label):
         active = len(store.active_keys())
         done = not active and store.open_without_keys()
-    finally:
-        store.close()
     if not done:
         raise click.ClickException(
             f"{active or 'some'} API key(s) are active, so the database cannot run without keys:"
             " revoke them first (`hivelog keys list`, `hivelog keys revoke KEY_ID`)"
         )
     click.echo(
-        f"database {_display(settings)} opened: a loopback server runs without keys (any local "
+        f"database {label} opened: a loopback server runs without keys (any local "
         "process may read and write every project) until a key is created",
         err=True,
     )
@@ -289,24 +285,13 @@ def copy_command(source: str, target: str, checkpoint: Path, page: int) -> None:
 
     if source == target:
         raise click.UsageError("--from and --to name the same database")
-    src = _open(Settings.from_env(db=source))
-    try:
-        dst = _open(Settings.from_env(db=target))
+    with opened(source) as (src, _), opened(target, create=True) as (dst, _):
         try:
             done = copy_database(
-                src,
-                dst,
-                source_name=source,
-                target_name=target,
-                checkpoint=checkpoint,
-                page=page,
+                src, dst, source_name=source, target_name=target, checkpoint=checkpoint, page=page
             )
         except CopyFailed as exc:
             raise click.ClickException(f"{exc}; run the same command again to resume") from None
-        finally:
-            dst.close()
-    finally:
-        src.close()
     click.echo(
         f"copied {done.projects} project(s), {done.keys} key(s), {done.events} event(s) and "
         f"{done.updates} waiting update(s){' (resumed)' if done.resumed else ''}",

@@ -34,6 +34,8 @@ if TYPE_CHECKING:  # the client is imported when used: `hivelog serve` must not 
     from hivelog_client import RetryPolicy
     from hivelog_client._http import Transport
 
+    from hivelog.store.base import Project, Store
+
 ID_NAMESPACE = uuid.UUID("5b0c5f7e-6d1c-4a53-9a35-6b1f2f0f3c1e")
 EVENT_TYPES = ("model", "tool", "chain", "generic", "session")
 OBJECT_FIELDS = JSON_FIELDS
@@ -44,6 +46,9 @@ JSON_CELLS = (*OBJECT_FIELDS, "children_ids", "messages", "response", "usage", "
               "template", "template_inputs", "tools", "response_format")  # fmt: skip
 NUMBER_CELLS = ("start_time", "end_time", "duration", "cost")
 MAX_REPORTED = 50  # bad lines listed one by one; the rest are only counted
+# Statuses that are about the lines sent (a batch refused with one is split to find the bad
+# line); any other refusal (401, 403, 404, …) is about the server or the key: the import stops.
+LINE_STATUSES = (400, 413, 422)
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -51,6 +56,11 @@ _decode = msgspec.json.Decoder().decode
 
 class BadLine(ValueError):
     pass
+
+
+class Stopped(Exception):
+    """Nothing more can be sent or read: the server cannot be reached, refuses the key, or
+    has not the routes asked for. Said at once rather than after every line fails."""
 
 
 @dataclasses.dataclass
@@ -67,6 +77,7 @@ class Summary:
     failed: int = 0
     resumed_from: int = 0
     problems: list[str] = dataclasses.field(default_factory=list)
+    last_failure: str = ""
 
     def bad(self, line: int, why: str) -> None:
         self.skipped += 1
@@ -171,6 +182,7 @@ class Sender:
         self.transport = transport
         self.project = project
         self.retry = retry
+        self.last_failure = ""  # why the last batch that used up its retries failed
 
     def send_chunk(self, items: list[Item]) -> tuple[int, int, list[tuple[int, str]]]:
         """(sent, failed, [(line, why) refused]) for one chunk, grouped by session."""
@@ -198,14 +210,42 @@ class Sender:
             send(self.transport, "POST", path, _encode(body), self.retry)
         except HivelogError as exc:
             if exc.status is None:
+                self.last_failure = str(exc)
                 return 0, len(items), []
-            if len(items) == 1 or exc.status not in (400, 413, 422):
+            if exc.status not in LINE_STATUSES:
+                raise Stopped(_refusal(self.transport.url, exc)) from None
+            if len(items) == 1:
                 return 0, 0, [(i.line, f"refused by the server: {exc}") for i in items]
             half = len(items) // 2
             a = self._send(items[:half], kind)
             b = self._send(items[half:], kind)
             return a[0] + b[0], a[1] + b[1], a[2] + b[2]
         return len(items), 0, []
+
+
+def _refusal(url: str, exc: Exception) -> str:
+    status = getattr(exc, "status", None)
+    if status in (401, 403):
+        why = "refused the API key" if status == 401 or "key" in str(exc).lower() else "refused"
+        return f"{url} {why} ({exc}); give the right key with --api-key or HIVELOG_API_KEY"
+    if status == 404:
+        return f"{url} has no batch route ({exc}): is it a hivelog server? (--url, HIVELOG_URL)"
+    return f"{url} refused the import ({exc})"
+
+
+def check_reachable(transport: Transport) -> None:
+    """Stopped naming the URL if no HTTP server answers there. One attempt: a server
+    that is not there at the start is a wrong address, not a hiccup to retry for a minute."""
+    import http.client
+
+    from hivelog_client._http import describe_network_error
+
+    try:
+        transport.request("GET", "/healthz", b"")
+    except (OSError, http.client.HTTPException) as exc:
+        raise Stopped(f"cannot reach {transport.url}: {describe_network_error(exc)}") from None
+    finally:
+        transport.close()
 
 
 def _save_checkpoint(checkpoint: Path, state: dict[str, Any]) -> None:
@@ -256,7 +296,9 @@ def import_file(
                 summary.resumed_from = int(state["line"])
         except (ValueError, KeyError, OSError):
             pass
-    sender = Sender(Transport(url, api_key, timeout=60.0), project, retry or RetryPolicy())
+    transport = Transport(url, api_key, timeout=60.0)
+    check_reachable(transport)
+    sender = Sender(transport, project, retry or RetryPolicy())
     total = path.stat().st_size
     progress = Progress(
         TextColumn("[bold]import[/bold]"),
@@ -300,18 +342,24 @@ def import_file(
         task = progress.add_task("import", total=total, events=0, rate=0.0)
         chunk: list[Item] = []
         position = 0
-        for item, position in read_items(path, fmt, summary.resumed_from, summary):
-            chunk.append(item)
-            if len(chunk) >= batch_size:
-                pending[chunk_no] = (pool.submit(sender.send_chunk, chunk), item.line, position)
-                chunk_no += 1
-                chunk = []
-                finish(task, block=len(pending) > workers * 2)
-        if chunk:
-            last = chunk[-1].line
-            pending[chunk_no] = (pool.submit(sender.send_chunk, chunk), last, total)
-        finish(task, block=True)
+        try:
+            for item, position in read_items(path, fmt, summary.resumed_from, summary):
+                chunk.append(item)
+                if len(chunk) >= batch_size:
+                    future = pool.submit(sender.send_chunk, chunk)
+                    pending[chunk_no] = (future, item.line, position)
+                    chunk_no += 1
+                    chunk = []
+                    finish(task, block=len(pending) > workers * 2)
+            if chunk:
+                last = chunk[-1].line
+                pending[chunk_no] = (pool.submit(sender.send_chunk, chunk), last, total)
+            finish(task, block=True)
+        except Stopped:
+            pool.shutdown(wait=True, cancel_futures=True)  # batches not yet sent never will be
+            raise
         progress.update(task, completed=total)
+    summary.last_failure = sender.last_failure
     if clean and summary.failed == 0:
         checkpoint.unlink(missing_ok=True)
         checkpoint.with_name(checkpoint.name + ".tmp").unlink(missing_ok=True)
@@ -367,47 +415,46 @@ def export_from_url(
     return written
 
 
-def export_from_db(
+def export_project(store: Store, label: str, project: str | None) -> Project:
+    """The project to export, or an error listing those the database has: an empty export
+    would say "no events" where the truth is "wrong name"."""
+    from hivelog.routes.http import DEFAULT_PROJECT
+
+    name = project or DEFAULT_PROJECT
+    found = store.find_project(name)
+    if found is None:
+        known = ", ".join(sorted(p.name for p in store.list_projects())) or "none"
+        raise click.ClickException(f"no project {name!r} in database {label} (projects: {known})")
+    return found
+
+
+def export_from_store(
     out: IO[bytes],
+    store: Store,
+    project: Project,
     *,
-    db: str | None,
-    project: str | None,
     since: str | None = None,
     until: str | None = None,
     page_size: int = 7500,
 ) -> int:
     """Read the store directly (no server needed); the same JSON the export route sends."""
-    from hivelog.app import open_store
     from hivelog.query.events import event_dict
     from hivelog.query.filters import compile_query
-    from hivelog.routes.http import DEFAULT_PROJECT
-    from hivelog.settings import Settings
+    from hivelog.query.sessions import read_events
     from hivelog.wire.rest import DateRange
 
-    store = open_store(Settings.from_env(db=db))
-    store.open()
-    try:
-        found = store.find_project(project or DEFAULT_PROJECT)
-        if found is None:
-            return 0
-        date_range = _date_range(since, until)
-        dr = (
-            DateRange(gte=date_range.get("$gte"), lte=date_range.get("$lte"))
-            if date_range
-            else None
-        )
-        written = 0
-        for page in range(1, 10**9):
-            query = compile_query(store.dialect, None, dr, page_size, page)
-            events, total = store.query_events(found, query)
-            for event in events:
-                out.write(_encode(event_dict(event, found)) + b"\n")
-            written += len(events)
-            if len(events) < page_size or written >= total:
-                break
-        return written
-    finally:
-        store.close()
+    date_range = _date_range(since, until)
+    dr = DateRange(gte=date_range.get("$gte"), lte=date_range.get("$lte")) if date_range else None
+    written = 0
+    for page in range(1, 10**9):
+        query = compile_query(store.dialect, None, dr, page_size, page)
+        events, total = read_events(store, project, query)
+        for event in events:
+            out.write(_encode(event_dict(event, project)) + b"\n")
+        written += len(events)
+        if len(events) < page_size or written >= total:
+            break
+    return written
 
 
 def open_output(name: str | None) -> IO[bytes]:
@@ -418,16 +465,26 @@ def open_output(name: str | None) -> IO[bytes]:
 
 # ---- the commands (registered in hivelog.cli) ------------------------------------------------
 
-_URL_HELP = "Server URL (default: HIVELOG_URL, HH_API_URL, or http://127.0.0.1:8080)."
+_URL_HELP = (
+    "Server URL (default: HIVELOG_URL, else http://HIVELOG_HOST:HIVELOG_PORT as `serve` "
+    "listens, else http://127.0.0.1:8080)."
+)
 
 
-def _url(url: str | None) -> str:
-    return (
-        url
-        or os.environ.get("HIVELOG_URL")
-        or os.environ.get("HH_API_URL")
-        or ("http://127.0.0.1:8080")
-    )
+def default_url(url: str | None) -> str:
+    """--url, else HIVELOG_URL, else where `hivelog serve` listens with the same environment
+    (HIVELOG_HOST and HIVELOG_PORT; a server on every address is reached on loopback)."""
+    if url:
+        return url
+    if os.environ.get("HIVELOG_URL"):
+        return os.environ["HIVELOG_URL"]
+    from hivelog.settings import Settings
+
+    settings = Settings.from_env()
+    host = settings.host if settings.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
 
 
 @click.command("import")
@@ -468,28 +525,39 @@ def import_command(
     continues after the last acknowledged line; ids make any overlap harmless.
     """
     console = Console(stderr=True)
-    summary = import_file(
-        file,
-        url=_url(url),
-        project=project,
-        api_key=api_key,
-        fmt=fmt,
-        batch_size=batch_size,
-        workers=workers,
-        resume=not restart,
-        console=console,
-    )
+    url = default_url(url)
+    try:
+        summary = import_file(
+            file,
+            url=url,
+            project=project,
+            api_key=api_key,
+            fmt=fmt,
+            batch_size=batch_size,
+            workers=workers,
+            resume=not restart,
+            console=console,
+        )
+    except Stopped as stopped:
+        raise click.ClickException(f"import stopped: {stopped}") from None
     for problem in summary.problems:
-        console.print(f"[yellow]skipped[/yellow] {problem}", highlight=False)
+        console.print(f"[yellow]skipped[/yellow] {problem}", highlight=False, soft_wrap=True)
     if summary.skipped > len(summary.problems):
         console.print(f"… and {summary.skipped - len(summary.problems)} more bad lines")
     resumed = f" (resumed after line {summary.resumed_from})" if summary.resumed_from else ""
     console.print(
-        f"sent {summary.sent:,}, skipped {summary.skipped:,}, failed {summary.failed:,}{resumed}",
+        f"sent {summary.sent:,}, skipped {summary.skipped:,}, failed {summary.failed:,} "
+        f"to {url}{resumed}",
         highlight=False,
+        soft_wrap=True,
     )
     if summary.failed:
-        console.print("some batches failed after retries; run the same command again to resume")
+        console.print(
+            f"some batches failed after retries ({summary.last_failure}); "
+            "run the same command again to resume",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise SystemExit(1)
 
 
@@ -517,16 +585,26 @@ def export_command(
         raise click.UsageError("give --db or --url, not both")
     from hivelog_client import HivelogError
 
+    from hivelog.cli_store import opened
     from hivelog.errors import HivelogError as ServerError
 
     try:
-        with open_output(output) as out:
-            if url:
+        if url:
+            from hivelog_client._http import Transport
+
+            check_reachable(Transport(url, api_key))  # before the output file is created
+            with open_output(output) as out:
                 n = export_from_url(
                     out, url=url, project=project, api_key=api_key, since=since, until=until
                 )
-            else:
-                n = export_from_db(out, db=db, project=project, since=since, until=until)
+        else:
+            # The database and the project are checked before the output file is created.
+            with opened(db) as (store, label):
+                found = export_project(store, label, project)
+                with open_output(output) as out:
+                    n = export_from_store(out, store, found, since=since, until=until)
+    except Stopped as stopped:
+        raise click.ClickException(f"export stopped: {stopped}") from None
     except (ServerError, HivelogError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"exported {n:,} events", err=True)

@@ -140,6 +140,12 @@ class Settings:
         30.0,
         "A request body that stalls this long between two chunks gets 408.",
     )
+    prices: str | None = setting(
+        None,
+        "Prices file (TOML or JSON): model name or glob pattern → input, output, cached and "
+        "cache_write USD per million tokens; overrides and extends genai-prices' table for "
+        "calls stored from now on (`hivelog prices` lists the effective prices).",
+    )
     max_header_bytes: int = setting(
         64 * 1024,
         "Largest request head (request line and headers); larger gets 431 and the connection "

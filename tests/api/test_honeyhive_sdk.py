@@ -123,7 +123,13 @@ def test_sdk_round_trip(sdk: HoneyHive, client: httpx.Client, project: str) -> N
     assert ours["metadata"]["cost_status"] == "computed"
     assert ours["feedback"] == {"rating": 4}
     session = get_event(client, project, sid)
-    assert session["metadata"] == {"enriched": True} and session["inputs"] == {"q": "hi"}
+    # the session's own metadata, plus the cost of its calls that every session read carries
+    assert session["metadata"] == {
+        "enriched": True,
+        "cost": session["metadata"]["cost"],
+        "cost_status": "complete",
+    }
+    assert session["metadata"]["cost"] > 0 and session["inputs"] == {"q": "hi"}
     assert session["children_ids"] == [created.event_id]
 
     batched = sdk.events.export(

@@ -183,7 +183,7 @@ def test_hand_written_legacy_shapes(client: httpx.Client, project: str) -> None:
     assert legacy["metadata"]["total_tokens"] == 5
     assert legacy["config"]["provider"] == "OpenAI"
     task = events["span-1"]
-    assert task["inputs"] == {"args": ["text"], "kwargs": {}}
+    assert task["inputs"] == {"args": ["text"]}  # keyword arguments lifted, none here
     assert task["outputs"] == {"result": "short"}
     assert task["metadata"]["traceloop"]["entity"]["name"] == "summarise"
     retriever = events["span-3"]

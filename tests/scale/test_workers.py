@@ -39,11 +39,11 @@ def servers(
             db = stack.enter_context(new_database("chdb", tmp_path_factory.mktemp("ch")))
         group = [Server(db, ["--workers", "2"]), Server(db)]
         # Started at the same moment: both run migrations, which must apply exactly once.
-        starters = [threading.Thread(target=s.start) for s in group]
+        starters = [threading.Thread(target=s.start, kwargs={"timeout": 120}) for s in group]
         for t in starters:
             t.start()
         for t in starters:
-            t.join(timeout=120)
+            t.join(timeout=150)
         try:
             for s in group:
                 assert s.proc is not None and s.proc.poll() is None, s.log()

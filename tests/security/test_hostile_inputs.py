@@ -394,7 +394,7 @@ def test_otlp_start_time_past_any_date(c: httpx.Client, project: str) -> None:
             "startTimeUnixNano": str(10**30), "endTimeUnixNano": str(10**30)}  # fmt: skip
     body = {"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}
     error = _error(c.post("/v1/traces", json=body, params={"project": project}))
-    assert "start_time" in error["where"]
+    assert "startTimeUnixNano" in error["where"]
 
 
 @pytest.mark.parametrize("field", ["event_id", "session_id", "parent_id", "project"])

@@ -33,7 +33,8 @@ backend = backend_fixture(("sqlite", "postgres"))
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail(
-            f"{CHROMIUM} is missing: `apt-get install chromium` (.ci/run does it)", pytrace=False
+            f"{CHROMIUM} is missing: `apt-get install chromium` (`make test` does it)",
+            pytrace=False,
         )
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)

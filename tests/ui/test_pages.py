@@ -61,16 +61,16 @@ def test_sessions_page_lists_sessions_newest_first(page: Page, seeded: Seeded) -
     page.goto(seeded.url("/"))
     expect(page.locator("table.sessions tbody tr")).to_have_count(N_SESSIONS + 1)
     headers = page.locator("table.sessions thead th").all_inner_texts()
-    assert headers == ["Name", "Input", "Output", "Start", "Duration", "Events", "Model calls",
+    assert headers == ["Name", "Input", "Start", "Duration", "Events", "Model calls",
                        "Tokens", "Cost", "Errors", "Feedback", "User", "Source"]  # fmt: skip
     first = page.locator("table.sessions tbody tr").first
     assert "support chat 11" in first.inner_text()
     cells = first.locator("td").all_inner_texts()
-    assert cells[5] == "4" and cells[6] == "2"  # events, model calls
-    assert cells[11] == "user-2" and cells[12] == "production"
-    assert cells[1] == "我的包裹在哪里？"  # session 11's question; no output on the session
+    assert cells[4] == "4" and cells[5] == "2"  # events, model calls
+    assert cells[10] == "user-2" and cells[11] == "production"
+    assert cells[1] == "我的包裹在哪里？"  # session 11's question (no session has an output)
     big = page.locator(f"tr[data-session='{seeded.big}'] td").all_inner_texts()
-    assert big[5] == f"{BIG - 1:,}"
+    assert big[4] == f"{BIG - 1:,}"
     # session 4 and 9 have a failed tool call: the row and its count say so
     failing = page.locator(f"tr[data-session='{seeded.ids[4]}']")
     expect(failing).to_have_class(re.compile("has-error"))
@@ -198,8 +198,8 @@ def test_dashboard_draws_charts(page: Page, seeded: Seeded) -> None:
     page.goto(seeded.url("/ui/dashboard", range="24h"))
     page.wait_for_selector("[data-charts][data-ready='1']")
     charts = page.locator("figure.chart")
-    expect(charts).to_have_count(6)
-    expect(page.locator("figure.chart .uplot")).to_have_count(6)
+    expect(charts).to_have_count(7)
+    expect(page.locator("figure.chart .uplot")).to_have_count(7)
     assert page.locator("figure[data-chart=latency] .u-legend").inner_text().count("p9") == 2
     screenshot(page, "dashboard")
     page.get_by_label("Group by").select_option("config.model")

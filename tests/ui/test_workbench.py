@@ -567,6 +567,15 @@ def test_dashboard_totals_legends_and_gaps(page: Page, demo: Demo) -> None:
     # legends show the latest bucket's values before any hover
     legend = page.locator("figure[data-chart=sessions] .u-legend").inner_text()
     assert "--" not in legend, legend
+    # model calls by model: calls, tokens, cost (unknown for an unpriced model, not $0)
+    rows = {
+        r.locator("td").first.inner_text(): r.locator("td").all_inner_texts()[1:]
+        for r in page.locator("table.models tbody tr").all()
+    }
+    assert rows["gpt-4o"][0] == "5" and rows["claude-3-5-sonnet"][0] == "4"
+    assert rows["my-own-finetune-xyz"][:3] == ["1", "7", "–"]
+    assert rows["my-own-finetune-xyz"][3] == "400 ms"  # one month bucket: the exact p50
+    expect(page.locator("figure[data-chart=model-latency] .uplot")).to_be_visible()
 
 
 # ---- 7. previews --------------------------------------------------------------------------
@@ -583,3 +592,33 @@ def test_sessions_list_previews_input_and_output(page: Page, demo: Demo) -> None
         first_input.element_handle(),
     )
     assert cut == [True, "ellipsis"], cut  # drawn with "…", the whole text on hover
+
+
+def test_a_download_larger_than_a_chunk_has_every_event_once(server: Server) -> None:
+    """Chunks follow each other by start time; 1,200 events sharing one start time (more than
+    a chunk) and 1,300 more are each downloaded exactly once, in both orders."""
+    project = f"dl-{uuid.uuid4().hex[:8]}"
+    t0 = int(time.time() * 1000) - 60_000
+    ids: set[str] = set()
+    with server.client() as c:
+        for part in range(5):
+            events = []
+            for k in range(500):
+                n = part * 500 + k
+                event_id = str(uuid.uuid4())
+                ids.add(event_id)
+                start = t0 if n < 1200 else t0 + n
+                events.append({"event_id": event_id, "event_type": "tool", "event_name": f"e{n}",
+                               "start_time": start, "duration": 1})  # fmt: skip
+            c.post("/events/batch", json={"project": project, "events": events}).raise_for_status()
+        for direction in ("desc", "asc"):
+            r = c.get(
+                "/ui/export/events.jsonl",
+                params={"project": project, "f": "event_type", "op": "is", "v": "tool",
+                        "dir": direction},
+            )  # fmt: skip
+            r.raise_for_status()
+            got = [json.loads(line) for line in r.text.splitlines()]
+            assert len(got) == len(ids) and {e["event_id"] for e in got} == ids
+            starts = [e["start_time"] for e in got]
+            assert starts == sorted(starts, reverse=direction == "desc")

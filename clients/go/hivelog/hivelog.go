@@ -28,13 +28,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	mrand "math/rand"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+	"unicode/utf8"
 )
 
 // Version of this logger, sent in the User-Agent header.
@@ -76,16 +80,27 @@ type Config struct {
 type Client struct {
 	cfg  Config
 	http *http.Client
+	addr string // host:port of BaseURL, named in errors when it cannot be reached
 }
 
-// New returns a Client; unset Config fields take their defaults.
-func New(cfg Config) *Client {
+// New returns a Client; unset Config fields take their defaults. It returns an error, and no
+// Client, for a BaseURL that is not http(s)://host… or an API key that cannot be sent in an
+// HTTP header (a placeholder such as "…" copied from an example, a space, a newline), rather
+// than let every request fail later.
+func New(cfg Config) (*Client, error) {
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = firstNonEmpty(os.Getenv("HIVELOG_URL"), os.Getenv("HH_API_URL"), DefaultBaseURL)
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	addr, err := address(cfg.BaseURL)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.APIKey == "" {
 		cfg.APIKey = firstNonEmpty(os.Getenv("HIVELOG_API_KEY"), os.Getenv("HH_API_KEY"))
+	}
+	if err := checkAPIKey(cfg.APIKey); err != nil {
+		return nil, err
 	}
 	if cfg.Project == "" {
 		cfg.Project = firstNonEmpty(os.Getenv("HH_PROJECT"), "default")
@@ -111,7 +126,37 @@ func New(cfg Config) *Client {
 	if hc == nil {
 		hc = &http.Client{Timeout: cfg.Timeout}
 	}
-	return &Client{cfg: cfg, http: hc}
+	return &Client{cfg: cfg, http: hc, addr: addr}, nil
+}
+
+// address is host:port of an http(s) base URL, the port filled in from the scheme.
+func address(base string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("hivelog: the server URL must be http:// or https://host[:port], got %q", base)
+	}
+	if u.Port() != "" {
+		return u.Host, nil
+	}
+	if u.Scheme == "https" {
+		return u.Host + ":443", nil
+	}
+	return u.Host + ":80", nil
+}
+
+// checkAPIKey refuses a key that cannot be a bearer token in an HTTP header: printable ASCII
+// with no spaces. The message says which character, never the key itself.
+func checkAPIKey(key string) error {
+	i := 0
+	for _, r := range key {
+		i++
+		if r < '!' || r > '~' {
+			return fmt.Errorf("hivelog: the API key cannot be sent in an HTTP header: character %d of %d "+
+				"is %q (U+%04X); a key is printable ASCII with no spaces (is it a placeholder from an example?)",
+				i, utf8.RuneCountInString(key), r, r)
+		}
+	}
+	return nil
 }
 
 // Project is the project name this client writes to.
@@ -282,6 +327,15 @@ func (c *Client) prepareSession(s *Session) {
 	}
 }
 
+// startOf is the start of an event logged without one: it is logged when it ends, so it
+// started duration ms before its end, which is now unless given.
+func startOf(end int64, duration float64) int64 {
+	if end == 0 {
+		end = Ms(time.Now())
+	}
+	return end - int64(math.Round(duration))
+}
+
 func (c *Client) prepareEvent(e *Event) error {
 	switch e.EventType {
 	case TypeModel, TypeTool, TypeChain:
@@ -301,7 +355,7 @@ func (c *Client) prepareEvent(e *Event) error {
 		e.EventName = e.EventType
 	}
 	if e.StartTime == 0 {
-		e.StartTime = Ms(time.Now())
+		e.StartTime = startOf(e.EndTime, e.Duration)
 	}
 	e.Config = orEmpty(e.Config)
 	e.Inputs = orEmpty(e.Inputs)
@@ -319,7 +373,7 @@ func (c *Client) prepareModel(m *ModelEvent) {
 		m.Source = c.cfg.Source
 	}
 	if m.StartTime == 0 {
-		m.StartTime = Ms(time.Now())
+		m.StartTime = startOf(0, m.Duration)
 	}
 	if m.Messages == nil {
 		m.Messages = []map[string]any{}
@@ -483,6 +537,30 @@ func (e *APIError) Retryable() bool {
 		e.StatusCode >= 500
 }
 
+// NetworkError is a request that got no HTTP answer: the server could not be reached at Addr
+// (nothing listening, a wrong host, a timeout). It is retried like a 503.
+type NetworkError struct {
+	Method string
+	URL    string
+	Addr   string // host:port
+	Err    error
+}
+
+func (e *NetworkError) Error() string {
+	cause := e.Err
+	var ue *url.Error
+	if errors.As(cause, &ue) {
+		cause = ue.Err
+	}
+	why := cause.Error()
+	if errors.Is(cause, syscall.ECONNREFUSED) {
+		why = "connection refused (is the server running on this host and port?)"
+	}
+	return fmt.Sprintf("hivelog: cannot reach %s (%s %s): %s", e.Addr, e.Method, e.URL, why)
+}
+
+func (e *NetworkError) Unwrap() error { return e.Err }
+
 func retryable(err error) bool {
 	var api *APIError
 	if errors.As(err, &api) {
@@ -575,7 +653,7 @@ func (c *Client) once(ctx context.Context, method, path string, payload []byte, 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return err
+		return &NetworkError{Method: method, URL: c.cfg.BaseURL + path, Addr: c.addr, Err: err}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))

@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -75,7 +76,7 @@ func runWithServer(m *testing.M) int {
 		}
 	}()
 	serverURL = fmt.Sprintf("http://127.0.0.1:%d", port)
-	if !waitHealthy(serverURL, 30*time.Second, exited) {
+	if !waitHealthy(serverURL, 90*time.Second, exited) {
 		out, _ := os.ReadFile(logPath)
 		fmt.Fprintf(os.Stderr, "hivelog did not become healthy; its log:\n%s\n", out)
 		return 1
@@ -120,10 +121,19 @@ func waitHealthy(base string, limit time.Duration, exited <-chan struct{}) bool 
 // newClient writes to a project of its own, so tests do not see each other's events.
 func newClient(t *testing.T, base string) *Client {
 	t.Helper()
-	return New(Config{
+	return mustNew(t, Config{
 		BaseURL: base, APIKey: "test-key", Project: "go-" + t.Name() + "-" + NewID()[:8],
 		Source: "test", RetryBaseDelay: 50 * time.Millisecond,
 	})
+}
+
+func mustNew(t *testing.T, cfg Config) *Client {
+	t.Helper()
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return c
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -224,6 +234,28 @@ func TestSyncLLM(t *testing.T) {
 	msgs, _ := get(m, "inputs", "chat_history").([]any)
 	if len(msgs) != 1 || get(msgs[0].(map[string]any), "content") != "Héllo \"wörld\"\n\t🐝" {
 		t.Errorf("chat_history did not round-trip: %v", msgs)
+	}
+}
+
+// A call logged after it returned, with its duration, ran for the duration just past.
+func TestDurationOnlyEndsWhenLogged(t *testing.T) {
+	c := newClient(t, serverURL)
+	ctx := ctxT(t)
+	sid, err := c.StartSession(ctx, &Session{SessionName: "timed"})
+	must(t, err)
+	before := Ms(time.Now())
+	mid, err := c.LogModelEvent(ctx, &ModelEvent{SessionID: sid, Model: "gpt-4o", Duration: 840})
+	must(t, err)
+	tid, err := c.LogEvent(ctx, &Event{SessionID: sid, EventType: TypeTool, Duration: 120})
+	must(t, err)
+	after := Ms(time.Now())
+	events := sessionEvents(t, c, sid)
+	for id, d := range map[string]float64{mid: 840, tid: 120} {
+		start, _ := get(events[id], "start_time").(float64)
+		end, _ := get(events[id], "end_time").(float64)
+		if end-start != d || int64(end) < before-1 || int64(end) > after+1 {
+			t.Errorf("event of %v ms: start %v end %v, want it to end between %d and %d", d, start, end, before, after)
+		}
 	}
 }
 
@@ -523,7 +555,7 @@ func TestBatcherRetriesOnceOnly(t *testing.T) {
 			t.Errorf("unexpected request %s", p)
 		}
 	}
-	events := sessionEvents(t, New(Config{BaseURL: serverURL, Project: c.Project()}), sid)
+	events := sessionEvents(t, mustNew(t, Config{BaseURL: serverURL, Project: c.Project()}), sid)
 	if len(events) != len(ids) {
 		t.Fatalf("want %d events once each, got %d", len(ids), len(events))
 	}
@@ -594,7 +626,7 @@ func TestParseRetryAfter(t *testing.T) {
 }
 
 func TestBackoffCapsAndHonoursRetryAfter(t *testing.T) {
-	c := New(Config{RetryBaseDelay: 100 * time.Millisecond, RetryMaxDelay: time.Second})
+	c := mustNew(t, Config{RetryBaseDelay: 100 * time.Millisecond, RetryMaxDelay: time.Second})
 	for attempt := 0; attempt < 40; attempt++ {
 		if d := c.backoff(attempt, errors.New("x")); d <= 0 || d > time.Second {
 			t.Fatalf("attempt %d: %v", attempt, d)
@@ -621,7 +653,7 @@ func TestNewID(t *testing.T) {
 }
 
 func TestRejectsUnknownEventType(t *testing.T) {
-	c := New(Config{BaseURL: "http://127.0.0.1:1"})
+	c := mustNew(t, Config{BaseURL: "http://127.0.0.1:1"})
 	if _, err := c.LogEvent(context.Background(), &Event{EventType: "session"}); err == nil {
 		t.Fatal("want an error for event_type session")
 	}
@@ -634,7 +666,7 @@ func TestBatcherCloseIsBounded(t *testing.T) {
 		http.Error(w, "busy", http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
-	c := New(Config{BaseURL: srv.URL, MaxRetries: 100})
+	c := mustNew(t, Config{BaseURL: srv.URL, MaxRetries: 100})
 	var failures int
 	var mu sync.Mutex
 	b := c.NewBatcher(BatcherOptions{FlushInterval: time.Hour, OnError: func(error) {
@@ -659,5 +691,39 @@ func TestBatcherCloseIsBounded(t *testing.T) {
 	defer mu.Unlock()
 	if st := b.Stats(); st.Failed != 3 || st.Sent != 0 || failures != 1 {
 		t.Fatalf("stats %+v, OnError calls %d", st, failures)
+	}
+}
+
+// A key that cannot be an HTTP header value is refused by New, with a message that says why.
+func TestNewRefusesAKeyThatCannotBeAHeader(t *testing.T) {
+	for _, key := range []string{"…", "hl_abc…", "my key", "hl_abc\r\nX-Evil: 1", "clé"} {
+		c, err := New(Config{BaseURL: "http://127.0.0.1:1", APIKey: key})
+		if c != nil || err == nil || !strings.Contains(err.Error(), "API key cannot be sent in an HTTP header") {
+			t.Fatalf("key %q: client %v, error %v", key, c, err)
+		}
+	}
+	t.Setenv("HIVELOG_API_KEY", "key…")
+	_, err := New(Config{BaseURL: "http://127.0.0.1:1"})
+	if err == nil || !strings.Contains(err.Error(), "character 4 of 4 is '…' (U+2026)") {
+		t.Fatalf("key from the environment: %v", err)
+	}
+	if _, err := New(Config{BaseURL: "127.0.0.1:8080"}); err == nil {
+		t.Fatal("want an error for a URL without a scheme")
+	}
+	mustNew(t, Config{BaseURL: "http://127.0.0.1:1", APIKey: "hl_0123abcd_A-b.c~d+e/f="})
+}
+
+// A server that cannot be reached is named, host and port, in the error.
+func TestUnreachableServerIsNamed(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	c := mustNew(t, Config{BaseURL: "http://" + addr, MaxRetries: -1})
+	_, err = c.LogEvent(context.Background(), &Event{EventType: TypeTool, EventName: "t"})
+	var ne *NetworkError
+	if !errors.As(err, &ne) || !strings.Contains(err.Error(), "cannot reach "+addr) ||
+		!strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("want an error naming %s: %v", addr, err)
 	}
 }

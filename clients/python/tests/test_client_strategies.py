@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from conftest import Server
 from hivelog_client import BatchLogger, HivelogError, Logger
 
@@ -34,6 +36,21 @@ def test_sync_llm(server: Server, project: str) -> None:
     assert model["outputs"]["content"] == "It ships today."
     assert model["metadata"]["total_tokens"] == 18
     assert model["duration"] == 840
+
+
+def test_a_call_logged_with_its_duration_ended_when_logged(server: Server, project: str) -> None:
+    """The guide's sync strategy logs a call after it returns, with its duration: the call
+    ran for the `duration` just past, it does not run into the future."""
+    logger = Logger(server.url, project=project)
+    before = time.time() * 1000
+    model = logger.log_model("gpt-4o", usage={"prompt_tokens": 1}, duration=840)
+    tool = logger.log_tool("search", duration=120)
+    after = time.time() * 1000
+    events = by_id(server.export(project))
+    for eid, duration in ((model, 840), (tool, 120)):
+        e = events[eid]
+        assert e["end_time"] - e["start_time"] == duration
+        assert before - 1 <= e["end_time"] <= after + 1
 
 
 def test_sync_llm_and_tools(server: Server, project: str) -> None:

@@ -19,6 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 import msgspec
 
 from hivelog.errors import BadInput
+from hivelog.normalize.cost import configure as configure_prices
 from hivelog.normalize.event import Event
 from hivelog.normalize.logs import logs_to_updates
 from hivelog.normalize.otlp import Converted, spans_to_events
@@ -51,21 +52,28 @@ def _convert_encoded(raw: bytes, as_json: bool, default_project: str) -> bytes:
         c = convert(raw, as_json, default_project)
     except BadInput as error:
         return _encode((1, {}, 0, [], error.message, error.where))
-    return _encode((0, c.by_project, c.rejected, c.reasons, "", None))
+    try:
+        return _encode((0, c.by_project, c.rejected, c.reasons, "", None))
+    except OverflowError:  # an integer past 64 bits that no earlier stage turned into a float
+        return _encode((1, {}, 0, [], "a number in the request is outside 64 bits", "$"))
 
 
 class Converters:
     """A pool of `processes` worker processes (0: convert everything in place), started on
     first use and restarted if a worker dies."""
 
-    def __init__(self, processes: int) -> None:
+    def __init__(self, processes: int, prices: str | None = None) -> None:
         self.processes = processes
+        self.prices = prices  # the prices file (--prices): workers price calls with it too
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
 
     def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
         if self._pool is None:
             self._pool = concurrent.futures.ProcessPoolExecutor(
-                self.processes, mp_context=multiprocessing.get_context("spawn")
+                self.processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=configure_prices,
+                initargs=(self.prices,),
             )
         return self._pool
 

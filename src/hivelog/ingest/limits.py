@@ -78,13 +78,13 @@ class Limits:
         max_str = self.max_field_bytes // 4 if nbytes > self.max_field_bytes else -1
         walker = _Walker(self.max_json_depth, self.max_field_bytes)
         for i, event in enumerate(job.events):
-            where = f"$.events[{i}]"
-            _check_event(event, where)
+            if _odd_scalars(event):
+                _check_event(event, f"$.events[{i}]")
             if _suspect([getattr(event, n) for n in JSON_FIELDS], self.max_json_depth, max_str) or (
                 max_str >= 0
                 and len(event.event_name) + len(event.error or "") + len(event.source) > max_str
             ):
-                walker.event(event, where)
+                walker.event(event, f"$.events[{i}]")
         for i, update in enumerate(job.updates):
             where = f"$.updates[{i}]"
             _check_update(update, where)
@@ -95,9 +95,27 @@ class Limits:
                 walker.update(update, where)
 
 
+_ID_CHARS = MAX_ID_BYTES // 4  # an id of at most this many characters cannot be over
+
+
+def _odd_scalars(event: Event) -> bool:
+    """Cheap: could an id be too long, a time out of range or the duration not finite? Only
+    then does `_check_event` look closely (and name where)."""
+    if (
+        len(event.event_id) > _ID_CHARS
+        or len(event.session_id) > _ID_CHARS
+        or (event.parent_id is not None and len(event.parent_id) > _ID_CHARS)
+        or not -LIMIT_MS <= event.start_time <= LIMIT_MS
+        or not -LIMIT_MS <= event.end_time <= LIMIT_MS
+        or not -MAX_DURATION_MS <= event.duration <= MAX_DURATION_MS  # False for NaN too
+    ):
+        return True
+    return any(len(child) > _ID_CHARS for child in event.children_ids)
+
+
 def _check_id(value: str | None, name: str, where: str) -> None:
     """BadInput if an id (or project name) is longer than MAX_ID_BYTES."""
-    if value is not None and len(value) * 4 > MAX_ID_BYTES:
+    if value is not None and len(value) > _ID_CHARS:
         size = len(value.encode("utf-8", "surrogatepass"))
         if size > MAX_ID_BYTES:
             raise BadInput(f"{name} is {size} bytes, over the limit of {MAX_ID_BYTES}", where)

@@ -6,6 +6,7 @@ happened) or `EventUpdate` (a later change to it). Storage and queries know noth
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import msgspec
@@ -82,8 +83,12 @@ def apply_update(event: Event, update: EventUpdate) -> None:
         event.outputs = update.outputs
     if update.duration is not None:
         event.duration = update.duration
+        if update.end_time is None and math.isfinite(update.duration):
+            event.end_time = event.start_time + round(update.duration)  # the end follows
     if update.end_time is not None:
         event.end_time = update.end_time
+        if update.duration is None:
+            event.duration = float(update.end_time - event.start_time)
     if update.error is not None:
         event.error = update.error
     if update.children_ids:
@@ -92,3 +97,7 @@ def apply_update(event: Event, update: EventUpdate) -> None:
         from hivelog.normalize.logs import fold_logs  # imports the dialects, which import us
 
         fold_logs(event, update.logs)
+    if update.metadata or update.config or update.logs:
+        from hivelog.normalize.cost import reprice  # cost needs Event: imported late
+
+        reprice(event, update.metadata)

@@ -17,7 +17,15 @@ import uuid
 from typing import Any, Protocol
 
 from hivelog.normalize.cost import fill_cost
-from hivelog.normalize.dialects import genai, honeyhive, openinference, openllmetry
+from hivelog.normalize.dialects import (
+    genai,
+    honeyhive,
+    langfuse,
+    logfire,
+    openinference,
+    openllmetry,
+    vercel,
+)
 from hivelog.normalize.dialects._shared import merge_into, unflatten
 from hivelog.normalize.event import Event, EventUpdate
 from hivelog.wire.otlp import SPAN_KINDS, STATUS_ERROR, STATUS_OK, SpanIn
@@ -53,7 +61,15 @@ class Dialect(Protocol):
 
 # Order matters: later dialects see what earlier ones left; HoneyHive's explicit fields last,
 # so they win over anything an auto-instrumentor inferred.
-DIALECTS: tuple[Any, ...] = (genai, openinference, openllmetry, honeyhive)
+DIALECTS: tuple[Any, ...] = (
+    genai,
+    openinference,
+    openllmetry,
+    vercel,
+    langfuse,
+    logfire,
+    honeyhive,
+)
 
 
 def span_event_id(trace_id: str, span_id: str) -> str:

@@ -12,35 +12,13 @@ from typing import Any
 from hivelog.errors import BadInput
 from hivelog.normalize.cost import fill_cost
 from hivelog.normalize.event import EVENT_TYPES, Event, EventUpdate
-from hivelog.normalize.times import now_ms, to_ms
+from hivelog.normalize.times import event_times, now_ms, to_ms
+from hivelog.normalize.tokens import usage_tokens
 from hivelog.wire.rest import EventFields, EventIn, ModelEventIn, SessionIn, UpdateEventBody
-
-MAX_DURATION_MS = 10_000 * 366 * 24 * 3600 * 1000.0
 
 
 def new_id() -> str:
     return str(uuid.uuid4())
-
-
-def _times(
-    start: Any, end: Any, duration: float | None, where: str, now: int
-) -> tuple[int, int, float]:
-    if duration is not None and not abs(duration) <= MAX_DURATION_MS:
-        raise BadInput("duration is out of range for milliseconds", f"{where}.duration")
-    start_ms = to_ms(start, f"{where}.start_time")
-    end_ms = to_ms(end, f"{where}.end_time")
-    if start_ms is None:
-        if end_ms is not None and duration is not None:
-            start_ms = end_ms - round(duration)
-        elif end_ms is not None:
-            start_ms = end_ms
-        else:
-            start_ms = now
-    if end_ms is None:
-        end_ms = start_ms + round(duration or 0)
-    if duration is None:
-        duration = float(end_ms - start_ms)
-    return start_ms, end_ms, float(duration)
 
 
 def _event_type(value: str | None, where: str) -> str:
@@ -94,7 +72,7 @@ def _event(
     now: int | None,
 ) -> Event:
     """The Event of a wire item whose type and ids are settled; the defaults of every route."""
-    start, end, duration = _times(
+    start, end, duration = event_times(
         item.start_time, item.end_time, item.duration, where, now or now_ms()
     )
     return Event(
@@ -117,13 +95,6 @@ def _event(
         metrics=item.metrics or {},
         user_properties=item.user_properties or {},
     )
-
-
-_USAGE_KEYS = (
-    ("prompt_tokens", ("prompt_tokens", "input_tokens")),
-    ("completion_tokens", ("completion_tokens", "output_tokens")),
-    ("total_tokens", ("total_tokens",)),
-)
 
 
 def _put(target: dict[str, Any], key: str, value: Any) -> None:
@@ -176,16 +147,8 @@ def model_event_from_wire(
         event.outputs = outputs
 
     metadata = dict(event.metadata)
-    usage = item.usage or {}
-    for key, names in _USAGE_KEYS:
-        for name in names:
-            if usage.get(name) is not None:
-                metadata.setdefault(key, usage[name])
-                break
-    if "total_tokens" not in metadata:
-        prompt, completion = metadata.get("prompt_tokens"), metadata.get("completion_tokens")
-        if isinstance(prompt, int) and isinstance(completion, int):
-            metadata["total_tokens"] = prompt + completion
+    for key, count in usage_tokens(item.usage).items():
+        metadata.setdefault(key, count)  # counts the client set in metadata win
     _put(metadata, "cost", item.cost)
     event.metadata = metadata
     fill_cost(event)

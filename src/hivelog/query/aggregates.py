@@ -23,6 +23,7 @@ from hivelog.query.filters import (
     check_search,
     compile_query,
 )
+from hivelog.query.sessions import cost_of, session_span
 from hivelog.store.base import ChartPoint, ChartSpec, EventQuery, Project, SessionStats, Store
 from hivelog.wire.rest import DateRange, EventFilterIn
 
@@ -43,12 +44,11 @@ class SessionRow:
     num_events: int
     num_model_events: int
     total_tokens: int
-    cost: float
+    cost: float | None  # None: no call of the session has a price (cost_status "unpriced")
+    cost_status: str  # "complete", "partial" or "unpriced" (query.sessions.cost_of)
     errors: int
     user: str | None
     error: str | None  # the session event's own error
-    # "partial" when some model calls have no known cost, "unpriced" when none has, else None
-    cost_status: str | None = None
     feedback: dict[str, Any] = dataclasses.field(default_factory=dict)  # the session's own
     metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
     first_input: str | None = None  # previews: the session's input, and its output
@@ -66,24 +66,24 @@ def session_user(session: Event) -> str | None:
 
 
 def session_row(session: Event, stats: SessionStats | None) -> SessionRow:
+    start, end = session_span(session, stats)
     if stats is None:
         stats = SessionStats(0, 0, int(session.error is not None), 0, 0.0, 0, 0)
-    start = min(session.start_time, stats.first_start or session.start_time)
-    end = max(session.end_time, stats.last_end)
+    cost, cost_status = cost_of(stats.cost, stats.priced, stats.unpriced)
     return SessionRow(
         session_id=session.session_id,
         name=session.event_name,
         source=session.source,
-        start_time=session.start_time,
-        duration=float(max(end - start, session.duration, 0)),
+        start_time=start,
+        duration=float(end - start),
         num_events=stats.num_events,
         num_model_events=stats.num_model_events,
         total_tokens=stats.total_tokens,
-        cost=stats.cost,
+        cost=cost,
+        cost_status=cost_status,
         errors=stats.errors,
         user=session_user(session),
         error=session.error,
-        cost_status=cost_status(stats),
         feedback=session.feedback,
         metrics=session.metrics,
         first_input=preview(session.inputs, "user"),
@@ -118,15 +118,6 @@ def preview(value: Any, role: str) -> str | None:
     if isinstance(value, str) and value.strip():
         text = " ".join(value.split())
         return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"
-    return None
-
-
-def cost_status(stats: SessionStats) -> str | None:
-    """Whether a session's cost is whole: "partial" when some of its model calls have no
-    known cost, "unpriced" when none has; None when every call is priced (or there is none)."""
-    priced, unpriced = getattr(stats, "priced", 0), getattr(stats, "unpriced", 0)
-    if unpriced:
-        return "partial" if priced else "unpriced"
     return None
 
 

@@ -8,12 +8,14 @@ like any other session, whatever the interpreter's recursion limit.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import msgspec
 
+from hivelog.normalize.event import Event
 from hivelog.query.events import event_dict
-from hivelog.store.base import Project, StoredEvent
+from hivelog.store.base import EventQuery, Project, SessionStats, Store, StoredEvent
 from hivelog.store.rows import whole
 
 
@@ -23,10 +25,30 @@ def _number(value: Any) -> float:
     return float(value)
 
 
+def is_priced(metadata: dict[str, Any]) -> bool:
+    """An event whose cost is known: `metadata.cost` is a number."""
+    cost = metadata.get("cost")
+    return isinstance(cost, (int, float)) and not isinstance(cost, bool)
+
+
+def cost_of(cost: float, priced: int, unpriced: int) -> tuple[float | None, str]:
+    """A session's cost and `cost_status` from the costs of its events.
+
+    `unpriced` counts model calls without a cost (a model nobody has a price for, or no
+    tokens). All of them unpriced: the cost is unknown (None), never $0; some: the sum of
+    the known costs, marked "partial"; none: "complete" (a session without model calls
+    costs what its events say, often 0).
+    """
+    if unpriced and not priced:
+        return None, "unpriced"
+    return cost, "partial" if unpriced else "complete"
+
+
 def aggregates(events: list[StoredEvent], root_id: str) -> dict[str, Any]:
-    """HoneyHive's session metadata aggregates over every event but the root."""
+    """HoneyHive's session metadata aggregates over every event but the root, and the
+    `cost_status` of its cost (see cost_of)."""
     cost = prompt = completion = total = 0.0
-    num_events = num_model = 0
+    num_events = num_model = priced = unpriced = 0
     has_feedback = False
     for e in events:
         if e.event_id == root_id:
@@ -34,19 +56,25 @@ def aggregates(events: list[StoredEvent], root_id: str) -> dict[str, Any]:
         num_events += 1
         if e.feedback:
             has_feedback = True
+        md = e.metadata
+        if is_priced(md):
+            priced += 1
+            cost += md["cost"]
+        elif e.event_type == "model":
+            unpriced += 1
         if e.event_type == "model":
             num_model += 1
-        md = e.metadata
-        cost += _number(md.get("cost"))
         p, c = _number(md.get("prompt_tokens")), _number(md.get("completion_tokens"))
         prompt += p
         completion += c
         total += _number(md.get("total_tokens")) or (p + c)
+    session_cost, status = cost_of(cost, priced, unpriced)
     return {
         "num_events": num_events,
         "num_model_events": num_model,
         "has_feedback": has_feedback,
-        "cost": cost,
+        "cost": session_cost,
+        "cost_status": status,
         "prompt_tokens": whole(prompt),
         "completion_tokens": whole(completion),
         "total_tokens": whole(total),
@@ -92,7 +120,68 @@ def build_tree(events: list[StoredEvent], root_id: str, project: Project) -> dic
             walk(e.event_id)
     if top["event_type"] == "session":
         top["metadata"] = {**top["metadata"], **aggregates(events, top["event_id"])}
+        session = next(e for e in events if e.event_id == top["event_id"])
+        span = SessionStats(
+            0, 0, 0, 0, 0.0, min(e.start_time for e in events), max(e.end_time for e in events)
+        )
+        start, end = session_span(session, span)
+        top["start_time"], top["end_time"], top["duration"] = start, end, float(end - start)
     return nodes[root_id]
+
+
+# ---- a session's span and cost, the same on every route and page ---------------------------
+
+
+def session_span(session: Event | StoredEvent, stats: SessionStats | None) -> tuple[int, int]:
+    """(start, end) of a session: what the client set, else the span of its events.
+
+    A session start names no end (HoneyHive's API has no "session ended" call), so a session
+    whose stored end is its start and whose duration is 0 spans itself and its events, from
+    the earliest start to the latest end of any of them. An end or duration the client set
+    (at the start, or later with `PUT /events`) is explicit and is kept as set.
+    """
+    start, end = session.start_time, session.end_time
+    if math.isfinite(session.duration) and session.duration > 0:
+        end = max(end, start + round(session.duration))
+    if end > start or stats is None:
+        return start, end
+    return min(start, stats.first_start), max(end, stats.last_end)
+
+
+def complete_session(event: Event, stats: SessionStats | None) -> Event:
+    """A session event as every route and page shows it: its span (session_span) and, when
+    any of its events has or lacks a price, their cost and `cost_status` (cost_of) in its
+    metadata (as the session tree's aggregates carry them)."""
+    if event.event_type != "session" or event.event_id != event.session_id:
+        return event
+    start, end = session_span(event, stats)
+    event.start_time, event.end_time, event.duration = start, end, float(end - start)
+    if stats is not None and (stats.priced or stats.unpriced):
+        cost, status = cost_of(stats.cost, stats.priced, stats.unpriced)
+        event.metadata = {**event.metadata, "cost": cost, "cost_status": status}
+    return event
+
+
+def _complete(store: Store, project: Project, events: list[Event]) -> list[Event]:
+    ids = [e.session_id for e in events if e.event_type == "session" and e.event_id == e.session_id]
+    if ids:
+        stats = store.session_stats(project, ids)
+        for e in events:
+            complete_session(e, stats.get(e.session_id))
+    return events
+
+
+def read_event(store: Store, project: Project, event_id: str) -> Event | None:
+    """`Store.get_event`, with a session completed (complete_session). Every route and page
+    that shows one event reads it here."""
+    event = store.get_event(project, event_id)
+    return _complete(store, project, [event])[0] if event is not None else None
+
+
+def read_events(store: Store, project: Project, query: EventQuery) -> tuple[list[Event], int]:
+    """`Store.query_events`, with sessions completed: export, search and the events page."""
+    events, total = store.query_events(project, query)
+    return _complete(store, project, events), total
 
 
 _encode = msgspec.json.Encoder().encode

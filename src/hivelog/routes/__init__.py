@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from hivelog import ui
-from hivelog.routes import chart, ingest, meta, otlp, read
+from hivelog.routes import chart, ingest, langfuse, meta, otlp, read
 from hivelog.wire import rest as w
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -49,6 +49,9 @@ API: tuple[Api, ...] = (
     # OpenTelemetry: OTLP/HTTP, protobuf or JSON (docs/otlp.md)
     Api("POST", "/v1/traces", otlp.traces, "OTLP/HTTP trace export (protobuf or JSON); spans become events", None, None, "otlp"),
     Api("POST", "/opentelemetry/v1/traces", otlp.traces, "OTLP/HTTP trace export at the path HoneyHive SDKs use", None, None, "otlp"),
+    Api("POST", langfuse.TRACES_PATH, otlp.traces, "OTLP/HTTP trace export at the path the Langfuse SDK uses (Basic auth: the secret key is a hivelog key)", None, None, "otlp"),
+    Api("GET", "/api/public/projects", langfuse.projects, "Langfuse SDK auth_check(): the key's project", None, None, "langfuse"),
+    Api("GET", "/api/public/health", langfuse.health, "Langfuse health probe", None, None, "langfuse"),
     Api("POST", "/v1/logs", otlp.logs, "OTLP logs: records with a span context folded into its event (partial_success counts the others)", None, None, "otlp"),
     Api("POST", "/opentelemetry/v1/logs", otlp.logs, "OTLP logs: records with a span context folded into its event (partial_success counts the others)", None, None, "otlp"),
     Api("POST", "/v1/metrics", otlp.metrics, "OTLP metrics: answered, not stored (partial_success counts them)", None, None, "otlp"),
@@ -74,4 +77,10 @@ API: tuple[Api, ...] = (
 
 def routes() -> list[BaseRoute]:
     """The API, then the web UI's pages and static files (hivelog.ui)."""
-    return [Route(a.path, a.endpoint, methods=[a.method]) for a in API] + ui.routes()
+    api: list[BaseRoute] = [Route(a.path, a.endpoint, methods=[a.method]) for a in API]
+    # every other Langfuse route: a 404 that says what hivelog implements instead
+    rest = Route("/api/public/{rest:path}", langfuse.not_implemented, methods=_ALL_METHODS)
+    return [*api, rest, *ui.routes()]
+
+
+_ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]

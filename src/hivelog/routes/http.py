@@ -59,6 +59,25 @@ async def read_body(request: Request) -> bytes:
     return await request.body()
 
 
+def first_name(*names: str | None) -> str | None:
+    """The project names' rule: the first non-empty one. An empty name is no name (clients
+    send "" for "not set"), so a request naming only "" goes to `default`."""
+    return next((name for name in names if name), None)
+
+
+def project_name_problem(name: str) -> str | None:
+    """Why `name` can never name a project in a request, or None: the rule `first_name`
+    applies, plus being text a client can send (UTF-8). The CLI refuses such names, so no
+    key is ever made for a project no request can reach."""
+    if first_name(name) is None:
+        return 'a project name cannot be empty (a request naming "" means `default`)'
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"project name {name!r} is not valid UTF-8 text"
+    return None
+
+
 def named_project(request: Request, *names: str | None) -> str | None:
     """The project a request is about: its API key's project, whatever else it names.
 
@@ -67,8 +86,7 @@ def named_project(request: Request, *names: str | None) -> str | None:
     name or id) is refused with 403 rather than silently ignored, so a misconfigured client
     finds out at once instead of writing to a project it did not mean.
     """
-    named = next((name for name in names if name), None)
-    named = named or request.query_params.get("project") or None
+    named = first_name(*names, request.query_params.get("project"))
     key = request_key(request.scope)
     if key is None:
         return _name_of_id(request, named) if named else named

@@ -19,7 +19,6 @@ from hivelog.normalize.rest import (
 from hivelog.normalize.times import now_ms
 from hivelog.query.events import event_dict
 from hivelog.routes.http import (
-    DEFAULT_PROJECT,
     convert,
     decode_json,
     json_response,
@@ -45,7 +44,7 @@ from hivelog.wire.rest import (
 
 async def _store(
     request: Request,
-    project: str,
+    project: str | None,
     nbytes: int,
     events: list[Event] | None = None,
     updates: list[EventUpdate] | None = None,
@@ -126,7 +125,9 @@ async def event_update(request: Request) -> Response:
     project = named_project(request, body.project)
     if project is None:  # SDKs send no project on updates: the event's own project is meant
         found = await run_in_threadpool(store(request).project_of_event, update.event_id)
-        project = found.name if found is not None else DEFAULT_PROJECT
+        # Not found (yet): the store finds it in the write, or parks the update for the
+        # event of that id in any project (WriteEvents.project None).
+        project = found.name if found is not None else None
     await _store(request, project, len(raw), updates=[update])
     return json_response({"success": True, "event_id": update.event_id})
 

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from hivelog.errors import BadInput, NotFound
 from hivelog.query.events import event_dict, project_fields
 from hivelog.query.filters import compile_query
-from hivelog.query.sessions import build_tree, encode_tree
+from hivelog.query.sessions import build_tree, encode_tree, read_event, read_events
 from hivelog.routes.http import (
     DEFAULT_PROJECT,
     check_filters,
@@ -45,9 +45,12 @@ async def _project(
     return await run_in_threadpool(s.find_project, named or DEFAULT_PROJECT)
 
 
-def _session_filter(body: ExportBody) -> str | None:
+def _id_filter(body: ExportBody) -> str | None:
+    """The session or event id a query asks for (`session_id is …`, `event_id is …`): a
+    query that names no project is about that id's project."""
     for f in body.filters or ():
-        if f.field == "session_id" and f.operator in ("is", "=") and isinstance(f.value, str):
+        is_id = f.field in ("session_id", "event_id")
+        if is_id and f.operator in ("is", "=") and isinstance(f.value, str):
             return f.value
     return None
 
@@ -55,7 +58,7 @@ def _session_filter(body: ExportBody) -> str | None:
 async def _event(request: Request, event_id: str) -> tuple[Project, dict[str, Any]]:
     project = await _project(request, event_id=event_id)
     event = (
-        await run_in_threadpool(store(request).get_event, project, event_id) if project else None
+        await run_in_threadpool(read_event, store(request), project, event_id) if project else None
     )
     if project is None or event is None:
         raise NotFound(f"no event {event_id!r}", "path")
@@ -112,14 +115,14 @@ async def session_delete(request: Request) -> Response:
 
 async def _export(request: Request, body: ExportBody) -> Response:
     check_filters(request, body.filters, "$.filters")
-    project = await _project(request, body.project, _session_filter(body))
+    project = await _project(request, body.project, _id_filter(body))
     s = store(request)
     query = compile_query(
         s.dialect, body.filters, body.dateRange or body.date_range, body.limit, body.page
     )
     if project is None:
         return json_response({"events": [], "totalEvents": 0, "count": 0})
-    events, total = await run_in_threadpool(s.query_events, project, query)
+    events, total = await run_in_threadpool(read_events, s, project, query)
     out = [project_fields(event_dict(e, project), body.projections) for e in events]
     return json_response({"events": out, "totalEvents": total, "count": total})
 

@@ -76,11 +76,23 @@ class ApiKey:
     revoked_at: int | None = None
 
 
+# `pending_updates.project` of an update that named no project and found no event: it is
+# folded onto the event of that id whichever project it arrives in (project keys start at 1).
+UNRESOLVED = 0
+
+
 @dataclasses.dataclass
 class WriteEvents:
-    """Store events and apply updates, in that order, for one project."""
+    """Store events and apply updates, in that order, for one project.
 
-    project: str
+    `project` None: updates only, that named no project (HoneyHive's SDKs send none) and whose
+    event was not found when the request came. The store applies each to the event of that id
+    in whichever project holds it, or parks it under UNRESOLVED until the event arrives in any
+    project. A request with an API key always has its key's project, never None, so a keyed
+    write never reaches another project's event.
+    """
+
+    project: str | None
     events: list[Event] = dataclasses.field(default_factory=list)
     updates: list[EventUpdate] = dataclasses.field(default_factory=list)
     # The events as the store writes them (`Store.encode_row`), and the encoder that made them.
@@ -324,9 +336,11 @@ class SessionStats:
     num_model_events: int
     errors: int
     total_tokens: int  # metadata.total_tokens, else prompt_tokens + completion_tokens
-    cost: float  # sum of metadata.cost
+    cost: float  # sum of metadata.cost (numbers only)
     first_start: int  # earliest start_time of any event, epoch ms
     last_end: int  # latest end_time of any event, epoch ms
+    priced: int = 0  # events whose metadata.cost is a number
+    unpriced: int = 0  # model events whose metadata.cost is not (see query.sessions.cost_of)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,7 +5,9 @@ slow reads of one project (long searches over a big project) take every connecti
 one-row read of another project waits for them. With it, a project runs at most
 `per_project` reads at once; its further reads wait for one of its own to finish (holding
 no connection meanwhile), so the rest of the pool stays free for the other projects. A read
-that cannot start within its time budget is refused with 503 + Retry-After, never left to hang.
+that cannot start within its time budget is refused with 503 + Retry-After, never left to hang,
+and so is one that finds as many of its project's reads already waiting as may run: a waiting
+read holds a server thread, and one project must not hold all of them either.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class ProjectSlots:
     def __init__(self, per_project: int) -> None:
         self.per_project = max(1, per_project)
         self._running: dict[int, int] = {}
+        self._waiting: dict[int, int] = {}
         self._changed = threading.Condition()
 
     @contextlib.contextmanager
@@ -34,15 +37,20 @@ class ProjectSlots:
             yield
             return
         with self._changed:
-            while self._running.get(project, 0) >= self.per_project:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise Overloaded(
-                        f"this project already runs {self.per_project} reads at once, the most "
-                        "one project may; retry when one of them is done",
-                        retry_after=1,
-                    )
-                self._changed.wait(left)
+            if self._running.get(project, 0) >= self.per_project:
+                if self._waiting.get(project, 0) >= self.per_project:
+                    raise self._busy()
+                self._waiting[project] = self._waiting.get(project, 0) + 1
+                try:
+                    while self._running.get(project, 0) >= self.per_project:
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            raise self._busy()
+                        self._changed.wait(left)
+                finally:
+                    self._waiting[project] -= 1
+                    if not self._waiting[project]:
+                        del self._waiting[project]
             self._running[project] = self._running.get(project, 0) + 1
         try:
             yield
@@ -54,3 +62,10 @@ class ProjectSlots:
                 else:
                     del self._running[project]
                 self._changed.notify_all()
+
+    def _busy(self) -> Overloaded:
+        return Overloaded(
+            f"this project already runs {self.per_project} reads at once, the most one project "
+            "may, and as many wait; retry when one of them is done",
+            retry_after=1,
+        )

@@ -25,6 +25,7 @@ from hivelog.errors import HivelogError
 from hivelog.normalize.event import JSON_FIELDS
 from hivelog.query import aggregates
 from hivelog.query.filters import OPERATORS, compile_query
+from hivelog.query.sessions import read_event, read_events
 from hivelog.routes.http import DEFAULT_PROJECT, key_project, store
 from hivelog.store.base import SORTABLE, EventBrief, Project, Store
 from hivelog.ui import chat, costs, feedback
@@ -296,10 +297,10 @@ async def event_detail(request: Request) -> Response:
     event_id = request.path_params["event_id"]
     s = store(request)
     project = view.project
-    event = await run_in_threadpool(s.get_event, project, event_id) if project else None
+    event = await run_in_threadpool(read_event, s, project, event_id) if project else None
     if event is None and not key_project(request):
         project = await run_in_threadpool(s.project_of_event, event_id)
-        event = await run_in_threadpool(s.get_event, project, event_id) if project else None
+        event = await run_in_threadpool(read_event, s, project, event_id) if project else None
     if event is None or project is None:
         return not_found(request, view, "event", event_id)
     view.project, view.project_name = project, project.name
@@ -332,7 +333,7 @@ async def events_page(request: Request) -> Response:
                 newest_first=view.desc,
             )  # fmt: skip
             query = dataclasses.replace(query, search=view.q or None, order_by=view.sort)
-            events, total = await run_in_threadpool(s.query_events, view.project, query)
+            events, total = await run_in_threadpool(read_events, s, view.project, query)
         except HivelogError as exc:
             error = exc.message
     return _page(

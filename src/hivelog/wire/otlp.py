@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import math
 from typing import Any
 
 import msgspec
@@ -298,7 +299,7 @@ def _int(value: Any, where: str) -> int:
         raise BadInput("expected an integer, got a boolean", where)
     if isinstance(value, int):
         return value
-    if isinstance(value, float):
+    if isinstance(value, float) and math.isfinite(value):
         return int(value)
     if isinstance(value, str):
         try:
@@ -306,9 +307,44 @@ def _int(value: Any, where: str) -> int:
         except ValueError:
             try:
                 return int(float(value))
-            except ValueError:
+            except (ValueError, OverflowError):  # not a number; "Infinity"
                 pass
     raise BadInput(f"expected an integer, got {value!r:.60}", where)
+
+
+_INT64 = 2**63
+_UINT64 = 2**64
+
+
+def _time_ns(value: Any, where: str) -> int:
+    """A span time: nanoseconds in the protobuf's fixed64 range, else a 400 naming where."""
+    ns = _int(value, where)
+    if not 0 <= ns < _UINT64:
+        raise BadInput(f"time {ns} ns is outside OTLP's unsigned 64-bit range", where)
+    return ns
+
+
+def _attr_int(value: Any) -> Any:
+    """An attribute integer as stored: past int64 (which OTLP allows no more of) a float, or
+    past a float's range its digits, so no later stage meets a number it cannot encode."""
+    if isinstance(value, int) and not -_INT64 <= value < _INT64:
+        try:
+            return float(value)
+        except OverflowError:
+            return str(value)
+    return value
+
+
+def _double(value: Any, where: str) -> Any:
+    """A doubleValue: a number, or a string spelling one ("NaN", "Infinity", "1.5")."""
+    if isinstance(value, bool):
+        raise BadInput("expected a number, got a boolean", where)
+    if isinstance(value, (int, str)):
+        try:
+            return float(value)
+        except (ValueError, OverflowError):
+            raise BadInput(f"expected a number, got {value!r:.60}", where) from None
+    return value
 
 
 def _enum(value: Any, prefix: str, names: tuple[str, ...], where: str) -> int:
@@ -341,14 +377,14 @@ _VALUE_KEYS = (
 
 def _json_value(value: Any, where: str) -> Any:
     if not isinstance(value, dict):
-        return value  # a bare JSON scalar or list: take it as sent
+        return _attr_int(value)  # a bare JSON scalar or list: take it as sent
     for camel, snake in _VALUE_KEYS:
         if camel in value or snake in value:
             inner = _get(value, camel, snake)
             if camel == "intValue":
-                return _int(inner, where)
+                return _attr_int(_int(inner, where))
             if camel == "doubleValue":
-                return float(inner) if isinstance(inner, (int, str)) else inner
+                return _double(inner, where)
             if camel == "arrayValue":
                 items = (inner or {}).get("values") or []
                 return [_json_value(v, f"{where}[{i}]") for i, v in enumerate(items)]
@@ -396,7 +432,9 @@ def _json_span(span: dict[str, Any], resource: dict[str, Any], scope: str, where
         events.append(
             SpanEventIn(
                 name=str(event.get("name") or ""),
-                time_ns=_int(_get(event, "timeUnixNano", "time_unix_nano"), f"{where}.events[{k}]"),
+                time_ns=_time_ns(
+                    _get(event, "timeUnixNano", "time_unix_nano"), f"{where}.events[{k}]"
+                ),
                 attributes=_json_attrs(event.get("attributes"), f"{where}.events[{k}].attributes"),
             )
         )
@@ -406,8 +444,12 @@ def _json_span(span: dict[str, Any], resource: dict[str, Any], scope: str, where
         parent_span_id=_json_id(_get(span, "parentSpanId", "parent_span_id"), 8, _ZERO_SPAN),
         name=str(span.get("name") or ""),
         kind=_enum(span.get("kind"), "span_kind_", SPAN_KINDS, f"{where}.kind"),
-        start_ns=_int(_get(span, "startTimeUnixNano", "start_time_unix_nano"), f"{where}.start"),
-        end_ns=_int(_get(span, "endTimeUnixNano", "end_time_unix_nano"), f"{where}.end"),
+        start_ns=_time_ns(
+            _get(span, "startTimeUnixNano", "start_time_unix_nano"), f"{where}.startTimeUnixNano"
+        ),
+        end_ns=_time_ns(
+            _get(span, "endTimeUnixNano", "end_time_unix_nano"), f"{where}.endTimeUnixNano"
+        ),
         status_code=_enum(status.get("code"), "status_code_", _STATUS_NAMES, f"{where}.status"),
         status_message=str(status.get("message") or ""),
         attributes=_json_attrs(span.get("attributes"), f"{where}.attributes"),

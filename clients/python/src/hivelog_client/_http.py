@@ -91,6 +91,30 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def check_api_key(api_key: str) -> None:
+    """ValueError unless `api_key` can be sent in an HTTP header as a bearer token: printable
+    ASCII with no spaces. Said when the client is made, not deep inside the first request
+    (a copied placeholder such as "…" or a key with a newline would fail every request)."""
+    for i, char in enumerate(api_key):
+        if not ("!" <= char <= "~"):
+            raise ValueError(
+                f"the API key cannot be sent in an HTTP header: character {i + 1} of "
+                f"{len(api_key)} is {char!r} (U+{ord(char):04X}); a key is printable ASCII "
+                "with no spaces (is it a placeholder from an example?)"
+            )
+
+
+def describe_network_error(exc: BaseException) -> str:
+    """A network error in words, for messages that also name the address."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (is the server running on this host and port?)"
+    if isinstance(exc, TimeoutError):
+        return "no answer before the timeout"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{type(exc).__name__}: {exc.strerror}"
+    return f"{type(exc).__name__}: {exc}"
+
+
 class Transport:
     """One base URL, one kept-alive connection per thread, bearer auth, JSON bodies."""
 
@@ -110,8 +134,16 @@ class Transport:
             "User-Agent": f"hivelog-client/{__version__}",
         }
         if api_key:
+            check_api_key(api_key)
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._local = threading.local()
+
+    @property
+    def address(self) -> str:
+        """host:port the connections go to, for error messages."""
+        port = self._port or (443 if self._https else 80)
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"{host}:{port}"
 
     def _connection(self) -> http.client.HTTPConnection:
         conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
@@ -179,13 +211,14 @@ def send(
         try:
             response = transport.request(method, path, body)
         except (OSError, http.client.HTTPException) as exc:
-            problem = f"{type(exc).__name__}: {exc}"
+            problem = f"cannot reach {transport.address}: {describe_network_error(exc)}"
         else:
             if response.status < 300:
                 return response
             if response.status not in RETRYABLE_STATUS:
                 raise HivelogError(
-                    f"{method} {path} refused with {response.status}: {response.error_message()}",
+                    f"{method} {transport.url}{path} refused with {response.status}: "
+                    f"{response.error_message()}",
                     response.status,
                 )
             problem = f"HTTP {response.status}: {response.error_message()}"
@@ -194,11 +227,14 @@ def send(
         spent = time.monotonic() - started
         if attempt >= policy.max_attempts or spent + delay > policy.max_total:
             raise HivelogError(
-                f"{method} {path} failed after {attempt} attempts in {spent:.1f}s: {problem}"
+                f"{method} {transport.url}{path} failed after {attempt} attempts in "
+                f"{spent:.1f}s: {problem}"
             )
         if on_retry is not None:
             on_retry()
         if wait is None:
             time.sleep(delay)
         elif wait(delay):
-            raise HivelogError(f"{method} {path} abandoned while retrying: {problem}")
+            raise HivelogError(
+                f"{method} {transport.url}{path} abandoned while retrying: {problem}"
+            )

@@ -50,6 +50,14 @@ def _env(*names: str) -> str | None:
     return None
 
 
+def _start_of(start: float | None, end: float | None, duration: float | None) -> float:
+    """An event is logged when it ends: with no start, it started `duration` before its end,
+    which is now unless given (so `duration=840` alone is the 840 ms just past)."""
+    if start is not None:
+        return start
+    return (end if end is not None else now_ms()) - (duration or 0)
+
+
 def _put(body: dict[str, Any], **fields: Any) -> dict[str, Any]:
     """Add the fields that were given (None means "not given", as in the API)."""
     for key, value in fields.items():
@@ -218,7 +226,7 @@ class BaseLogger:
                 "event_type": event_type,
                 "event_name": event_name,
                 "source": source or self.source,
-                "start_time": start_time if start_time is not None else now_ms(),
+                "start_time": _start_of(start_time, end_time, duration),
             },
             session_id=sid,
             parent_id=parent_id,
@@ -280,7 +288,7 @@ class BaseLogger:
                 "event_type": "model",
                 "model": model,
                 "source": source or self.source,
-                "start_time": start_time if start_time is not None else now_ms(),
+                "start_time": _start_of(start_time, end_time, duration),
             },
             session_id=sid,
             parent_id=parent_id,

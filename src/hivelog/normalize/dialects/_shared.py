@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from hivelog.normalize import tokens
 from hivelog.normalize.event import Event
 
 _decode = msgspec.json.Decoder().decode
@@ -119,18 +120,28 @@ def as_int(value: Any) -> int | None:
     return None
 
 
-def set_tokens(event: Event, prompt: Any, completion: Any, total: Any = None) -> None:
-    """metadata.prompt_tokens / completion_tokens / total_tokens, as the REST routes store them."""
-    metadata = event.metadata
-    p, c, t = as_int(prompt), as_int(completion), as_int(total)
-    if p is not None:
-        metadata["prompt_tokens"] = p
-    if c is not None:
-        metadata["completion_tokens"] = c
-    if t is None and p is not None and c is not None:
-        t = p + c
-    if t is not None:
-        metadata["total_tokens"] = t
+def set_tokens(
+    event: Event,
+    prompt: Any,
+    completion: Any,
+    total: Any = None,
+    *,
+    cached: Any = None,
+    cache_write: Any = None,
+    reasoning: Any = None,
+) -> None:
+    """metadata.prompt_tokens / completion_tokens / total_tokens and the breakdown
+    (cached_tokens, cache_write_tokens, reasoning_tokens), as the REST routes store them."""
+    tokens.set_tokens(
+        event.metadata,
+        prompt=prompt,
+        completion=completion,
+        total=total,
+        cached=cached,
+        cache_write=cache_write,
+        reasoning=reasoning,
+    )
+    tokens.complete_tokens(event.metadata)
 
 
 def first(attrs: dict[str, Any], *keys: str) -> Any:

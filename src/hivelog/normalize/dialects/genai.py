@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from hivelog.normalize.dialects._shared import (
     first,
     indexed,
@@ -24,10 +26,13 @@ from hivelog.normalize.event import Event
 from hivelog.wire.otlp import SpanEventIn, SpanIn
 
 NAME = "genai"
+_encode = msgspec.json.encode
 MODEL_OPERATIONS = frozenset(
     {"chat", "text_completion", "generate_content", "embeddings", "embedding", "completion"}
 )
 TOOL_OPERATIONS = frozenset({"execute_tool"})
+# one span event per streamed chunk (OpenLLMetry): collapsed into the output they make
+_CHUNK_EVENTS = frozenset({"gen_ai.content.completion.chunk", "llm.content.completion.chunk"})
 _MESSAGE_EVENTS = {
     "gen_ai.system.message": "system",
     "gen_ai.user.message": "user",
@@ -40,7 +45,7 @@ def applies(attrs: dict[str, Any]) -> bool:
     return any(k.startswith("gen_ai.") for k in attrs)
 
 
-def _message(raw: Any) -> Any:
+def message(raw: Any) -> Any:
     """A semconv message (`{role, parts: [...]}`) → the `{role, content, tool_calls}` shape."""
     if not isinstance(raw, dict) or "parts" not in raw:
         return raw
@@ -52,6 +57,8 @@ def _message(raw: Any) -> Any:
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text" and isinstance(part.get("content"), str):
             texts.append(part["content"])
+        elif kind == "text" and part.get("content") is None:
+            continue  # content not recorded (capture off): the message's role is what is known
         elif kind == "tool_call":
             arguments = part.get("arguments")
             calls.append(
@@ -63,9 +70,13 @@ def _message(raw: Any) -> Any:
             )
         elif kind == "tool_call_response":
             out["tool_call_id"] = part.get("id")
-            texts.append(part.get("response") if isinstance(part.get("response"), str) else "")
-            if not isinstance(part.get("response"), str):
-                other.append(part)
+            response = part.get("response", part.get("result"))  # Pydantic AI: `result`
+            if isinstance(response, str):
+                texts.append(response)
+            elif response is not None:
+                texts.append(_encode(response).decode())
+            if part.get("name"):
+                out.setdefault("name", part["name"])
         else:
             other.append(part)
     out["content"] = "".join(texts) if texts else None
@@ -80,7 +91,7 @@ def output_fields(items: list[Any]) -> dict[str, Any]:
     """Output messages → `outputs`: the first message, and `choices` when there are several."""
     if not items:
         return {}
-    converted = [_message(m) for m in items]
+    converted = [message(m) for m in items]
     head = converted[0]
     outputs = dict(head) if isinstance(head, dict) else {"content": head}
     if len(converted) > 1:
@@ -114,9 +125,9 @@ def event_messages(name: str, a: dict[str, Any]) -> tuple[list[Any], list[Any]] 
         return [], (messages(a["gen_ai.completion"]) if "gen_ai.completion" in a else [])
     if name in _MESSAGE_EVENTS:
         content = parse_json(a.get("content", a.get("gen_ai.event.content")))
-        message = dict(content) if isinstance(content, dict) else {"content": content}
-        message.setdefault("role", a.get("role") or _MESSAGE_EVENTS[name])
-        return [message], []
+        found = dict(content) if isinstance(content, dict) else {"content": content}
+        found.setdefault("role", a.get("role") or _MESSAGE_EVENTS[name])
+        return [found], []
     if name == "gen_ai.choice":
         return [], [_choice(a)]
     if name == "gen_ai.client.inference.operation.details":
@@ -124,7 +135,7 @@ def event_messages(name: str, a: dict[str, Any]) -> tuple[list[Any], list[Any]] 
         if "gen_ai.system_instructions" in a:
             history.append(_system(a["gen_ai.system_instructions"]))
         if "gen_ai.input.messages" in a:
-            history.extend(_message(m) for m in messages(a["gen_ai.input.messages"]))
+            history.extend(message(m) for m in messages(a["gen_ai.input.messages"]))
         outputs = messages(a["gen_ai.output.messages"]) if "gen_ai.output.messages" in a else []
         return history, outputs
     return None
@@ -133,14 +144,18 @@ def event_messages(name: str, a: dict[str, Any]) -> tuple[list[Any], list[Any]] 
 def _system(raw: Any) -> Any:
     system = parse_json(raw)
     if isinstance(system, list):
-        system = _message({"role": "system", "parts": system})
+        system = message({"role": "system", "parts": system})
     return system if isinstance(system, dict) else {"role": "system", "content": system}
 
 
 def _span_events(span: SpanIn, event: Event) -> None:
     kept: list[SpanEventIn] = []
     history: list[Any] = []
+    chunks: list[SpanEventIn] = []
     for item in span.events:
+        if item.name in _CHUNK_EVENTS:
+            chunks.append(item)
+            continue
         found = event_messages(item.name, item.attributes)
         if found is None:
             kept.append(item)
@@ -154,7 +169,44 @@ def _span_events(span: SpanIn, event: Event) -> None:
                 _outputs(event, answered)
     if history and "chat_history" not in event.inputs:
         event.inputs["chat_history"] = history
+    if chunks:
+        _chunks(chunks, span, event)
     span.events = kept
+
+
+def _chunks(chunks: list[SpanEventIn], span: SpanIn, event: Event) -> None:
+    """Streamed chunks (one span event each) → the one output they make, and the time to
+    the first one; the output is already on the span when the instrumentation set it."""
+    first_ns = min(c.time_ns for c in chunks)
+    if first_ns >= span.start_ns:
+        event.metadata.setdefault("time_to_first_token", (first_ns - span.start_ns) / 1e6)
+    if not event.outputs:
+        ordered = sorted(chunks, key=lambda c: c.time_ns)
+        pieces = [
+            c.attributes.get("gen_ai.completion.chunk", c.attributes.get("content"))
+            for c in ordered
+        ]
+        text = "".join(str(p) for p in pieces if p is not None)
+        if text:
+            event.outputs.update({"role": "assistant", "content": text})
+
+
+# Token breakdowns: the GenAI conventions' names, then OpenLLMetry's and Pydantic AI's.
+CACHE_READ = (
+    "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cache_read_input_tokens",
+    "gen_ai.usage.details.cache_read_tokens",
+)
+CACHE_WRITE = (
+    "gen_ai.usage.cache_creation.input_tokens",
+    "gen_ai.usage.cache_creation_input_tokens",
+    "gen_ai.usage.details.cache_write_tokens",
+)
+REASONING = (
+    "gen_ai.usage.reasoning.output_tokens",
+    "gen_ai.usage.reasoning_tokens",
+    "gen_ai.usage.details.reasoning_tokens",
+)
 
 
 def apply(attrs: dict[str, Any], span: SpanIn, event: Event) -> str | None:
@@ -174,21 +226,35 @@ def apply(attrs: dict[str, Any], span: SpanIn, event: Event) -> str | None:
         event.config.setdefault("hyperparameters", {}).update(hyper)
     prompt = first(attrs, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
     completion = first(attrs, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
-    set_tokens(event, prompt, completion, attrs.pop("gen_ai.usage.total_tokens", None))
+    set_tokens(
+        event,
+        prompt,
+        completion,
+        attrs.pop("gen_ai.usage.total_tokens", None),
+        cached=first(attrs, *CACHE_READ),
+        cache_write=first(attrs, *CACHE_WRITE),
+        reasoning=first(attrs, *REASONING),
+    )
     for key, target in (
         ("gen_ai.response.id", "response_id"),
         ("gen_ai.response.finish_reasons", "finish_reasons"),
         ("gen_ai.tool.call.id", "tool_call_id"),
+        ("gen_ai.agent.name", "agent_name"),
+        ("gen_ai.agent.id", "agent_id"),
+        ("gen_ai.agent.call.id", "agent_call_id"),
     ):
         if key in attrs:
             event.metadata[target] = attrs.pop(key)
+    first_chunk = attrs.pop("gen_ai.client.operation.time_to_first_chunk", None)  # seconds
+    if isinstance(first_chunk, (int, float)) and not isinstance(first_chunk, bool):
+        event.metadata["time_to_first_token"] = first_chunk * 1000
 
     # messages: structured (current), flattened (deprecated), whole-prompt JSON (older still)
     history: list[Any] = []
     if "gen_ai.system_instructions" in attrs:
         history.append(_system(attrs.pop("gen_ai.system_instructions")))
     if "gen_ai.input.messages" in attrs:
-        history.extend(_message(m) for m in messages(attrs.pop("gen_ai.input.messages")))
+        history.extend(message(m) for m in messages(attrs.pop("gen_ai.input.messages")))
     flat_prompt = pop_prefix(attrs, "gen_ai.prompt.")
     if flat_prompt:
         history.extend(indexed(flat_prompt))

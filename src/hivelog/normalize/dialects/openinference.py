@@ -23,6 +23,7 @@ from hivelog.wire.otlp import SpanIn
 NAME = "openinference"
 KIND_TYPES = {"LLM": "model", "EMBEDDING": "model", "TOOL": "tool", "RETRIEVER": "tool"}
 _WRAPPERS = frozenset({"message", "tool_call", "message_content", "document", "embedding", "tool"})
+_FIRST_TOKEN = "First Token Stream Event"
 _MARKERS = ("openinference.span.kind", "llm.model_name", "input.value", "output.value")
 
 
@@ -61,6 +62,15 @@ def _messages(attrs: dict[str, Any], prefix: str) -> list[Any]:
     return out
 
 
+def _first_token(span: SpanIn, event: Event) -> None:
+    """The `First Token Stream Event` of a streamed call → `metadata.time_to_first_token`."""
+    for item in span.events:
+        if item.name == _FIRST_TOKEN and item.time_ns >= span.start_ns:
+            event.metadata["time_to_first_token"] = (item.time_ns - span.start_ns) / 1e6
+            span.events = [e for e in span.events if e.name != _FIRST_TOKEN]
+            return
+
+
 def apply(attrs: dict[str, Any], span: SpanIn, event: Event) -> str | None:
     kind = attrs.pop("openinference.span.kind", None)
     kind = kind.upper() if isinstance(kind, str) else None
@@ -87,6 +97,9 @@ def apply(attrs: dict[str, Any], span: SpanIn, event: Event) -> str | None:
         attrs.pop("llm.token_count.prompt", None),
         attrs.pop("llm.token_count.completion", None),
         attrs.pop("llm.token_count.total", None),
+        cached=attrs.pop("llm.token_count.prompt_details.cache_read", None),
+        cache_write=attrs.pop("llm.token_count.prompt_details.cache_write", None),
+        reasoning=attrs.pop("llm.token_count.completion_details.reasoning", None),
     )
 
     history = _messages(attrs, "llm.input_messages.")
@@ -120,12 +133,18 @@ def apply(attrs: dict[str, Any], span: SpanIn, event: Event) -> str | None:
         event.inputs.update({k: v for k, v in variables.items() if k not in event.inputs})
     elif variables is not None:
         event.inputs["template_variables"] = variables
+    # The raw request and response: kept only when no messages were mapped from them, so
+    # a model call's prompt and answer are stored once (as chat_history and outputs).
     if "input.value" in attrs:
         attrs.pop("input.mime_type", None)
-        event.inputs["input"] = parse_json(attrs.pop("input.value"))
+        raw_input = attrs.pop("input.value")
+        if not history and not prompts:
+            event.inputs["input"] = parse_json(raw_input)
     if "output.value" in attrs:
         attrs.pop("output.mime_type", None)
-        event.outputs["output"] = parse_json(attrs.pop("output.value"))
+        raw_output = attrs.pop("output.value")
+        if not outputs:
+            event.outputs["output"] = parse_json(raw_output)
     documents = _list(attrs, "retrieval.documents.")
     if documents:
         event.outputs["documents"] = documents
@@ -146,6 +165,8 @@ def apply(attrs: dict[str, Any], span: SpanIn, event: Event) -> str | None:
         event.metadata["metadata"] = extra
     if "tag.tags" in attrs:
         event.metadata["tags"] = attrs.pop("tag.tags")
+    if span.events:
+        _first_token(span, event)
 
     if kind is None:
         return "model" if model else None

@@ -12,7 +12,8 @@ from typing import Any
 
 import msgspec
 
-from hivelog.normalize.dialects._shared import as_int, indexed, parse_json, pop_prefix
+from hivelog.normalize import tokens
+from hivelog.normalize.dialects._shared import as_int, first, indexed, parse_json, pop_prefix
 from hivelog.normalize.event import Event
 from hivelog.wire.otlp import SpanIn
 
@@ -34,6 +35,10 @@ def _entity_value(value: Any, key: str) -> dict[str, Any]:
             parsed = _decode(value)
         except (msgspec.DecodeError, RecursionError):
             parsed = value
+    if isinstance(parsed, dict) and key == "input" and set(parsed) == {"args", "kwargs"}:
+        # a decorated function's call: its keyword arguments are the inputs
+        kwargs = parsed["kwargs"] if isinstance(parsed["kwargs"], dict) else {}
+        return {**kwargs, **({"args": parsed["args"]} if parsed["args"] else {})}
     if isinstance(parsed, dict):
         return parsed
     return {key: parsed}
@@ -53,6 +58,20 @@ def apply(attrs: dict[str, Any], span: SpanIn, event: Event) -> str | None:
         value = as_int(attrs.pop(key, None))
         if value is not None:
             event.metadata.setdefault(key.rsplit(".", 1)[1], value)
+    tokens.set_tokens(
+        event.metadata,
+        cached=first(
+            attrs, "gen_ai.usage.cache_read_input_tokens", "llm.usage.cache_read_input_tokens"
+        ),
+        cache_write=first(
+            attrs,
+            "gen_ai.usage.cache_creation_input_tokens",
+            "llm.usage.cache_creation_input_tokens",
+        ),
+        reasoning=first(attrs, "gen_ai.usage.reasoning_tokens", "llm.usage.reasoning_tokens"),
+        overwrite=False,
+    )
+    tokens.complete_tokens(event.metadata)
     functions = pop_prefix(attrs, "llm.request.functions.")
     if functions:
         tools = indexed(functions)

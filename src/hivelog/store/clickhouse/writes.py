@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
 from hivelog.normalize.event import EventUpdate
-from hivelog.store.base import DeleteSession, Job, JobResult, Project, WriteEvents
+from hivelog.store.base import UNRESOLVED, DeleteSession, Job, JobResult, Project, WriteEvents
 from hivelog.store.clickhouse.connection import REAL_COLUMNS, ClickHouseBase, events_of, log
 from hivelog.store.clickhouse.rows import (
     COMPACTED,
@@ -39,7 +40,7 @@ from hivelog.store.clickhouse.rows import (
     is_stale,
     with_project,
 )
-from hivelog.store.clickhouse.transport import EngineError
+from hivelog.store.clickhouse.transport import EngineError, literal
 
 _encode_update = msgspec.json.Encoder().encode
 _PATCH_SQL = (
@@ -78,7 +79,7 @@ class Writes(ClickHouseBase):
     def _write_events(self, jobs: list[WriteEvents]) -> list[JobResult]:
         if not jobs:
             return []
-        projects = [self.ensure_project(job.project) for job in jobs]
+        projects = [self.ensure_project(job.project) if job.project else None for job in jobs]
         try:
             self._store(jobs, projects)
             return [JobResult(project=p) for p in projects]
@@ -94,16 +95,22 @@ class Writes(ClickHouseBase):
                 results.append(JobResult(project=project, error=exc))
         return results
 
-    def _store(self, jobs: list[WriteEvents], projects: list[Project]) -> None:
+    def _store(self, jobs: list[WriteEvents], projects: list[Project | None]) -> None:
         lines: list[bytes] = []
         stored: list[tuple[int, str]] = []
         updates: list[tuple[Project, EventUpdate]] = []
+        loose: list[EventUpdate] = []
         for job, project in zip(jobs, projects, strict=True):
+            if project is None:  # updates that named no project (WriteEvents)
+                loose.extend(job.updates)
+                continue
             lines.extend(with_project(project.key, row) for row in job.event_rows(encode_row))
             stored.extend((project.key, e.event_id) for e in job.events)
             updates.extend((project, u) for u in job.updates)
         if lines:
             self._insert(INSERT_SQL, lines, INSERT_SETTINGS)
+        if loose:
+            updates.extend(self._resolve(loose))
         touched: set[tuple[int, str]] = set()
         if updates:
             touched |= self._append_patches(updates)
@@ -153,8 +160,47 @@ class Writes(ClickHouseBase):
         self._insert(_PATCH_SQL, lines, {})
         return set(keys)
 
+    def _resolve(self, loose: list[EventUpdate]) -> list[tuple[Project, EventUpdate]]:
+        """Updates that named no project: onto the event of their id in every project that
+        holds it (one, unless ids were reused), else parked under UNRESOLVED until an event of
+        that id is stored in whichever project it comes."""
+        holders: dict[str, list[int]] = defaultdict(list)
+        ids = sorted({u.event_id for u in loose})
+        for key, event_id in self._query(
+            f"SELECT DISTINCT project, event_id FROM events WHERE event_id IN {literal(ids)}"
+        ):
+            holders[event_id].append(int(key))
+        out = []
+        for update in loose:
+            for key in holders.get(update.event_id) or [UNRESOLVED]:
+                out.append((Project(key=key, project_id="", name=""), update))
+        return out
+
+    def _claim_unresolved(self, stored: list[tuple[int, str]]) -> None:
+        """Patches parked under UNRESOLVED for ids just stored move to the project the event
+        came in (the first in the batch), as the other backends fold them on arrival."""
+        first: dict[str, int] = {}
+        for key, event_id in stored:
+            first.setdefault(event_id, key)
+        rows = self._query(
+            "SELECT event_id, seq, toString(patch_id), body FROM event_patches FINAL "
+            f"WHERE project = {UNRESOLVED} AND event_id IN {literal(sorted(first))}"
+        )
+        if not rows:
+            return
+        lines = [msgspec.json.encode([first[e], e, int(q), pid, b]) for e, q, pid, b in rows]
+        self._insert(_PATCH_SQL, lines, {})
+        self.transport.execute(
+            f"DELETE FROM {self._local('event_patches')} WHERE project = {UNRESOLVED} "
+            f"AND event_id IN {literal(sorted({r[0] for r in rows}))}",
+            (),
+            None,
+            {"mutations_sync": 2, "lightweight_deletes_sync": 2},
+        )
+
     def _with_patches(self, stored: list[tuple[int, str]]) -> set[tuple[int, str]]:
         """Of the events just stored, those with patches (updates that came first)."""
+        self._claim_unresolved(stored)
         found: set[tuple[int, str]] = set()
         keys = sorted(set(stored))
         for i in range(0, len(keys), 2000):

@@ -17,7 +17,7 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from hivelog.normalize.event import Event
-from hivelog.store.base import Project, WriteEvents
+from hivelog.store.base import UNRESOLVED, Project, WriteEvents
 from hivelog.store.postgres.connection import _json, _no_nul, _text, day_of
 from hivelog.store.postgres.updates import Updates
 from hivelog.store.rows import INSERT_COLUMNS, event_values, placeholder_sessions
@@ -92,7 +92,7 @@ _INSERT_PLACEHOLDERS_CHECKED = (
 )
 _PENDING = (
     "SELECT seq, event_id, body FROM pending_updates "
-    "WHERE project = %s AND event_id = ANY(%s) ORDER BY seq"
+    f"WHERE project IN (%s, {UNRESOLVED}) AND event_id = ANY(%s) ORDER BY seq"
 )
 
 

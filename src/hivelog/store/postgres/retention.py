@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from hivelog.store.base import UNRESOLVED
 from hivelog.store.postgres.connection import (
     _LOCK_SPACE,
     _RETENTION_LOCK,
@@ -58,7 +59,7 @@ class Expiry(PostgresBase):
                         removed = self._expire_sessions(conn, key, before_ms, chunk)
                         if removed:
                             return removed
-                    for key in projects:
+                    for key in [*projects, UNRESOLVED]:
                         cur = conn.execute(
                             "DELETE FROM pending_updates WHERE project = %s AND seq IN "
                             "(SELECT seq FROM pending_updates WHERE project = %s "

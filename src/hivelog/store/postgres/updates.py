@@ -17,7 +17,7 @@ import msgspec
 import psycopg
 
 from hivelog.normalize.event import Event, EventUpdate, apply_update
-from hivelog.store.base import Project
+from hivelog.store.base import UNRESOLVED, Project
 from hivelog.store.postgres.connection import _SELECT, PostgresBase, _json, _no_nul, _text
 from hivelog.store.rows import row_to_event
 
@@ -62,7 +62,8 @@ class Updates(PostgresBase):
             self._write_back(conn, project, found)
             if not found.placeholder:
                 conn.execute(
-                    "DELETE FROM pending_updates WHERE project = %s AND seq = ANY(%s)",
+                    f"DELETE FROM pending_updates WHERE project IN (%s, {UNRESOLVED}) "
+                    "AND seq = ANY(%s)",
                     (project.key, [s for s, _ in items]),
                 )
 
@@ -75,15 +76,37 @@ class Updates(PostgresBase):
             self._write_back(conn, project, found)
             if not found.placeholder:
                 return
+        self._park(conn, project.key, update)
+
+    def _update_anywhere(self, conn: psycopg.Connection[Any], update: EventUpdate) -> None:
+        """An update that named no project: onto the event of its id in every project that
+        holds it (one, unless ids were reused); parked under UNRESOLVED until a real event of
+        that id is stored, in whichever project it comes. The writer's lock on the id's bucket
+        (taken whatever the project) orders this against that event's insert in any process."""
+        if "\x00" in update.event_id:
+            update = msgspec.structs.replace(update, event_id=_no_nul(update.event_id))
+        real = False
+        keys = conn.execute(
+            "SELECT key FROM projects p WHERE EXISTS "
+            "(SELECT 1 FROM events e WHERE e.project = p.key AND e.event_id = %s)",
+            (update.event_id,),
+        ).fetchall()
+        for (key,) in keys:
+            project = Project(key=key, project_id="", name="")
+            found = self._load_for_update(conn, project, update.event_id, None)
+            if found is not None:
+                apply_update(found.event, update)
+                self._write_back(conn, project, found)
+                real = real or not found.placeholder
+        if not real:
+            self._park(conn, UNRESOLVED, update)
+
+    @staticmethod
+    def _park(conn: psycopg.Connection[Any], key: int, update: EventUpdate) -> None:
         conn.execute(
             "INSERT INTO pending_updates (project, event_id, body, received_at) "
             "VALUES (%s, %s, %s, %s)",
-            (
-                project.key,
-                update.event_id,
-                _encode_update(update).decode(),
-                int(time.time() * 1000),
-            ),
+            (key, update.event_id, _encode_update(update).decode(), int(time.time() * 1000)),
         )
 
     def _load_for_update(

@@ -23,6 +23,7 @@ def _number(path: str) -> str:
     return f"(CASE WHEN jsonb_typeof({value}) = 'number' THEN ({value} #>> '{{}}')::float8 END)"
 
 
+_PRICED = "coalesce(jsonb_typeof(metadata -> 'cost') = 'number', false)"
 _SESSION_STATS = (
     "SELECT session_id, count(*) FILTER (WHERE event_id <> session_id), "
     "count(*) FILTER (WHERE event_id <> session_id AND event_type = 'model'), "
@@ -32,7 +33,9 @@ _SESSION_STATS = (
     f"{_number('total_tokens')}::numeric, coalesce({_number('prompt_tokens')}::numeric, 0) "
     f"+ coalesce({_number('completion_tokens')}::numeric, 0)) END), "
     f"sum(CASE WHEN event_id <> session_id THEN {_number('cost')}::numeric END), "
-    "min(start_time), max(end_time) "
+    "min(start_time), max(end_time), "
+    f"count(*) FILTER (WHERE event_id <> session_id AND {_PRICED}), "
+    f"count(*) FILTER (WHERE event_id <> session_id AND event_type = 'model' AND NOT {_PRICED}) "
     "FROM events WHERE project = %s AND session_id = ANY(%s) GROUP BY session_id"
 )
 _WEEK_MS, _MONDAY_MS = 7 * 86_400_000, 4 * 86_400_000  # 1970-01-05 was a Monday
@@ -97,6 +100,8 @@ class Views(PostgresBase):
                 cost=float(row[5] or 0),
                 first_start=row[6],
                 last_end=row[7],
+                priced=row[8] or 0,
+                unpriced=row[9] or 0,
             )
         return out
 

@@ -34,9 +34,10 @@ _RETRIES = 8
 _RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 
 
-def _bucket(project: str, key: str) -> int:
-    """Stable across processes (Python's hash() is not)."""
-    return zlib.crc32(f"{project}\x00{key}".encode()) % BUCKETS
+def _bucket(key: str) -> int:
+    """Stable across processes (Python's hash() is not). By id alone, not by project: an
+    update that names no project (WriteEvents) must meet the insert of its event in any."""
+    return zlib.crc32(key.encode()) % BUCKETS
 
 
 class Writes(Inserts):
@@ -84,7 +85,7 @@ class Writes(Inserts):
             self._lock_buckets(conn, jobs)
             runs = [(j, 1) for j in jobs] if isolate else merge_runs(jobs, copy_line)
             for job, covers in runs:
-                project = self._project_for_write(conn, job.project, fresh)
+                project = self._project_for_write(conn, job.project, fresh) if job.project else None
                 if not isolate:
                     try:
                         deleted = self._apply(conn, project, job)
@@ -120,13 +121,13 @@ class Writes(Inserts):
         exclusive: dict[int, bool] = {}
         for job in jobs:
             if isinstance(job, DeleteSession):
-                exclusive[_bucket(job.project, job.session_id)] = True
+                exclusive[_bucket(job.session_id)] = True
                 continue
             for e in job.events:
                 for key in (e.event_id, e.session_id):
-                    exclusive.setdefault(_bucket(job.project, key), False)
+                    exclusive.setdefault(_bucket(key), False)
             for u in job.updates:
-                exclusive[_bucket(job.project, u.event_id)] = True
+                exclusive[_bucket(u.event_id)] = True
         if not exclusive:
             return
         keys = sorted(exclusive)
@@ -137,7 +138,12 @@ class Writes(Inserts):
             (_LOCK_SPACE, _LOCK_SPACE, keys, [exclusive[k] for k in keys]),
         )
 
-    def _apply(self, conn: psycopg.Connection[Any], project: Project, job: Job) -> int:
+    def _apply(self, conn: psycopg.Connection[Any], project: Project | None, job: Job) -> int:
+        if project is None:  # updates that named no project (WriteEvents)
+            assert isinstance(job, WriteEvents) and not job.events
+            for update in job.updates:
+                self._update_anywhere(conn, update)
+            return 0
         if isinstance(job, DeleteSession):
             return self._delete_session(conn, project, job.session_id)
         self._insert_events(conn, project, job)

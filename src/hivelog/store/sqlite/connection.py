@@ -22,6 +22,7 @@ from hivelog.errors import QueryTimeout
 from hivelog.query.filters import scoped_where
 from hivelog.store import migrations
 from hivelog.store.base import EventQuery, Project
+from hivelog.store.fairness import ProjectSlots
 from hivelog.store.rows import EVENT_COLUMNS
 from hivelog.store.sqlite import search
 from hivelog.store.sqlite.search import search_sql
@@ -29,6 +30,9 @@ from hivelog.store.sqlite.search import search_sql
 SELECT = ", ".join(EVENT_COLUMNS)
 _CHUNK = 500  # ids per IN (...) list
 _CHECKPOINT_SECONDS = 0.5  # how often the WAL is copied into the database
+# Reads of one project at once (`fairness.ProjectSlots`): reads run on the server's threads.
+READS_PER_PROJECT = 4
+_NO_LIMIT_S = 30.0  # longest wait for a read slot when reads have no time limit
 _PROGRESS_STEPS = 10_000  # SQLite VM steps between read-deadline checks (~0.1 ms)
 
 
@@ -65,6 +69,7 @@ class SqliteBase:
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._projects: dict[str, Project] = {}
+        self._slots = ProjectSlots(per_project=READS_PER_PROJECT)
 
     # ---- lifecycle --------------------------------------------------------------------------
 
@@ -172,23 +177,29 @@ class SqliteBase:
         return 1 if deadline is not None and time.monotonic() > deadline else 0
 
     @contextlib.contextmanager
-    def _time_limit(self) -> Iterator[None]:
-        """Stop the reads inside after `read_timeout_ms`; a stopped read is a QueryTimeout."""
-        if self.read_timeout_ms <= 0:
-            yield
-            return
-        self._local.deadline = time.monotonic() + self.read_timeout_ms / 1000
-        try:
-            yield
-        except sqlite3.OperationalError as exc:
-            if "interrupted" not in str(exc):
-                raise
-            raise QueryTimeout(
-                f"the query ran longer than the read time limit of {self.read_timeout_ms} ms "
-                "(--read-timeout-ms) and was stopped; narrow the filters or the date range"
-            ) from None
-        finally:
-            self._local.deadline = None
+    def _time_limit(self, project: Project | None = None) -> Iterator[None]:
+        """Stop the reads inside after `read_timeout_ms`; a stopped read is a QueryTimeout.
+
+        The read is one of `project`'s (`fairness.ProjectSlots`): reads run on server threads,
+        and one project's slow reads must not take them all."""
+        limit_s = self.read_timeout_ms / 1000 if self.read_timeout_ms > 0 else _NO_LIMIT_S
+        with self._slots.hold(project.key if project is not None else None,
+                              time.monotonic() + limit_s):  # fmt: skip
+            if self.read_timeout_ms <= 0:
+                yield
+                return
+            self._local.deadline = time.monotonic() + self.read_timeout_ms / 1000
+            try:
+                yield
+            except sqlite3.OperationalError as exc:
+                if "interrupted" not in str(exc):
+                    raise
+                raise QueryTimeout(
+                    f"the query ran longer than the read time limit of {self.read_timeout_ms} ms "
+                    "(--read-timeout-ms) and was stopped; narrow the filters or the date range"
+                ) from None
+            finally:
+                self._local.deadline = None
 
     def _project_for_write(self, conn: sqlite3.Connection, name: str) -> Project:
         project = self._projects.get(name)

@@ -56,7 +56,7 @@ class SqliteReads(SqliteBase):
         return event
 
     def session_events(self, project: Project, session_id: str) -> list[StoredEvent]:
-        with self._time_limit():
+        with self._time_limit(project):
             rows = (
                 self._conn_r()
                 .execute(
@@ -69,7 +69,7 @@ class SqliteReads(SqliteBase):
         return with_children([row_to_stored(r) for r in rows])
 
     def query_events(self, project: Project, query: EventQuery) -> tuple[list[Event], int]:
-        with self._time_limit():
+        with self._time_limit(project):
             return self._query_events(project, query)
 
     def _query_events(self, project: Project, query: EventQuery) -> tuple[list[Event], int]:

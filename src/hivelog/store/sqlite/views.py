@@ -74,7 +74,7 @@ class SqliteViews(SqliteBase):
     def list_sessions(
         self, project: Project, sessions: EventQuery, events: EventQuery | None = None
     ) -> tuple[list[Event], int]:
-        with self._time_limit():
+        with self._time_limit(project):
             conn = self._conn_r()
             # Session rows only, through the partial index: the planner left to itself counts
             # them on the (wider) time index, 1 M entries instead of 50 k.
@@ -101,7 +101,7 @@ class SqliteViews(SqliteBase):
         self, project: Project, session_ids: Sequence[str]
     ) -> dict[str, SessionStats]:
         out: dict[str, SessionStats] = {}
-        with self._time_limit():
+        with self._time_limit(project):
             conn = self._conn_r()
             for chunk in chunks(list(dict.fromkeys(session_ids))):
                 sql = _SESSION_STATS.format(marks=marks(len(chunk)))
@@ -114,11 +114,13 @@ class SqliteViews(SqliteBase):
                         cost=float(row[5] or 0),
                         first_start=row[6],
                         last_end=row[7],
+                        priced=row[8] or 0,
+                        unpriced=row[9] or 0,
                     )
         return out
 
     def session_outline(self, project: Project, session_id: str) -> list[EventBrief]:
-        with self._time_limit():
+        with self._time_limit(project):
             rows = self._conn_r().execute(
                 "SELECT event_id, parent_id, event_type, event_name, start_time, end_time, "
                 "duration, substr(error, 1, 200) FROM events WHERE project = ? AND session_id = ? "
@@ -128,7 +130,7 @@ class SqliteViews(SqliteBase):
             return [EventBrief(*row) for row in rows]
 
     def chart(self, project: Project, query: EventQuery, spec: ChartSpec) -> list[ChartPoint]:
-        with self._time_limit():
+        with self._time_limit(project):
             return self._chart(project, query, spec)
 
     def _chart(self, project: Project, query: EventQuery, spec: ChartSpec) -> list[ChartPoint]:
@@ -167,12 +169,16 @@ _TOKENS = (
     "coalesce(json_extract(metadata, '$.prompt_tokens'), 0) "
     "+ coalesce(json_extract(metadata, '$.completion_tokens'), 0))"
 )
+_PRICED = "coalesce(json_type(metadata, '$.cost') IN ('integer', 'real'), 0)"
 _SESSION_STATS = (
     "SELECT session_id, sum(event_id != session_id), "
     "sum(event_id != session_id AND event_type = 'model'), sum(error IS NOT NULL), "
     f"sum(CASE WHEN event_id != session_id AND metadata IS NOT NULL THEN {_TOKENS} END), "
-    "sum(CASE WHEN event_id != session_id THEN json_extract(metadata, '$.cost') END), "
-    "min(start_time), max(end_time) "
+    f"sum(CASE WHEN event_id != session_id AND {_PRICED} "
+    "THEN json_extract(metadata, '$.cost') END), "
+    "min(start_time), max(end_time), "
+    f"sum(event_id != session_id AND {_PRICED}), "
+    f"sum(event_id != session_id AND event_type = 'model' AND NOT {_PRICED}) "
     "FROM events WHERE project = ? AND session_id IN ({marks}) GROUP BY session_id"
 )
 _WEEK_MS, _MONDAY_MS = 7 * 86_400_000, 4 * 86_400_000  # 1970-01-05 was a Monday

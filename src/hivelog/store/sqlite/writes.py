@@ -15,6 +15,7 @@ import msgspec
 
 from hivelog.normalize.event import Event, EventUpdate, apply_update
 from hivelog.store.base import (
+    UNRESOLVED,
     DeleteSession,
     Job,
     JobFailed,
@@ -84,7 +85,7 @@ class SqliteWrites(SqliteBase):
         try:
             runs = [(j, 1) for j in jobs] if isolate else merge_runs(jobs, event_values)
             for job, covers in runs:
-                project = self._project_for_write(conn, job.project)
+                project = self._project_for_write(conn, job.project) if job.project else None
                 if not isolate:
                     try:
                         deleted = self._apply(conn, project, job)
@@ -110,7 +111,12 @@ class SqliteWrites(SqliteBase):
             raise
         return results
 
-    def _apply(self, conn: sqlite3.Connection, project: Project, job: Job) -> int:
+    def _apply(self, conn: sqlite3.Connection, project: Project | None, job: Job) -> int:
+        if project is None:  # updates that named no project (WriteEvents)
+            assert isinstance(job, WriteEvents) and not job.events
+            for update in job.updates:
+                self._update_anywhere(conn, update)
+            return 0
         if isinstance(job, DeleteSession):
             return self._delete_session(conn, project, job.session_id)
         self._insert_events(conn, project, job)
@@ -141,7 +147,8 @@ class SqliteWrites(SqliteBase):
         for chunk in chunks(ids):
             for seq, event_id, body in conn.execute(
                 f"SELECT seq, event_id, body FROM pending_updates "
-                f"WHERE project = ? AND event_id IN ({marks(len(chunk))}) ORDER BY seq",
+                f"WHERE project IN (?, {UNRESOLVED}) AND event_id IN ({marks(len(chunk))}) "
+                "ORDER BY seq",
                 (project.key, *chunk),
             ):
                 pending[event_id].append((seq, body))
@@ -170,6 +177,28 @@ class SqliteWrites(SqliteBase):
             "INSERT INTO pending_updates (project, event_id, body) VALUES (?, ?, ?)",
             (project.key, update.event_id, _encode_update(update).decode()),
         )
+
+    def _update_anywhere(self, conn: sqlite3.Connection, update: EventUpdate) -> None:
+        """An update that named no project: onto the event of its id in every project that
+        holds it (one, unless ids were reused); parked under UNRESOLVED until a real event of
+        that id is stored, in whichever project it comes."""
+        real = False
+        for (key,) in conn.execute(
+            "SELECT key FROM projects p WHERE EXISTS "
+            "(SELECT 1 FROM events e WHERE e.project = p.key AND e.event_id = ?)",
+            (update.event_id,),
+        ).fetchall():
+            found = self._load_for_update(conn, Project(key, "", ""), update.event_id)
+            if found is not None:
+                seq, event, placeholder = found
+                apply_update(event, update)
+                self._write_back(conn, seq, event)
+                real = real or not placeholder
+        if not real:
+            conn.execute(
+                "INSERT INTO pending_updates (project, event_id, body) VALUES (?, ?, ?)",
+                (UNRESOLVED, update.event_id, _encode_update(update).decode()),
+            )
 
     def _load_for_update(
         self, conn: sqlite3.Connection, project: Project, event_id: str

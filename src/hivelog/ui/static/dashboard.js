@@ -15,6 +15,7 @@
     sessions: [["sessions", "duration", "count", [{ field: "event_type", operator: "is", value: "session" }]]],
     events: [["events", "duration", "count", [{ field: "event_type", operator: "is not", value: "session" }]]],
     latency: latency.map((s) => [...s, [{ field: "event_type", operator: "is not", value: "session" }]]),
+    "model-latency": latency.map((s) => [...s, [{ field: "event_type", operator: "is", value: "model" }]]),
     tokens: [["tokens", "tokens", "sum"]],
     cost: [["cost", "metadata.cost", "sum"]],
     errors: [["error rate", "error_rate", "avg", [{ field: "event_type", operator: "is not", value: "session" }], 100]],
@@ -24,13 +25,13 @@
   const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
   const DASH = { p50: [], p95: [6, 3], p99: [2, 3] };
 
-  function url(metric, aggregation, extra) {
-    const p = new URLSearchParams({ project, metric, aggregation, bucket: "auto" });
+  function url(metric, aggregation, extra, bucket, groupBy) {
+    const p = new URLSearchParams({ project, metric, aggregation, bucket: bucket || "auto" });
     if (relative) p.set("dateRange", JSON.stringify({ relative }));
     else if (from || to) p.set("dateRange", JSON.stringify({ ...(from ? { $gte: Number(from) } : {}), ...(to ? { $lte: Number(to) } : {}) }));
     const filters = baseFilters.concat(extra || []);
     if (filters.length) p.set("filters", JSON.stringify(filters));
-    if (group) p.set("groupBy", group);
+    if (groupBy || group) p.set("groupBy", groupBy || group);
     return "/v1/events/chart?" + p.toString();
   }
 
@@ -85,6 +86,38 @@
   document.addEventListener("hivelog:theme", () => location.reload());
   document.addEventListener("hivelog:timezone", () => location.reload());
 
+  // Per model: calls, tokens, cost and latency over the whole range (month buckets, summed;
+  // a percentile is shown only where the range falls in one bucket, as percentiles of parts
+  // cannot be combined into the whole's).
+  async function models() {
+    const table = document.querySelector("[data-models] tbody");
+    if (!table) return;
+    const only = [{ field: "event_type", operator: "is", value: "model" }];
+    const asks = [["duration", "count"], ["tokens", "sum"], ["metadata.cost", "sum"], ["duration", "p50"], ["duration", "p95"]];
+    const answers = await Promise.all(asks.map(([m, a]) => fetch(url(m, a, only, "month", "config.model")).then((r) => r.json())));
+    const rows = new Map();
+    answers.forEach((body, k) => {
+      for (const item of body.events || []) {
+        const name = item.group ?? "(none)";
+        if (!rows.has(name)) rows.set(name, [0, 0, null, [], []]);
+        const row = rows.get(name);
+        if (k === 0) row[0] += item.value || 0;
+        else if (k === 1) row[1] += item.value || 0;
+        else if (k === 2 && item.value != null) row[2] = (row[2] || 0) + item.value;
+        else if (k >= 3) row[k].push(item.value);
+      }
+    });
+    const fmt = (n, d = 0) => (n == null ? "–" : n.toLocaleString(undefined, { maximumFractionDigits: d }));
+    const pct = (list) => (list.length === 1 && list[0] != null ? fmt(list[0]) + " ms" : "–");
+    table.innerHTML = "";
+    for (const [name, row] of [...rows].sort((a, b) => b[1][0] - a[1][0])) {
+      const tr = document.createElement("tr");
+      const cells = [name, fmt(row[0]), fmt(row[1]), row[2] == null ? "–" : "$" + fmt(row[2], 4), pct(row[3]), pct(row[4])];
+      cells.forEach((text, i) => { const td = document.createElement("td"); td.textContent = text; if (i) td.className = "num"; tr.appendChild(td); });
+      table.appendChild(tr);
+    }
+  }
+
   // Totals for the whole range, from the same answers the charts drew.
   function totals(figs) {
     const box = document.querySelector("[data-totals]");
@@ -106,5 +139,6 @@
 
   const figs = Array.from(root.querySelectorAll("[data-chart]"));
   Promise.all(figs.map((f) => draw(f).catch((e) => { f.insertAdjacentHTML("beforeend", '<div class="none">Could not load: ' + String(e) + "</div>"); f.dataset.drawn = "1"; })))
-    .then(() => { totals(figs); root.dataset.ready = "1"; });
+    .then(() => { totals(figs); return models().catch(() => null); })
+    .then(() => { root.dataset.ready = "1"; });
 })();

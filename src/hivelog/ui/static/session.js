@@ -109,7 +109,7 @@
     if (load) {
       const id = data[i][0];
       history.replaceState(null, "", "#event=" + encodeURIComponent(id));
-      htmx.ajax("GET", "/ui/event/" + encodeURIComponent(id) + "?project=" + encodeURIComponent(project), { target: "#detail", swap: "innerHTML" });
+      return htmx.ajax("GET", "/ui/event/" + encodeURIComponent(id) + "?project=" + encodeURIComponent(project), { target: "#detail", swap: "innerHTML" });
     }
   }
 
@@ -176,6 +176,10 @@
   render();
   const wanted = /^#event=(.+)$/.exec(location.hash);
   const start = wanted && byId.has(decodeURIComponent(wanted[1])) ? byId.get(decodeURIComponent(wanted[1])) : roots[0];
-  if (start !== undefined) select(start);
+  // The session's token totals and feedback marks read every event: asked for once the first
+  // detail has arrived, so they never delay the page becoming usable.
+  const loadUsage = () => { const slot = document.querySelector(".usage-slot"); if (slot) htmx.trigger(slot, "usage"); };
+  const first = start !== undefined ? select(start) : null;
+  if (first && first.then) first.then(loadUsage, loadUsage); else loadUsage();
   document.body.dataset.ready = "1";
 })();
