@@ -24,12 +24,16 @@ _TOKENS = (
     f"coalesce({_number('metadata', ['prompt_tokens'])}, 0) "
     f"+ coalesce({_number('metadata', ['completion_tokens'])}, 0))"
 )
+_PRICED = "ifNull(JSONType(metadata, 'cost') IN ('Int64', 'UInt64', 'Double'), 0)"
 _SESSION_STATS = (
     "SELECT session_id, countIf(event_id != session_id), "
     "countIf(event_id != session_id AND event_type = 'model'), countIf(error IS NOT NULL), "
     f"sumIf({_TOKENS}, event_id != session_id AND metadata IS NOT NULL), "
-    f"sumIf({_number('metadata', ['cost'])}, event_id != session_id), "
-    "min(start_time), max(end_time) FROM {events} WHERE session_id IN {ids} GROUP BY session_id"
+    f"sumIf({_number('metadata', ['cost'])}, event_id != session_id AND {_PRICED}), "
+    "min(start_time), max(end_time), "
+    f"countIf(event_id != session_id AND {_PRICED}), "
+    f"countIf(event_id != session_id AND event_type = 'model' AND NOT {_PRICED}) "
+    "FROM {events} WHERE session_id IN {ids} GROUP BY session_id"
 )
 _WEEK_MS, _MONDAY_MS = 7 * 86_400_000, 4 * 86_400_000  # 1970-01-05 was a Monday
 _BUCKET_SQL = {
@@ -102,6 +106,8 @@ class Views(Reads):
                 cost=float(row[5] or 0),
                 first_start=int(row[6]),
                 last_end=int(row[7]),
+                priced=int(row[8] or 0),
+                unpriced=int(row[9] or 0),
             )
         return out
 
