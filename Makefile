@@ -71,7 +71,7 @@ $(INSTR)/%/.installed: tests/instrumentations/requirements/%.txt
 	$(INSTR)/$*/bin/pip install --quiet --no-deps -r $<
 	touch $@
 
-%/node_modules/.installed: %/package.json %/package-lock.json
+%/node_modules/.installed: %/package.json %/package-lock.json | system-deps
 	cd $* && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
@@ -110,7 +110,8 @@ test-deps: system-deps postgres $(TEST_STAMP) instrumentations  ## everything `m
 
 # ---- tests -------------------------------------------------------------------------------
 
-test: test-deps  ## install what the tests need, then run every suite in parallel
+test:  ## install what the tests need (in parallel), then run every suite in parallel
+	@$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target test-deps
 	@$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target $(TEST_SUITES)
 
 test-py: test-deps  ## the server's tests (tests/), on SQLite and PostgreSQL

@@ -10,6 +10,12 @@ Scenarios (each HTTP one on a fresh server and SQLite database):
            core write path this is measured against
   decode   protobuf decode + span→event conversion alone, in this process (no HTTP, no
            storage): the CPU ceiling of the OTLP-specific code
+  logs     the log-only content mode of the GenAI instrumentations: the same spans without
+           their messages (`bare spans`), then one log record per message (system, 3 history
+           messages, the choice: 5 per model span) through POST /v1/logs in 100-record
+           protobuf requests, each folded into its span's event (`records after spans`); and
+           on another server the records first (parked) and the spans after them (`spans
+           after records`, each span folding its parked records in)
 Figures are medians of --runs runs; p50/p99 are request latencies.
 """
 
@@ -24,8 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -131,6 +139,99 @@ def make_requests(n_spans: int, seed: int) -> list[bytes]:
     return bodies
 
 
+RECORDS_PER_REQUEST = 100
+_MESSAGE_ATTRS = ("gen_ai.input.messages", "gen_ai.output.messages")
+
+
+def _any(value: Any) -> AnyValue:
+    if isinstance(value, dict):
+        out = AnyValue()
+        out.kvlist_value.values.extend(KeyValue(key=k, value=_any(v)) for k, v in value.items())
+        return out
+    if isinstance(value, int):
+        return AnyValue(int_value=value)
+    return AnyValue(string_value=str(value))
+
+
+def _records(span: Span) -> list[LogRecord]:
+    """The log records the log-only content mode sends for a model span: one per message."""
+    attrs = {kv.key: kv.value.string_value for kv in span.attributes}
+    history = json.loads(attrs["gen_ai.input.messages"])
+    (answer,) = json.loads(attrs["gen_ai.output.messages"])
+    records = []
+    for i, message in enumerate(history):
+        text = "".join(p["content"] for p in message["parts"])
+        name = f"gen_ai.{message['role']}.message"
+        records.append((name, {"content": text}, i))
+    text = "".join(p["content"] for p in answer["parts"])
+    choice = {
+        "index": 0,
+        "finish_reason": "stop",
+        "message": {"role": "assistant", "content": text},
+    }
+    records.append(("gen_ai.choice", choice, len(history)))
+    return [
+        LogRecord(
+            time_unix_nano=span.start_time_unix_nano + n,
+            trace_id=span.trace_id,
+            span_id=span.span_id,
+            event_name=name,
+            body=_any(body),
+        )
+        for name, body, n in records
+    ]
+
+
+def log_only(bodies: list[bytes]) -> tuple[list[bytes], list[bytes], int, int]:
+    """The same spans without their messages, and their messages as log records: protobuf
+    bodies of spans (as many per request as before) and of RECORDS_PER_REQUEST records."""
+    spans_out: list[bytes] = []
+    records: list[LogRecord] = []
+    n_spans = 0
+    for body in bodies:
+        request = ExportTraceServiceRequest.FromString(body)
+        for rs in request.resource_spans:
+            for ss in rs.scope_spans:
+                for span in ss.spans:
+                    n_spans += 1
+                    if any(kv.key in _MESSAGE_ATTRS for kv in span.attributes):
+                        records += _records(span)
+                        kept = [kv for kv in span.attributes if kv.key not in _MESSAGE_ATTRS]
+                        del span.attributes[:]
+                        span.attributes.extend(kept)
+        spans_out.append(request.SerializeToString())
+    logs_out = []
+    for i in range(0, len(records), RECORDS_PER_REQUEST):
+        rl = ResourceLogs()
+        rl.resource.attributes.extend(
+            [_kv("service.name", "bench"), _kv("honeyhive.project", "bench")]
+        )
+        scope = ScopeLogs()
+        scope.scope.name = "bench"
+        scope.log_records.extend(records[i : i + RECORDS_PER_REQUEST])
+        rl.scope_logs.append(scope)
+        logs_out.append(ExportLogsServiceRequest(resource_logs=[rl]).SerializeToString())
+    return spans_out, logs_out, n_spans, len(records)
+
+
+def measure_pair(
+    first: list[bytes], n_first: int, then: list[bytes], n_then: int, concurrency: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Two loads one after the other on one server (the second finds what the first stored)."""
+    server = ServerProcess(extra=["--grpc-port", "0"])
+    try:
+        a = run_load(server.port, first, concurrency)
+        b = run_load(server.port, then, concurrency)
+    finally:
+        server.close()
+    if a.errors or b.errors:
+        raise RuntimeError(f"{a.errors + b.errors} requests failed")
+    return (
+        {"per_s": n_first / a.seconds, "p50_ms": a.pct(0.50), "p99_ms": a.pct(0.99), "rss_mb": 0},
+        {"per_s": n_then / b.seconds, "p50_ms": b.pct(0.50), "p99_ms": b.pct(0.99), "rss_mb": 0},
+    )
+
+
 def decode_rate(bodies: list[bytes]) -> float:
     start = time.perf_counter()
     n = 0
@@ -158,7 +259,7 @@ def rest_requests(bodies: list[bytes]) -> tuple[list[bytes], int]:
 
 
 def measure(reqs: list[bytes], items: int, concurrency: int) -> dict[str, float]:
-    server = ServerProcess()
+    server = ServerProcess(extra=["--grpc-port", "0"])
     try:
         result = run_load(server.port, reqs, concurrency)
         rss = server.rss_mb()
@@ -183,9 +284,11 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--no-logs", action="store_true", help="skip the log-record scenarios")
     args = parser.parse_args()
 
-    rows: dict[str, list[dict[str, float]]] = {"otlp": [], "rest": [], "decode": []}
+    kinds = ("otlp", "rest", "decode", "bare", "records", "parked", "folding")
+    rows: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
     size = 0
     for run in range(args.runs):  # interleaved, so drift on a shared machine hits every scenario
         bodies = make_requests(args.spans, seed=run)
@@ -195,6 +298,20 @@ def main() -> None:
         rows["otlp"].append(measure(otlp, args.spans, args.concurrency))
         rest, n_events = rest_requests(bodies)
         rows["rest"].append(measure(rest, n_events, args.concurrency))
+        if not args.no_logs:
+            bare, records, n_spans, n_records = log_only(bodies)
+            bare_reqs = [
+                request_bytes("POST", "/v1/traces", b, "application/x-protobuf") for b in bare
+            ]
+            log_reqs = [
+                request_bytes("POST", "/v1/logs", b, "application/x-protobuf") for b in records
+            ]
+            spans_first = measure_pair(bare_reqs, n_spans, log_reqs, n_records, args.concurrency)
+            rows["bare"].append(spans_first[0])
+            rows["records"].append(spans_first[1])
+            logs_first = measure_pair(log_reqs, n_records, bare_reqs, n_spans, args.concurrency)
+            rows["parked"].append(logs_first[0])
+            rows["folding"].append(logs_first[1])
         print(f"run {run + 1}/{args.runs} done", file=sys.stderr)
 
     def med(kind: str, key: str) -> float:
@@ -215,6 +332,23 @@ def main() -> None:
             f"{med(kind, 'p99_ms'):>9.1f}{med(kind, 'rss_mb'):>8.0f}"
         )
     print(f"{'decode + convert only, in process':<44}{med('decode', 'per_s'):>10,.0f}")
+    if not args.no_logs:
+        for kind, label in (
+            ("bare", "bare spans (messages sent as records)"),
+            ("records", "records after spans ×100 records"),
+            ("parked", "records before spans (parked) ×100"),
+            ("folding", "spans after records (folding them in)"),
+        ):
+            print(
+                f"{label:<44}{med(kind, 'per_s'):>10,.0f}{med(kind, 'p50_ms'):>9.1f}"
+                f"{med(kind, 'p99_ms'):>9.1f}"
+            )
+        per_record = 1 / med("records", "per_s")
+        per_span = 1 / med("otlp", "per_s")
+        print(
+            f"\na log record folded into its stored span costs {per_record * 1e6:.0f} µs, a span "
+            f"with its messages {per_span * 1e6:.0f} µs: {per_record / per_span:.2f}× (target ≤ 1)"
+        )
     print(
         f"\nOTLP vs REST batch of the same events: {med('otlp', 'per_s') / med('rest', 'per_s'):.2f}×; target ≥ 20,000 spans/s"
     )

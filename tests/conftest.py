@@ -38,15 +38,28 @@ class PortTaken(RuntimeError):
 
 
 class Server:
-    """A `hivelog serve` subprocess; `url` is its base URL."""
+    """A `hivelog serve` subprocess; `url` is its base URL.
+
+    OTLP/gRPC is off (`--grpc-port 0`: the default 4317 would collide between tests running
+    at once) unless `grpc=True`, which gives it a free port of its own (`grpc_target`).
+    """
 
     def __init__(
-        self, db: str, extra_args: list[str] | None = None, env: dict[str, str] | None = None
+        self,
+        db: str,
+        extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        *,
+        grpc: bool = False,
     ):
         self.db = db
         self.extra_args = extra_args or []
         self.env = env or {}
         self.port = free_port()
+        self.grpc_port = free_port() if grpc else 0
+        self._grpc_picked = grpc  # our free port: pick another if it is taken meanwhile
+        if "--grpc-port" not in self.extra_args:
+            self.extra_args = [*self.extra_args, "--grpc-port", str(self.grpc_port)]
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = (
             Path(db.removeprefix("chdb:")).with_suffix(".log")
@@ -58,6 +71,11 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def grpc_target(self) -> str:
+        assert self.grpc_port, "start the Server with grpc=True"
+        return f"127.0.0.1:{self.grpc_port}"
+
     def start(self, timeout: float = 90.0) -> None:
         """Start and wait for /healthz. Tests run in parallel (pytest-xdist), so the free
         port picked may be taken before the server binds it: then try another."""
@@ -67,6 +85,10 @@ class Server:
                 return
             except PortTaken:
                 self.port = free_port()
+                if self._grpc_picked:
+                    self.grpc_port = free_port()
+                    at = self.extra_args.index("--grpc-port") + 1
+                    self.extra_args[at] = str(self.grpc_port)
         self._start(timeout)
 
     def _start(self, timeout: float) -> None:
@@ -83,7 +105,10 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                if b"address already in use" in self.log_path.read_bytes()[since:].lower():
+                said = self.log_path.read_bytes()[since:].lower()
+                if b"address already in use" in said or (
+                    self._grpc_picked and b"cannot listen for otlp/grpc" in said
+                ):
                     raise PortTaken(self.port)
                 raise RuntimeError(f"hivelog exited early:\n{self.log()}")
             try:

@@ -126,6 +126,12 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         if retention is not None:
             retention.start()
         converters = Converters(settings.convert_processes, settings.prices)
+        otlp_grpc = None
+        if settings.grpc_port:
+            from hivelog.grpc_server import OtlpGrpc  # grpcio loads only when it is used
+
+            otlp_grpc = OtlpGrpc(keys, converters, writer, settings)
+            await otlp_grpc.start()
         app.state.store = store
         app.state.keys = keys
         app.state.writer = writer
@@ -135,6 +141,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         try:
             yield
         finally:
+            if otlp_grpc is not None:
+                await otlp_grpc.stop()
             converters.close()
             if retention is not None:
                 retention.stop()

@@ -79,8 +79,9 @@ def serve(**options: Any) -> None:
         raise click.ClickException(str(refused)) from None
     finally:
         checking.close()
+    grpc = f", OTLP/gRPC on port {settings.grpc_port}" if settings.grpc_port else ""
     click.echo(
-        f"hivelog {__version__} on http://{settings.host}:{settings.port} "
+        f"hivelog {__version__} on http://{settings.host}:{settings.port}{grpc} "
         f"(database {describe(settings)}, {settings.workers} worker(s))\n{mode}",
         err=True,
     )

@@ -34,6 +34,10 @@ class Settings:
         8080,
         "TCP port to listen on.",
     )
+    grpc_port: int = setting(
+        4317,
+        "TCP port for OTLP/gRPC (traces and logs), on the same --host; 0 turns it off.",
+    )
     db: str | None = setting(
         None,
         "Database: a SQLite file path (default ~/.hivelog/hivelog.db), a "

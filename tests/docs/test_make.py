@@ -66,7 +66,7 @@ def test_make_installs_nothing_when_everything_is_there(tmp_path: Path) -> None:
 
 
 def test_test_target_installs_before_it_runs() -> None:
-    plan = make("-n", "-W", "pyproject.toml", "test", path=os.environ["PATH"]).stdout
+    plan = make("-n", "-B", "test", path=os.environ["PATH"]).stdout
     assert "apt-get install" in plan and "pip install --quiet -e '.[test,dev]'" in plan
     assert plan.index("apt-get install") < plan.index("pytest")
 
@@ -86,6 +86,6 @@ def test_bench_installs_what_bench_imports() -> None:
     bench = " ".join(extras["optional-dependencies"]["bench"])
     assert "httpx" in bench and "playwright" in bench
     for target in ("bench", "bench-all"):
-        plan = make("-n", "-W", "pyproject.toml", target, path=os.environ["PATH"]).stdout
+        plan = make("-n", "-B", target, path=os.environ["PATH"]).stdout
         assert "pip install --quiet -e '.[bench]'" in plan, (target, plan)
         assert plan.index("'.[bench]'") < plan.index("bench/ingest.py"), target

@@ -141,12 +141,13 @@ def test_spans_name_their_project_and_session(client: httpx.Client, project: str
         pb_span(trace_id, new_span(), "b", {"gen_ai.conversation.id": "conv-7"}),
     ]
     post_pb(client, pb_request(spans, {"service.name": "x"}), params={"project": project})
-    (a,) = [e for e in export(client, other) if e["event_name"] == "a"]
-    assert a["session_id"] == "chat-42"
+    (a,) = [e for e in export(client, other) if e["event_id"] != "chat-42"]
+    assert a["session_id"] == "chat-42" and a["event_name"] == "a"
     session = [e for e in export(client, other) if e["event_id"] == "chat-42"]
     assert session and session[0]["event_type"] == "session"
-    (b,) = [e for e in export(client, project) if e["event_name"] == "b"]
-    assert b["session_id"] == "conv-7"
+    assert session[0]["event_name"] == "a"  # named after the trace's root span
+    (b,) = [e for e in export(client, project) if e["event_id"] != "conv-7"]
+    assert b["session_id"] == "conv-7" and b["event_name"] == "b"
 
 
 def test_resource_attribute_names_the_project(client: httpx.Client, project: str) -> None:

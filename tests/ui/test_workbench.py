@@ -241,12 +241,21 @@ def test_token_and_cost_breakdown(page: Page, demo: Demo) -> None:
                      "of which reasoning": "100"}  # fmt: skip
     assert usage.locator("tfoot td").first.inner_text() == "1,500"
     assert usage.locator("tfoot").inner_text().count("$") == 1  # gpt-4o is priced
+    # computed by hivelog, the cost is split by the rates it was computed at
+    costs = [c.inner_text() for c in usage.locator("tbody td:nth-child(3)").all()]
+    assert all(c.startswith("$") for c in costs), costs
+    expect(page.locator("#detail .usage + p")).to_contain_text("genai-prices")
     # a model nobody has a price for: "unpriced", never $0
     page.locator("[data-tree] .row", has_text="local model").click()
     expect(page.locator("#detail h2")).to_have_text("local model")
     expect(page.locator("#detail table.usage .unpriced")).to_have_text("unpriced")
     assert "$0" not in page.locator("#detail table.usage").inner_text()
+    # the session has a priced and an unpriced call: its cost is partial
+    expect(page.locator(".session-head [data-cost] .unpriced")).to_have_text("partial")
     expect(page.locator(".usage-slot table.usage")).to_contain_text("cached input")
+    page.goto(demo.url("/"))
+    row = page.locator(f"tr[data-session='{demo.session}']")
+    expect(row.locator(".unpriced")).to_have_text("partial")
     page.goto(demo.url("/ui/events", f="event_name", op="is", v="local model"))
     expect(page.locator("table.events .unpriced")).to_have_text("unpriced")
 

@@ -20,7 +20,7 @@ import msgspec
 
 from hivelog.errors import BadInput
 from hivelog.normalize.cost import configure as configure_prices
-from hivelog.normalize.event import Event
+from hivelog.normalize.event import Event, TraceLink
 from hivelog.normalize.logs import logs_to_updates
 from hivelog.normalize.otlp import Converted, spans_to_events
 from hivelog.wire.otlp import decode_json, decode_logs_json, decode_logs_protobuf, decode_protobuf
@@ -29,7 +29,9 @@ log = logging.getLogger("hivelog.converters")
 
 IN_PLACE_BYTES = 16 * 1024  # bodies smaller than this are converted on the event loop
 _encode = msgspec.msgpack.Encoder().encode
-_Result = tuple[int, dict[str, list[Event]], int, list[str], str, str | None]
+_Result = tuple[
+    int, dict[str, list[Event]], dict[str, dict[str, TraceLink]], int, list[str], str, str | None
+]
 _decode = msgspec.msgpack.Decoder(_Result).decode
 
 
@@ -51,11 +53,11 @@ def _convert_encoded(raw: bytes, as_json: bool, default_project: str) -> bytes:
     try:
         c = convert(raw, as_json, default_project)
     except BadInput as error:
-        return _encode((1, {}, 0, [], error.message, error.where))
+        return _encode((1, {}, {}, 0, [], error.message, error.where))
     try:
-        return _encode((0, c.by_project, c.rejected, c.reasons, "", None))
+        return _encode((0, c.by_project, c.traces, c.rejected, c.reasons, "", None))
     except OverflowError:  # an integer past 64 bits that no earlier stage turned into a float
-        return _encode((1, {}, 0, [], "a number in the request is outside 64 bits", "$"))
+        return _encode((1, {}, {}, 0, [], "a number in the request is outside 64 bits", "$"))
 
 
 class Converters:
@@ -89,10 +91,10 @@ class Converters:
             log.warning("a conversion worker died; converting in place and restarting the pool")
             self.close()
             return convert(raw, as_json, default_project)
-        failed, by_project, rejected, reasons, message, where = _decode(encoded)
+        failed, by_project, traces, rejected, reasons, message, where = _decode(encoded)
         if failed:
             raise BadInput(message, where)
-        return Converted(by_project=by_project, rejected=rejected, reasons=reasons)
+        return Converted(by_project=by_project, traces=traces, rejected=rejected, reasons=reasons)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -15,7 +15,7 @@ import dataclasses
 import functools
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from genai_prices import Usage, calc_price
 
@@ -26,9 +26,9 @@ from hivelog.normalize.tokens import as_int, complete_tokens
 GENAI_PRICES = "genai-prices"
 
 
-@dataclasses.dataclass(frozen=True)
-class Tokens:
-    """What a call used, as priced: `prompt` counts every input token, cached ones included."""
+class Tokens(NamedTuple):
+    """What a call used, as priced: `prompt` counts every input token, cached ones included.
+    (A NamedTuple: made for every model event, and a frozen dataclass costs 10x to build.)"""
 
     prompt: int = 0
     completion: int = 0
@@ -65,7 +65,7 @@ def configure(prices_file: str | Path | None) -> None:
     global _custom
     _custom = load_prices(prices_file) if prices_file else []
     _rates.cache_clear()
-    _price.cache_clear()
+    _exact.cache_clear()
 
 
 def _calc(model: str, provider: str | None, t: Tokens) -> float:
@@ -139,34 +139,44 @@ def rates_of(model: str, provider: str | None = None) -> Rates | None:
 
 
 @functools.lru_cache(maxsize=65536)
-def _price(model: str, provider: str | None, t: Tokens) -> float | None:
-    rates = _rates(model, provider)
-    if rates is None:
-        return None
-    if rates is False:
-        for p in (provider, None) if provider is not None else (None,):
-            try:
-                return _calc(model, p, t)
-            except (LookupError, ValueError):
-                continue
-        return None
-    assert isinstance(rates, Rates)
-    return rates.price(t)
+def _exact(model: str, provider: str | None, t: Tokens) -> float | None:
+    """The library's own calculation (tiered models): ~70 µs, so remembered."""
+    for p in (provider, None) if provider is not None else (None,):
+        try:
+            return _calc(model, p, t)
+        except (LookupError, ValueError):
+            continue
+    return None
 
 
 def price(model: str, provider: str | None, t: Tokens) -> float | None:
     """USD for a call of `model` (None: no price known)."""
-    return _price(model, provider or None, t)
+    rates = _rates(model, provider or None)
+    if rates is None:
+        return None
+    if rates is False:
+        return _exact(model, provider or None, t)
+    assert isinstance(rates, Rates)
+    return rates.price(t)
+
+
+def _count(metadata: dict[str, Any], key: str) -> int | None:
+    value = metadata.get(key)
+    if type(value) is int:  # the usual case, checked first: this runs for every model event
+        return value if value >= 0 else None
+    return as_int(value)
 
 
 def _tokens(metadata: dict[str, Any]) -> Tokens | None:
-    prompt = as_int(metadata.get("prompt_tokens"))
-    completion = as_int(metadata.get("completion_tokens"))
+    prompt = _count(metadata, "prompt_tokens")
+    completion = _count(metadata, "completion_tokens")
     if prompt is None and completion is None:
         return None
     prompt = prompt or 0
-    cached = min(as_int(metadata.get("cached_tokens")) or 0, prompt)
-    written = min(as_int(metadata.get("cache_write_tokens")) or 0, prompt - cached)
+    cached = written = 0
+    if "cached_tokens" in metadata or "cache_write_tokens" in metadata:
+        cached = min(_count(metadata, "cached_tokens") or 0, prompt)
+        written = min(_count(metadata, "cache_write_tokens") or 0, prompt - cached)
     return Tokens(prompt=prompt, completion=completion or 0, cached=cached, cache_write=written)
 
 

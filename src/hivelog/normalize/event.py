@@ -71,6 +71,20 @@ class EventUpdate(msgspec.Struct, kw_only=True, omit_defaults=True):
     logs: list[dict[str, Any]] | None = None
 
 
+class TraceLink(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """What one request says about the session of one OTLP trace (one trace, one session).
+
+    Keyed by the trace's own session id (its trace id as a UUID, where spans of a trace that
+    names no session go). `session_id`: the session a span of the trace named in this request.
+    `name`: the trace's root span name, when the root came in this request (it names a session
+    created from attributes). The store keeps trace → named session and moves the trace's
+    spans there, whatever order they come in (`Store` in store/base.py).
+    """
+
+    session_id: str | None = None
+    name: str | None = None
+
+
 def apply_update(event: Event, update: EventUpdate) -> None:
     """Fold `update` onto `event` in place; the one definition of PUT semantics."""
     for name in MERGED_FIELDS:

@@ -146,7 +146,9 @@ def fold_logs(event: Event, entries: list[dict[str, Any]]) -> None:
     outputs = _outputs_list(event.outputs) if okeys else []
     if len(outputs) != len(okeys):
         outputs, okeys = [], []
-    kept = [e for e in event.metadata.get("logs") or [] if isinstance(e, dict)]
+    # `metadata.logs`, unless an attribute of the span already took that name
+    field = "logs" if isinstance(event.metadata.get("logs", []), list) else "otel_logs"
+    kept = [e for e in event.metadata.get(field) or [] if isinstance(e, dict)]
     seen = {k.split(":")[2] for k in hkeys if k.count(":") == 3}
     seen.update(k.split(":")[3] for k in okeys if k.count(":") == 4)
     seen.update(str(e.get("key", "")).split(":")[-1] for e in kept)
@@ -186,7 +188,7 @@ def fold_logs(event: Event, entries: list[dict[str, Any]]) -> None:
     if kept or dropped:
         metadata = dict(event.metadata)
         if kept:
-            metadata["logs"] = kept
+            metadata[field] = kept
         if dropped:
             metadata["logs_dropped"] = int(metadata.get("logs_dropped") or 0) + dropped
         event.metadata = metadata

@@ -27,7 +27,7 @@ from hivelog.normalize.dialects import (
     vercel,
 )
 from hivelog.normalize.dialects._shared import merge_into, unflatten
-from hivelog.normalize.event import Event, EventUpdate
+from hivelog.normalize.event import Event, EventUpdate, TraceLink
 from hivelog.wire.otlp import SPAN_KINDS, STATUS_ERROR, STATUS_OK, SpanIn
 
 # Fixed forever: changing it would give every resent span a new event id.
@@ -39,15 +39,27 @@ SESSION_KEYS = (
     "traceloop.association.properties.session_id",
     "honeyhive_session_id",
     "session.id",
+    "langfuse.session.id",
+    "ai.telemetry.metadata.sessionId",
     "gen_ai.conversation.id",
 )
+# A user id in any dialect → user_properties.user_id (HoneyHive's own is its dialect's)
+USER_KEYS = (
+    "user.id",
+    "traceloop.association.properties.user_id",
+    "langfuse.user.id",
+    "langfuse.trace.user_id",
+    "ai.telemetry.metadata.userId",
+)
+# What names the session of a trace, before its root span's name (read, kept in metadata)
+SESSION_NAME_KEYS = ("session.name", "langfuse.trace.name")
 PROJECT_KEYS = (
     "honeyhive.project",
     "traceloop.association.properties.project",
     "honeyhive_project",
 )
 SOURCE_KEYS = ("honeyhive.source", "traceloop.association.properties.source")
-_ENVIRONMENT_KEYS = ("deployment.environment.name", "deployment.environment")
+_ENVIRONMENT_KEYS = ("deployment.environment.name", "deployment.environment", "service.name")
 _MAX_REASONS = 3
 
 
@@ -94,6 +106,8 @@ class Converted:
 
     by_project: dict[str, list[Event]] = dataclasses.field(default_factory=dict)
     updates: dict[str, list[EventUpdate]] = dataclasses.field(default_factory=dict)
+    # per project: each trace's own session id → what this request says of its session
+    traces: dict[str, dict[str, TraceLink]] = dataclasses.field(default_factory=dict)
     rejected: int = 0
     reasons: list[str] = dataclasses.field(default_factory=list)
 
@@ -151,6 +165,9 @@ class _Converter:
         self._resources: dict[int, dict[str, Any]] = {}
         self._session_spans: dict[tuple[str, str], str] = {}
         self._children: list[tuple[Event, str, str]] = []
+        # (project, trace session id) → the trace's events in this request, and its root
+        self._trace_events: dict[tuple[str, str], list[Event]] = {}
+        self._roots: dict[tuple[str, str], tuple[Event, SpanIn]] = {}
 
     def resource(self, resource: dict[str, Any]) -> dict[str, Any]:
         meta = self._resources.get(id(resource))
@@ -190,6 +207,7 @@ class _Converter:
             duration=(end_ns - span.start_ns) / 1e6,
         )
 
+        given_name = _name(attrs)
         explicit: str | None = None
         implied: list[str] = []
         for dialect in DIALECTS:
@@ -202,8 +220,11 @@ class _Converter:
         event.event_type = explicit or (
             "model" if "model" in implied else "tool" if "tool" in implied else "chain"
         )
-        if "user.id" in attrs:
-            event.user_properties.setdefault("user_id", attrs.pop("user.id"))
+        for key in USER_KEYS:
+            if key in attrs:
+                user = attrs.pop(key)
+                if user is not None and user != "":
+                    event.user_properties.setdefault("user_id", user)
         if event.error is None:
             event.error = _error(span)
 
@@ -232,17 +253,28 @@ class _Converter:
         if event.event_type == "model":
             fill_cost(event)
 
+        project_name = str(project or self.default_project)
+        trace = (project_name, trace_session_id(trace_id))
+        link = self.out.traces.setdefault(project_name, {}).setdefault(trace[1], TraceLink())
+        if session is not None and link.session_id is None:
+            link.session_id = session_id
+        honeyhive_name = metadata.get("session_name")
+        name = given_name or (honeyhive_name if isinstance(honeyhive_name, str) else None)
+        if name and not link.name:
+            link.name = name
         if event.event_type == "session":
             # The span is the session itself: it takes the session's id, and its children
             # (in this request) hang from the session directly.
             event.event_id = session_id
             event.parent_id = None
             self._session_spans[(trace_id, span_id)] = session_id
-        elif parent:
-            self._children.append((event, trace_id, parent))
-        elif session is None:
-            self.add(str(project or self.default_project), self._trace_session(event, span))
-        self.add(str(project or self.default_project), event)
+        else:
+            self._trace_events.setdefault(trace, []).append(event)
+            if parent:
+                self._children.append((event, trace_id, parent))
+            else:
+                self._roots[trace] = (event, span)
+        self.add(project_name, event)
 
     def _trace_session(self, root: Event, span: SpanIn) -> Event:
         """The session of a trace that names none: shaped after its root span."""
@@ -259,13 +291,42 @@ class _Converter:
             metadata={"otel": {"trace_id": span.trace_id}},
         )
 
+    def _one_session(self) -> None:
+        """One trace, one session: when a span of a trace named a session, every span of the
+        trace in this request goes there; a trace that names none gets a session of its own,
+        shaped after its root span. (The store does the same across requests.)"""
+        for (project, trace_session), events in self._trace_events.items():
+            link = self.out.traces[project][trace_session]
+            root = self._roots.get((project, trace_session))
+            if root is not None and not link.name:
+                link.name = root[0].event_name
+            target = link.session_id
+            if target is None:
+                if root is not None:
+                    self.add(project, self._trace_session(*root))
+                continue
+            for event in events:
+                if event.parent_id == event.session_id:
+                    event.parent_id = target
+                event.session_id = target
+
     def finish(self) -> Converted:
+        self._one_session()
         if self._session_spans:
             for event, trace_id, parent in self._children:
                 session_id = self._session_spans.get((trace_id, parent))
                 if session_id is not None:
                     event.parent_id = session_id
         return self.out
+
+
+def _name(attrs: dict[str, Any]) -> str | None:
+    """The session name a span's attributes give, if any (they stay in metadata)."""
+    for key in SESSION_NAME_KEYS:
+        value = attrs.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def spans_to_events(spans: list[SpanIn], default_project: str) -> Converted:

@@ -136,21 +136,30 @@ def set_tokens(
             metadata[key] = count
 
 
+def _count(metadata: dict[str, Any], key: str) -> int | None:
+    value = metadata.get(key)
+    if type(value) is int:  # the usual case, checked first: this runs for every model event
+        return value if value >= 0 else None
+    return None if value is None else as_int(value)
+
+
 def complete_tokens(metadata: dict[str, Any]) -> None:
     """Counts that follow from the others: `total_tokens` = prompt + completion (either alone
     when only one is known), and a prompt that is smaller than its own cached part was counted
     without it (Anthropic's way), so the cached part is added."""
-    prompt = as_int(metadata.get("prompt_tokens"))
-    cached = as_int(metadata.get("cached_tokens")) or 0
-    written = as_int(metadata.get("cache_write_tokens")) or 0
-    if prompt is not None and cached + written > prompt:
-        prompt += cached + written
-        metadata["prompt_tokens"] = prompt
-    completion = as_int(metadata.get("completion_tokens"))
-    reasoning = as_int(metadata.get("reasoning_tokens")) or 0
-    if completion is not None and reasoning > completion:
-        completion += reasoning
-        metadata["completion_tokens"] = completion
+    prompt = _count(metadata, "prompt_tokens")
+    completion = _count(metadata, "completion_tokens")
+    if "cached_tokens" in metadata or "cache_write_tokens" in metadata:
+        cached = _count(metadata, "cached_tokens") or 0
+        written = _count(metadata, "cache_write_tokens") or 0
+        if prompt is not None and cached + written > prompt:
+            prompt += cached + written
+            metadata["prompt_tokens"] = prompt
+    if "reasoning_tokens" in metadata:
+        reasoning = _count(metadata, "reasoning_tokens") or 0
+        if completion is not None and reasoning > completion:
+            completion += reasoning
+            metadata["completion_tokens"] = completion
     known = prompt is not None or completion is not None
-    if known and as_int(metadata.get("total_tokens")) is None:
+    if known and _count(metadata, "total_tokens") is None:
         metadata["total_tokens"] = (prompt or 0) + (completion or 0)

@@ -10,8 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hivelog.auth import request_key
-from hivelog.errors import BadInput, Forbidden, from_validation
+from hivelog.errors import BadInput, from_validation
 from hivelog.ingest.converters import Converters
+from hivelog.ingest.otlp import check_key_project
 from hivelog.ingest.writer import Writer
 from hivelog.store.base import Project, Store
 
@@ -107,13 +108,7 @@ def _name_of_id(request: Request, name: str) -> str:
 
 def check_project(request: Request, name: str | None) -> None:
     """Forbidden if the request's key belongs to another project than `name`."""
-    key = request_key(request.scope)
-    if key is not None and name and name not in (key.project.name, key.project.project_id):
-        raise Forbidden(
-            f"this API key belongs to project {key.project.name!r}, not {name!r}; "
-            "leave the project out or use a key of that project",
-            "project",
-        )
+    check_key_project(request_key(request.scope), name)
 
 
 def check_filters(request: Request, filters: Sequence[object] | None, where: str) -> None:

@@ -15,20 +15,12 @@ visible in the exporter's own diagnostics.
 
 from __future__ import annotations
 
-import asyncio
-from typing import TypeVar
-
 import msgspec
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsPartialSuccess,
-    ExportLogsServiceResponse,
-)
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsPartialSuccess,
     ExportMetricsServiceResponse,
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTracePartialSuccess,
     ExportTraceServiceResponse,
 )
 from starlette.requests import Request
@@ -36,10 +28,9 @@ from starlette.responses import Response
 
 from hivelog.errors import HivelogError
 from hivelog.ingest.converters import convert_logs
-from hivelog.normalize.event import Event, EventUpdate
+from hivelog.ingest.otlp import logs_answer, store_converted, trace_answer
 from hivelog.normalize.otlp import Converted
 from hivelog.routes.http import converters, project_name, read_body, writer
-from hivelog.store.base import WriteEvents
 from hivelog.wire.otlp import count_json, count_protobuf
 
 PROTOBUF = "application/x-protobuf"
@@ -88,36 +79,14 @@ def _error(error: HivelogError, as_json: bool) -> Response:
     return Response(status_bytes(code, text), error.status, headers, media_type=PROTOBUF)
 
 
-T = TypeVar("T", Event, EventUpdate)
-
-
-def _by_project(request: Request, named: dict[str, list[T]]) -> dict[str, list[T]]:
-    """Events (or updates) by the project each names, resolved as the REST routes resolve a
-    project (`project_name`): a name or a project id; with a key, its own project or 403."""
-    out: dict[str, list[T]] = {}
-    for name, items in named.items():
-        out.setdefault(project_name(request, name), []).extend(items)
-    return out
-
-
 async def _store(request: Request, converted: Converted, nbytes: int) -> None:
-    """One durable job per project, all in flight at once; the first failure is raised."""
-    events = _by_project(request, converted.by_project)
-    updates = _by_project(request, converted.updates)
-    writes = [WriteEvents(project=p, events=e) for p, e in events.items()]
-    writes += [WriteEvents(project=p, updates=u) for p, u in updates.items()]
-    total = sum(job.size() for job in writes) or 1
-    submit = writer(request).submit
-    jobs = [submit(job, nbytes * job.size() // total) for job in writes]
-    if not jobs:
-        return
-    if len(jobs) == 1:
-        await jobs[0]
-        return
-    results = await asyncio.gather(*jobs, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
+    """Each project named resolved as the REST routes resolve one (`project_name`: a name or
+    a project id; with a key, its own project or 403), then stored durably."""
+
+    def resolve(name: str) -> str:
+        return project_name(request, name)
+
+    await store_converted(writer(request), resolve, converted, nbytes)
 
 
 async def traces(request: Request) -> Response:
@@ -138,14 +107,7 @@ async def traces(request: Request) -> Response:
                 "errorMessage": converted.message,
             }
         return Response(_encode(body), media_type=JSON)
-    if not converted.rejected:
-        return Response(_EMPTY_TRACE_RESPONSE, media_type=PROTOBUF)
-    answer = ExportTraceServiceResponse(
-        partial_success=ExportTracePartialSuccess(
-            rejected_spans=converted.rejected, error_message=converted.message
-        )
-    )
-    return Response(answer.SerializeToString(), media_type=PROTOBUF)
+    return Response(trace_answer(converted), media_type=PROTOBUF)
 
 
 async def logs(request: Request) -> Response:
@@ -167,14 +129,7 @@ async def logs(request: Request) -> Response:
                 "errorMessage": converted.message,
             }
         return Response(_encode(body), media_type=JSON)
-    answer = ExportLogsServiceResponse()
-    if converted.rejected:
-        answer.partial_success.CopyFrom(
-            ExportLogsPartialSuccess(
-                rejected_log_records=converted.rejected, error_message=converted.message
-            )
-        )
-    return Response(answer.SerializeToString(), media_type=PROTOBUF)
+    return Response(logs_answer(converted), media_type=PROTOBUF)
 
 
 async def metrics(request: Request) -> Response:

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from hivelog.normalize.event import Event, EventUpdate
+from hivelog.normalize.event import Event, EventUpdate, TraceLink
 
 ORG_ID = "hivelog-org"
 WORKSPACE_ID = "hivelog-workspace"
@@ -85,6 +85,10 @@ UNRESOLVED = 0
 class WriteEvents:
     """Store events and apply updates, in that order, for one project.
 
+    `traces` (OTLP only): for each trace among the events, keyed by the trace's own session id
+    (`trace_session_id`), the session a span of it named and its root span's name, if this
+    request said. See "One trace, one session" in `Store`.
+
     `project` None: updates only, that named no project (HoneyHive's SDKs send none) and whose
     event was not found when the request came. The store applies each to the event of that id
     in whichever project holds it, or parks it under UNRESOLVED until the event arrives in any
@@ -95,6 +99,7 @@ class WriteEvents:
     project: str | None
     events: list[Event] = dataclasses.field(default_factory=list)
     updates: list[EventUpdate] = dataclasses.field(default_factory=list)
+    traces: dict[str, TraceLink] = dataclasses.field(default_factory=dict)
     # The events as the store writes them (`Store.encode_row`), and the encoder that made them.
     rows: list[Any] | None = None
     encoded_by: Callable[[Event], Any] | None = None
@@ -151,16 +156,31 @@ def merge_runs(jobs: Sequence[Job], encode_row: Callable[[Event], Any]) -> list[
             if isinstance(last, WriteEvents) and last.project == job.project:
                 if count == 1:  # copy before extending: the caller's job stays as it was
                     rows = list(last.event_rows(encode_row))
-                    last = WriteEvents(last.project, list(last.events), list(last.updates))
+                    last = WriteEvents(
+                        last.project, list(last.events), list(last.updates), dict(last.traces)
+                    )
                     last.rows, last.encoded_by = rows, encode_row
                 last.events.extend(job.events)
                 last.updates.extend(job.updates)
+                merge_links(last.traces, job.traces)
                 assert last.rows is not None
                 last.rows.extend(job.event_rows(encode_row))
                 runs[-1] = (last, count + 1)
                 continue
         runs.append((job, 1))
     return runs
+
+
+def merge_links(into: dict[str, TraceLink], more: dict[str, TraceLink]) -> None:
+    """What two requests said of the same traces: the first session named, the first name."""
+    for trace, link in more.items():
+        have = into.get(trace)
+        if have is None:
+            into[trace] = link
+        elif (have.session_id is None and link.session_id) or (not have.name and link.name):
+            into[trace] = TraceLink(
+                session_id=have.session_id or link.session_id, name=have.name or link.name
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,6 +213,34 @@ Cursor = tuple[int, int]
 
 
 class Store(Protocol):
+    """What a backend implements. Besides reads and writes, `write` owes these semantics:
+
+    **One trace, one session** (`WriteEvents.traces`; store/traces.py has the shared parts).
+    Every span of an OTLP trace belongs to one session. A span that names no session goes to
+    the trace's own session (its trace id as a UUID, "the trace session"), created from the
+    root span; when any span of the trace names a session, the whole trace belongs to that
+    one, including spans stored earlier, in any arrival order and from any process. Inside the
+    write transaction, for each job:
+
+    1. `link_traces`: record trace session → named session for every link that names one
+       (the first recorded wins, in every process: insert-if-absent into a mapping table,
+       `trace_sessions` here), then read the mapping of every trace of the job;
+    2. rewrite the job's events of mapped traces before inserting them
+       (`traces.relink`: session and root parent → the mapped session; the trace-session
+       event is dropped, its name kept to name the session);
+    3. insert as usual, placeholder sessions named by `traces.session_names` (a placeholder
+       still called "unknown" takes the name when it comes);
+    4. for each mapped trace, move what is stored under its trace session (a span that came
+       before the trace named its session) to the mapped session: its events' `session_id`
+       (and `parent_id` where it was the trace session), and delete the trace-session event,
+       whose name goes to the mapped session if that is a placeholder still named "unknown".
+
+    Concurrency: a job that names a session for a trace must not interleave with another
+    job storing the same trace (PostgreSQL takes the advisory lock of the trace session's
+    bucket exclusively for it, shared for jobs only reading the mapping). `children_ids` are
+    derived from `parent_id` at read time, so moving rows keeps trees consistent.
+    """
+
     # How many `write` calls may run at once, each in its own transaction and thread.
     writers: int
 

@@ -142,11 +142,15 @@ def with_children(events: list[StoredEvent]) -> list[StoredEvent]:
     return events
 
 
-def placeholder_sessions(events: Iterable[Event]) -> dict[str, tuple[Event, str]]:
+def placeholder_sessions(
+    events: Iterable[Event], names: dict[str, str] | None = None
+) -> dict[str, tuple[Event, str]]:
     """session id → (the session its events imply, the id of one event naming it).
 
     A session referenced before it starts is stored as a placeholder spanning all its events,
-    whatever order they come in; the real session start replaces it."""
+    whatever order they come in; the real session start replaces it. It is named from `names`
+    (an OTLP trace's root span) or "unknown"; a placeholder still "unknown" takes the name
+    when a later write brings one."""
     out: dict[str, tuple[Event, str]] = {}
     for e in events:
         if e.event_type == "session":
@@ -158,6 +162,7 @@ def placeholder_sessions(events: Iterable[Event]) -> dict[str, tuple[Event, str]
                 session_id=e.session_id,
                 parent_id=None,
                 event_type="session",
+                event_name=(names or {}).get(e.session_id, "unknown"),
                 source=e.source,
                 start_time=e.start_time,
                 end_time=e.end_time,

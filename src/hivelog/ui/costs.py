@@ -47,15 +47,14 @@ def _cost(metadata: dict[str, Any]) -> float | None:
     return float(value)
 
 
-def _rates(event_config: dict[str, Any], metadata: dict[str, Any]) -> Any:
+def _rates(event_config: dict[str, Any], metadata: dict[str, Any]) -> pricing.Rates | None:
     """The per-token rates the cost was computed at, when hivelog computed it."""
-    rates_of = getattr(pricing, "rates_of", None)
     model = event_config.get("model")
-    if metadata.get("cost_status") != "computed" or rates_of is None or not isinstance(model, str):
+    if metadata.get("cost_status") != "computed" or not isinstance(model, str):
         return None
     provider = event_config.get("provider")
     try:
-        return rates_of(model, provider if isinstance(provider, str) else None)
+        return pricing.rates_of(model, provider if isinstance(provider, str) else None)
     except (LookupError, ValueError):
         return None
 
@@ -92,5 +91,5 @@ def event_usage(event_type: str, config: dict[str, Any], metadata: dict[str, Any
         total_tokens=total_tokens if total_tokens is not None else prompt + completion,
         cost=cost,
         status="unpriced" if unpriced else None,
-        rates_source=getattr(rates, "source", None),
+        rates_source=rates.source if rates is not None else None,
     )

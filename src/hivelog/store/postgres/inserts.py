@@ -19,8 +19,10 @@ from psycopg import errors as pg_errors
 from hivelog.normalize.event import Event
 from hivelog.store.base import UNRESOLVED, Project, WriteEvents
 from hivelog.store.postgres.connection import _json, _no_nul, _text, day_of
+from hivelog.store.postgres.traces import Traces
 from hivelog.store.postgres.updates import Updates
 from hivelog.store.rows import INSERT_COLUMNS, event_values, placeholder_sessions
+from hivelog.store.traces import named_links, relink, session_names
 
 _JSON_COLUMNS = ("children_ids", *INSERT_COLUMNS[-7:])
 _TYPES = {
@@ -75,7 +77,9 @@ _WIDEN = (
     "start_time = LEAST(events.start_time, excluded.start_time), "
     "end_time = GREATEST(events.end_time, excluded.end_time), "
     "duration = GREATEST(events.end_time, excluded.end_time) "
-    "- LEAST(events.start_time, excluded.start_time) "
+    "- LEAST(events.start_time, excluded.start_time), "
+    "event_name = CASE events.event_name WHEN 'unknown' THEN excluded.event_name "
+    "ELSE events.event_name END "
     "WHERE events.placeholder = 1"
 )
 _PLACEHOLDER_FROM = _unnest([("child_id", "text"), ("day", "int4")])
@@ -170,7 +174,7 @@ def _columns(events: Sequence[Event], placeholder: int = 0) -> list[list[Any]]:
     return columns
 
 
-class Inserts(Updates):
+class Inserts(Updates, Traces):
     """The events of one job: sessions, COPY or INSERT … ON CONFLICT, placeholders, folding."""
 
     def _insert_events(
@@ -180,6 +184,12 @@ class Inserts(Updates):
         four statements sent as one pipeline (one round trip), then folding if any."""
         if not job.events:
             return
+        mapping = self._link_traces(conn, project, job)
+        dropped: dict[str, str] = {}
+        if mapping:
+            job.events, dropped = relink(job.events, mapping)
+            job.rows = None
+        names = session_names(job.traces, mapping, dropped) if job.traces else None
         pairs = list(zip(job.events, job.event_rows(copy_line), strict=True))
         if any("\x00" in f"{e.event_id}{e.session_id}{e.parent_id}" for e in job.events):
             clean = [
@@ -202,7 +212,7 @@ class Inserts(Updates):
         for e, _ in events.values():
             wanted.setdefault(e.session_id, day_of(e.start_time))
         # every event sent, as on SQLite, ignored resends included
-        placeholders = placeholder_sessions(e for e, _ in pairs)
+        placeholders = placeholder_sessions((e for e, _ in pairs), names)
         sessions = sorted(wanted)
         ordered = [events[k] for k in sorted(events)]  # one lock order in every process
         ids = {k: e.session_id for k, (e, _) in events.items()}
@@ -242,6 +252,8 @@ class Inserts(Updates):
         parked = pending.fetchall()
         if parked:
             self._fold_pending(conn, project, ids, parked)
+        for trace, session in named_links(job.traces):
+            self._move_trace(conn, project, trace, mapping.get(trace, session))
 
     @staticmethod
     def _copy_lines(

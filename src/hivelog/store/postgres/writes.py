@@ -126,6 +126,12 @@ class Writes(Inserts):
             for e in job.events:
                 for key in (e.event_id, e.session_id):
                     exclusive.setdefault(_bucket(key), False)
+            for trace, link in job.traces.items():  # one trace, one session (store/traces.py)
+                bucket = _bucket(trace)
+                if link.session_id not in (None, trace):
+                    exclusive[bucket] = True
+                else:
+                    exclusive.setdefault(bucket, False)
             for u in job.updates:
                 exclusive[_bucket(u.event_id)] = True
         if not exclusive:

@@ -1,0 +1,109 @@
+"""Where every OTLP transport ends: converted spans or log records → durable writes, and the
+protobuf answer. OTLP/HTTP (`routes/otlp.py`) and OTLP/gRPC (`grpc_server.py`) both call these,
+so storage, project checks and `partial_success` are the same whichever way data came.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TypeVar
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsPartialSuccess,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceResponse,
+)
+
+from hivelog.errors import Forbidden
+from hivelog.ingest.writer import Writer
+from hivelog.normalize.event import Event, EventUpdate, TraceLink
+from hivelog.normalize.otlp import Converted
+from hivelog.store.base import ApiKey, WriteEvents, merge_links
+
+_EMPTY_TRACE_RESPONSE = ExportTraceServiceResponse().SerializeToString()
+_EMPTY_LOGS_RESPONSE = ExportLogsServiceResponse().SerializeToString()
+
+
+def check_key_project(key: ApiKey | None, name: str | None) -> None:
+    """Forbidden if `key` belongs to another project than `name`."""
+    if key is not None and name and name not in (key.project.name, key.project.project_id):
+        raise Forbidden(
+            f"this API key belongs to project {key.project.name!r}, not {name!r}; "
+            "leave the project out or use a key of that project",
+            "project",
+        )
+
+
+def key_resolver(key: ApiKey | None) -> Callable[[str], str]:
+    """The project a name in the data resolves to for a request with `key`: the key's own
+    project (named by name or id; another one is Forbidden), or the name on an open server."""
+
+    def resolve(name: str) -> str:
+        if key is None:
+            return name
+        check_key_project(key, name)
+        return key.project.name
+
+    return resolve
+
+
+T = TypeVar("T", Event, EventUpdate)
+
+
+def _by_project(named: dict[str, list[T]], resolve: Callable[[str], str]) -> dict[str, list[T]]:
+    out: dict[str, list[T]] = {}
+    for name, items in named.items():
+        out.setdefault(resolve(name), []).extend(items)
+    return out
+
+
+async def store_converted(
+    writer: Writer, resolve: Callable[[str], str], converted: Converted, nbytes: int
+) -> None:
+    """One durable job per project, all in flight at once; the first failure is raised.
+    `resolve` turns each project the data names into the one to write (or raises Forbidden:
+    then nothing of the request is stored)."""
+    events = _by_project(converted.by_project, resolve)
+    updates = _by_project(converted.updates, resolve)
+    traces: dict[str, dict[str, TraceLink]] = {}
+    for name, links in converted.traces.items():
+        merge_links(traces.setdefault(resolve(name), {}), links)
+    writes = [WriteEvents(project=p, events=e, traces=traces.get(p, {})) for p, e in events.items()]
+    writes += [WriteEvents(project=p, updates=u) for p, u in updates.items()]
+    total = sum(job.size() for job in writes) or 1
+    jobs = [writer.submit(job, nbytes * job.size() // total) for job in writes]
+    if not jobs:
+        return
+    if len(jobs) == 1:
+        await jobs[0]
+        return
+    results = await asyncio.gather(*jobs, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+
+
+def trace_answer(converted: Converted) -> bytes:
+    """An ExportTraceServiceResponse: empty, or the refused spans in `partial_success`."""
+    if not converted.rejected:
+        return _EMPTY_TRACE_RESPONSE
+    return ExportTraceServiceResponse(
+        partial_success=ExportTracePartialSuccess(
+            rejected_spans=converted.rejected, error_message=converted.message
+        )
+    ).SerializeToString()
+
+
+def logs_answer(converted: Converted) -> bytes:
+    """An ExportLogsServiceResponse: empty, or the refused records in `partial_success`."""
+    if not converted.rejected:
+        return _EMPTY_LOGS_RESPONSE
+    return ExportLogsServiceResponse(
+        partial_success=ExportLogsPartialSuccess(
+            rejected_log_records=converted.rejected, error_message=converted.message
+        )
+    ).SerializeToString()

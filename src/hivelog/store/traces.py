@@ -1,0 +1,64 @@
+"""One trace, one session: the parts every backend shares (see "One trace, one session" in
+`Store`, store/base.py).
+
+Why here and not in the converter: spans of one trace come in many requests, in any order,
+to any process, so only the store — inside its write transaction, beside the mapping of trace
+sessions to named sessions it keeps — can tell where a span belongs. What does not touch the
+database is written once, here: rewriting a job's events to the session their trace belongs
+to, and the names sessions created from attributes get.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from hivelog.normalize.event import Event, TraceLink
+from hivelog.normalize.otlp import trace_session_id
+
+
+def trace_of(event: Event) -> str | None:
+    """The trace session id of an OTLP event (from `metadata.otel.trace_id`), else None."""
+    otel = event.metadata.get("otel")
+    trace_id = otel.get("trace_id") if isinstance(otel, dict) else None
+    if not isinstance(trace_id, str) or len(trace_id) != 32:
+        return None
+    return trace_session_id(trace_id)
+
+
+def named_links(traces: dict[str, TraceLink]) -> list[tuple[str, str]]:
+    """(trace session, session named) for every trace of a job that names a session."""
+    return [(t, link.session_id) for t, link in traces.items() if link.session_id not in (None, t)]
+
+
+def relink(events: list[Event], mapping: dict[str, str]) -> tuple[list[Event], dict[str, str]]:
+    """`events` with those of mapped traces moved to their trace's session (new objects; the
+    caller's stay as they were), and the names of the trace-session events dropped on the way
+    (mapped session → name), which name the session they were replaced by."""
+    out: list[Event] = []
+    names: dict[str, str] = {}
+    for e in events:
+        trace = trace_of(e) if mapping else None
+        target = mapping.get(trace) if trace is not None else None
+        if target is None or (e.session_id == target and e.event_id != trace):
+            out.append(e)
+        elif e.event_id == trace:  # the trace's own session event: the named one replaces it
+            names.setdefault(target, e.event_name)
+        elif e.event_type == "session" and e.event_id == e.session_id:
+            out.append(e)  # a span that is a session itself (HoneyHive's) stays one
+        else:
+            parent = target if e.parent_id in (e.session_id, trace) else e.parent_id
+            out.append(msgspec.structs.replace(e, session_id=target, parent_id=parent))
+    return out, names
+
+
+def session_names(
+    traces: dict[str, TraceLink], mapping: dict[str, str], dropped: dict[str, str]
+) -> dict[str, str]:
+    """session id → the name a placeholder for it takes: the trace's root span (or its name
+    attribute), from this request's links or from a trace-session event just dropped."""
+    names = dict(dropped)
+    for trace, link in traces.items():
+        target = mapping.get(trace) or link.session_id
+        if target and link.name:
+            names.setdefault(target, link.name)
+    return names

@@ -1,0 +1,167 @@
+"""One trace, one session: when any span of a trace names a session, the whole trace is in it.
+
+The shape is OpenInference's `using_session` (and Traceloop's association properties): the
+instrumented spans carry `session.id`, the app's own root span does not. The real OpenTelemetry
+SDK makes the spans and its OTLP/HTTP exporter sends them, in the order each test chooses.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+
+from tests.conftest import Server, new_database
+from tests.otlp.otlp_helpers import event_id, events_of, trace_uuid
+
+
+def _trace(
+    resource: dict[str, Any] | None = None, child_attrs: dict[str, Any] | None = None
+) -> tuple[ReadableSpan, ReadableSpan, ReadableSpan, str]:
+    """An app root span (no session) with a chain and a model span that name a session."""
+    session = f"conv-{uuid.uuid4().hex[:8]}"
+    provider = TracerProvider(
+        resource=Resource.create(resource or {"deployment.environment.name": "staging"})
+    )
+    tracer = provider.get_tracer("tests")
+    attrs = child_attrs or {"session.id": session}
+    with (
+        tracer.start_as_current_span("handle request") as root,
+        tracer.start_as_current_span("agent", attributes=attrs) as chain,
+        tracer.start_as_current_span("chat gpt-4o-mini", attributes=attrs) as llm,
+    ):
+        llm.set_attribute("gen_ai.operation.name", "chat")
+        llm.set_attribute("gen_ai.request.model", "gpt-4o-mini")
+        llm.set_attribute("gen_ai.usage.input_tokens", 10)
+        llm.set_attribute("gen_ai.usage.output_tokens", 2)
+    provider.shutdown()
+    spans = (root, chain, llm)
+    assert all(isinstance(s, ReadableSpan) for s in spans)
+    return root, chain, llm, session  # type: ignore[return-value]
+
+
+def _send(url: str, project: str, spans: list[ReadableSpan]) -> None:
+    exporter = OTLPSpanExporter(endpoint=f"{url}/v1/traces?project={project}", timeout=30)
+    assert exporter.export(spans).name == "SUCCESS"
+    exporter.shutdown()
+
+
+def _ids(span: ReadableSpan) -> tuple[str, str]:
+    ctx = span.get_span_context()
+    assert ctx is not None
+    return f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"
+
+
+def _check_one_session(
+    client: httpx.Client,
+    project: str,
+    root: ReadableSpan,
+    chain: ReadableSpan,
+    llm: ReadableSpan,
+    session: str,
+) -> dict[str, dict[str, Any]]:
+    trace_id, _ = _ids(root)
+    stored = {e["event_id"]: e for e in events_of(client, project)}
+    root_id, chain_id, llm_id = (event_id(*_ids(s)) for s in (root, chain, llm))
+    assert set(stored) == {session, root_id, chain_id, llm_id}, stored.keys()
+    assert trace_uuid(trace_id) not in stored  # the trace's own session gave way
+    for eid in (root_id, chain_id, llm_id):
+        assert stored[eid]["session_id"] == session
+        assert stored[eid]["source"] == "staging"
+    assert stored[root_id]["parent_id"] == session
+    assert stored[chain_id]["parent_id"] == root_id
+    assert stored[llm_id]["parent_id"] == chain_id
+    head = stored[session]
+    assert head["event_type"] == "session"
+    assert head["event_name"] == "handle request"  # the trace's root span, not "unknown"
+    assert head["source"] == "staging"
+    r = client.get(f"/v1/sessions/{session}", params={"project": project})
+    assert r.status_code == 200, r.text
+    tree = r.json()
+    assert [c["event_id"] for c in tree["children"]] == [root_id]
+    assert [c["event_id"] for c in tree["children"][0]["children"]] == [chain_id]
+    assert tree["metadata"]["num_events"] == 3
+    return stored
+
+
+@pytest.mark.parametrize("order", ["root first", "root last", "one request"])
+def test_a_trace_moves_to_the_session_any_span_names(
+    server: Server, client: httpx.Client, project: str, order: str
+) -> None:
+    root, chain, llm, session = _trace()
+    if order == "root first":
+        _send(server.url, project, [root])
+        trace_id, _ = _ids(root)
+        before = events_of(client, project)
+        assert {e["session_id"] for e in before} == {trace_uuid(trace_id)}  # for now
+        _send(server.url, project, [chain, llm])
+    elif order == "root last":
+        _send(server.url, project, [llm])
+        _send(server.url, project, [chain])
+        _send(server.url, project, [root])
+    else:
+        _send(server.url, project, [root, chain, llm])
+    _check_one_session(client, project, root, chain, llm, session)
+    _send(server.url, project, [root, chain, llm])  # resending changes nothing
+    _check_one_session(client, project, root, chain, llm, session)
+
+
+def test_a_real_session_keeps_its_name(server: Server, client: httpx.Client, project: str) -> None:
+    root, chain, llm, session = _trace()
+    r = client.post(
+        "/session/start",
+        json={"project": project, "session_id": session, "session_name": "my chat"},
+    )
+    assert r.status_code == 200, r.text
+    _send(server.url, project, [root])
+    _send(server.url, project, [chain, llm])
+    (head,) = [e for e in events_of(client, project) if e["event_id"] == session]
+    assert head["event_name"] == "my chat"
+
+
+def test_user_ids_and_source_from_any_dialect(
+    server: Server, client: httpx.Client, project: str
+) -> None:
+    session = f"tl-{uuid.uuid4().hex[:8]}"
+    attrs = {
+        "traceloop.association.properties.session_id": session,
+        "traceloop.association.properties.user_id": "user-7",
+        "traceloop.association.properties.tenant": "acme",
+    }
+    root, chain, llm, _ = _trace({"service.name": "checkout"}, attrs)
+    _send(server.url, project, [root, chain, llm])
+    stored = {e["event_id"]: e for e in events_of(client, project)}
+    llm_event = stored[event_id(*_ids(llm))]
+    assert llm_event["session_id"] == session
+    assert llm_event["user_properties"] == {"user_id": "user-7"}
+    assert llm_event["metadata"]["traceloop"]["association"]["properties"] == {"tenant": "acme"}
+    assert llm_event["source"] == "checkout"  # no deployment.environment: service.name
+    assert stored[session]["event_name"] == "handle request"
+
+
+def test_two_processes_on_postgres(tmp_path_factory: pytest.TempPathFactory, project: str) -> None:
+    """The root to one server process, the spans naming the session to another, both orders."""
+    with new_database("postgres", tmp_path_factory.mktemp("pg")) as db:
+        first, second = Server(db), Server(db)
+        first.start()
+        second.start()
+        try:
+            for n, (a, b) in enumerate(((first, second), (second, first))):
+                root, chain, llm, session = _trace()
+                _send(a.url, f"{project}-{n}", [root])
+                _send(b.url, f"{project}-{n}", [chain, llm])
+                with first.client() as client:
+                    _check_one_session(client, f"{project}-{n}", root, chain, llm, session)
+                root, chain, llm, session = _trace()
+                _send(a.url, f"{project}-{n}-late", [llm, chain])
+                _send(b.url, f"{project}-{n}-late", [root])
+                with second.client() as client:
+                    _check_one_session(client, f"{project}-{n}-late", root, chain, llm, session)
+        finally:
+            first.stop()
+            second.stop()
