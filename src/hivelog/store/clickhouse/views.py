@@ -29,7 +29,9 @@ _SESSION_STATS = (
     "SELECT session_id, countIf(event_id != session_id), "
     "countIf(event_id != session_id AND event_type = 'model'), countIf(error IS NOT NULL), "
     f"sumIf({_TOKENS}, event_id != session_id AND metadata IS NOT NULL), "
-    f"sumIf({_number('metadata', ['cost'])}, event_id != session_id AND {_PRICED}), "
+    # Compensated (Kahan) sums: the same total whatever order the engine adds rows in, as the
+    # other backends' exact sums give (2.8, not 2.8000000000000003).
+    f"sumKahanIf({_number('metadata', ['cost'])}, event_id != session_id AND {_PRICED}), "
     "min(start_time), max(end_time), "
     f"countIf(event_id != session_id AND {_PRICED}), "
     f"countIf(event_id != session_id AND event_type = 'model' AND NOT {_PRICED}) "
