@@ -1,7 +1,8 @@
 """Shared fixtures: a real `hivelog serve` process over real HTTP on a real database.
 
 `server` starts one process per test module on a database of its own, `fresh_server` one per
-test; both run every test twice, on SQLite and on PostgreSQL (the `backend` fixture).
+test; both run every test three times, on SQLite, on PostgreSQL and on ClickHouse's embedded
+engine (the `backend` fixture; see `new_database` for how chdb is reached).
 `Server.restart()` stops and starts the same database (durability tests).
 """
 
@@ -61,7 +62,7 @@ class Server:
             self.extra_args = [*self.extra_args, "--grpc-port", str(self.grpc_port)]
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = (
-            Path(db).with_suffix(".log")
+            Path(db.removeprefix("chdb:")).with_suffix(".log")
             if "://" not in db
             else Path(f"/tmp/hivelog-{uuid.uuid4().hex}.log")
         )
@@ -146,7 +147,7 @@ class Server:
 # Every test that uses `server` or `fresh_server` runs once per backend. PostgreSQL is part of
 # the contract: a missing server fails the run with this message, it is never skipped.
 
-BACKENDS = ("sqlite", "postgres")
+BACKENDS = ("sqlite", "postgres", "chdb")
 PG_ADMIN_URL = os.environ.get("HIVELOG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 PG_MISSING = (
     "PostgreSQL is required for the postgres half of the test suite: expected a server at "
@@ -175,10 +176,22 @@ def pg_url(dbname: str) -> str:
 
 
 @contextlib.contextmanager
-def new_database(backend: str, directory: Path) -> Iterator[str]:
-    """A new, empty database of `backend` (a file path or a postgresql:// URL); removed after."""
+def new_database(backend: str, directory: Path, served: bool = True) -> Iterator[str]:
+    """A new, empty database of `backend` (a file path or a postgresql:// URL); removed after.
+
+    chdb: ClickHouse's embedded engine opens its data in one process, so by default the test
+    front (tests/chdb_front.py) owns it and the database is its `clickhouse://` URL: servers,
+    their workers and the CLI then share it as they would a ClickHouse server, through the
+    production HTTP transport. `served=False` gives the `chdb:PATH` itself (one process)."""
     if backend == "sqlite":
         yield str(directory / "hivelog.db")
+        return
+    if backend == "chdb":  # the embedded ClickHouse engine, a data directory per database
+        if not served:
+            yield f"chdb:{directory / 'chdb'}"
+            return
+        with chdb_behind_http(directory / "chdb") as url:
+            yield url
         return
     name = f"hivelog_test_{uuid.uuid4().hex[:16]}"
     with pg_admin() as admin:
@@ -190,9 +203,41 @@ def new_database(backend: str, directory: Path) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextlib.contextmanager
+def chdb_behind_http(directory: Path) -> Iterator[str]:
+    """The embedded ClickHouse engine on `directory`, served over HTTP by the test front."""
+    port = free_port()
+    front = subprocess.Popen(
+        [sys.executable, "-m", "tests.chdb_front", str(directory), str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert front.stdout is not None
+        line = front.stdout.readline()
+        assert line.strip() == b"ready", line + front.stdout.read()
+        yield f"clickhouse://127.0.0.1:{port}/default"
+    finally:
+        front.terminate()
+        front.wait(timeout=60)
+
+
+def backend_fixture(names: tuple[str, ...]) -> Any:
+    """A `backend` fixture over `names`, for a suite's conftest to narrow the backends."""
+
+    @pytest.fixture(scope="module", params=names)
+    def backend(request: pytest.FixtureRequest) -> str:
+        name: str = request.param
+        return name
+
+    return backend
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
-    """ "sqlite" or "postgres": tests using it (or `server`, `fresh_server`) run on both."""
+    """ "sqlite", "postgres" or "chdb": tests using it (or `server`, `fresh_server`) run on
+    each."""
     name: str = request.param
     return name
 

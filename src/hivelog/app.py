@@ -41,14 +41,28 @@ def is_postgres(db: str | None) -> bool:
     return bool(db) and str(db).startswith(("postgresql://", "postgres://"))
 
 
+def is_clickhouse(db: str | None) -> bool:
+    return bool(db) and str(db).startswith(("clickhouse://", "clickhouses://", "chdb:"))
+
+
 def open_store(settings: Settings) -> Store:
-    """The backend named by `--db`: a postgresql:// URL means PostgreSQL, a path SQLite.
+    """The backend named by `--db`: a postgresql:// URL means PostgreSQL, clickhouse://,
+    clickhouses:// or chdb:PATH ClickHouse, a path SQLite.
 
     Every query of this process is held to the settings' query limits from here on,
     whichever way it comes in (API, UI pages, CLI export)."""
     configure_query_limits(
         QueryLimits(max_filters=settings.max_filters, max_search_chars=settings.max_search_chars)
     )
+    if is_clickhouse(settings.db):
+        from hivelog.store.clickhouse import ClickHouseStore
+
+        assert settings.db is not None
+        return ClickHouseStore(
+            settings.db,
+            read_timeout_ms=settings.read_timeout_ms,
+            cluster=settings.clickhouse_cluster,
+        )
     if is_postgres(settings.db):
         from hivelog.store.postgres import PostgresStore
 

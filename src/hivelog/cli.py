@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -42,7 +43,7 @@ def serve(**options: Any) -> None:
     """Run the server (SQLite by default; data is durable before any 2xx answer)."""
     import uvicorn
 
-    from hivelog.app import create_app, is_postgres, open_store
+    from hivelog.app import create_app, is_clickhouse, is_postgres, open_store
 
     settings = Settings.from_env(**options)
     logging.basicConfig(
@@ -50,11 +51,15 @@ def serve(**options: Any) -> None:
     )
     if settings.workers < 1:
         raise click.UsageError("--workers must be at least 1")
-    if settings.workers > 1 and not is_postgres(settings.db):
+    shared = is_postgres(settings.db) or (
+        is_clickhouse(settings.db) and not str(settings.db).startswith("chdb:")
+    )
+    if settings.workers > 1 and not shared:
         raise click.UsageError(
-            "--workers > 1 needs PostgreSQL (--db postgresql://…): SQLite allows one writer, "
-            "so a second process would only wait for the first. One process on SQLite "
-            "already commits many requests per transaction."
+            "--workers > 1 needs PostgreSQL (--db postgresql://…) or a ClickHouse server "
+            "(--db clickhouse://…): SQLite allows one writer, so a second process would only "
+            "wait for the first, and the embedded ClickHouse engine (chdb:) opens its data in "
+            "one process only. One process already commits many requests per write."
         )
     from hivelog.normalize.cost import configure
     from hivelog.normalize.prices import PricesError
@@ -127,9 +132,33 @@ def prices(prices_file: str | None, models: tuple[str, ...]) -> None:
 @click.option(
     "--db", "db", default=None, help="Database (default: HIVELOG_DB or ~/.hivelog/hivelog.db)."
 )
-def migrate(db: str | None) -> None:
+@click.option(
+    "--cluster",
+    "cluster",
+    default=None,
+    help="ClickHouse: create the tables ON CLUSTER with Replicated engines behind Distributed "
+    "tables (default: HIVELOG_CLICKHOUSE_CLUSTER; none = one node).",
+)
+@click.option(
+    "--print-sql",
+    is_flag=True,
+    help="ClickHouse: print the schema's statements (as --cluster spells them) and exit "
+    "without connecting.",
+)
+def migrate(db: str | None, cluster: str | None, print_sql: bool) -> None:
     """Apply pending schema migrations (also done automatically at start); creates the
     database if it does not exist."""
+    if cluster is not None:
+        os.environ["HIVELOG_CLICKHOUSE_CLUSTER"] = cluster
+    if print_sql:
+        from hivelog.store.clickhouse import ClickHouseStore
+
+        chosen = Settings.from_env(db=db).clickhouse_cluster
+        for name, found in ClickHouseStore("chdb:", cluster=chosen).schema_statements():
+            click.echo(f"-- migration {name}")
+            for statement in found:
+                click.echo(statement.strip() + ";\n")
+        return
     with opened(db, create=True) as (_, label):  # opening applies what is missing
         pass
     click.echo(f"database {label} is up to date", err=True)
@@ -235,6 +264,38 @@ def keys_open(db: str | None) -> None:
     click.echo(
         f"database {label} opened: a loopback server runs without keys (any local "
         "process may read and write every project) until a key is created",
+        err=True,
+    )
+
+
+@main.command("copy")
+@click.option("--from", "source", required=True, help="The database to copy from (any --db).")
+@click.option("--to", "target", required=True, help="The database to copy into (any --db).")
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("hivelog-copy.checkpoint"),
+    show_default=True,
+    help="Where progress is kept; a re-run with the same --from and --to resumes from it.",
+)
+@click.option("--page", default=2000, show_default=True, help="Events per read and write.")
+def copy_command(source: str, target: str, checkpoint: Path, page: int) -> None:
+    """Copy every project, API key, event and waiting update from one database to another
+    (SQLite, PostgreSQL, ClickHouse, in any direction); resumable. Stop writers first."""
+    from hivelog.copy import CopyFailed, copy_database
+
+    if source == target:
+        raise click.UsageError("--from and --to name the same database")
+    with opened(source) as (src, _), opened(target, create=True) as (dst, _):
+        try:
+            done = copy_database(
+                src, dst, source_name=source, target_name=target, checkpoint=checkpoint, page=page
+            )
+        except CopyFailed as exc:
+            raise click.ClickException(f"{exc}; run the same command again to resume") from None
+    click.echo(
+        f"copied {done.projects} project(s), {done.keys} key(s), {done.events} event(s) and "
+        f"{done.updates} waiting update(s){' (resumed)' if done.resumed else ''}",
         err=True,
     )
 

@@ -21,8 +21,13 @@ from hivelog.store.base import Store
 
 def describe(settings: Settings) -> str:
     """The database without any password in it."""
-    from hivelog.app import is_postgres
+    from hivelog.app import is_clickhouse, is_postgres
 
+    if is_clickhouse(settings.db):
+        from hivelog.store.clickhouse import display
+
+        assert settings.db is not None
+        return display(settings.db)
     if is_postgres(settings.db):
         from psycopg.conninfo import conninfo_to_dict
 
@@ -65,6 +70,10 @@ def opened(db: str | None, *, create: bool = False) -> Iterator[tuple[Store, str
     try:
         store.open()
     except (OSError, sqlite3.Error, psycopg.Error) as exc:
+        raise click.ClickException(f"cannot open database {label}: {exc}") from None
+    except Exception as exc:  # ClickHouse: e.g. a chdb: directory another process holds
+        if type(exc).__name__ not in ("EngineError", "Overloaded"):
+            raise
         raise click.ClickException(f"cannot open database {label}: {exc}") from None
     try:
         yield store, label

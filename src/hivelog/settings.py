@@ -40,8 +40,16 @@ class Settings:
     )
     db: str | None = setting(
         None,
-        "Database: a SQLite file path (default ~/.hivelog/hivelog.db) or a "
-        "postgresql://user@host:5432/dbname URL.",
+        "Database: a SQLite file path (default ~/.hivelog/hivelog.db), a "
+        "postgresql://user@host:5432/dbname URL, a clickhouse://[user:password@]host:8123/db "
+        "URL (clickhouses:// or ?secure=1 for TLS) or chdb:PATH (the embedded ClickHouse "
+        "engine); ClickHouse needs `pip install 'hivelog[clickhouse]'`.",
+    )
+    clickhouse_cluster: str | None = setting(
+        None,
+        "ClickHouse only: the cluster (from the server's remote_servers) whose nodes hold "
+        "hivelog's tables: migrations create them ON CLUSTER with Replicated engines behind "
+        "Distributed tables, and inserts wait for a quorum of replicas (docs/scaling.md).",
     )
     max_body_bytes: int = setting(
         64 * 1024 * 1024,

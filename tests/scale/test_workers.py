@@ -1,14 +1,17 @@
-"""Several hivelog processes on one PostgreSQL converge exactly like one process.
+"""Several hivelog processes on one PostgreSQL, or on one ClickHouse, converge exactly like one.
 
 Two `hivelog serve` processes on different ports share one fresh database: A runs
 `--workers 2` (two uvicorn worker processes behind one port), B one process. Concurrent
 clients spread each session's start, events, updates and resends across all of them in
 random order; every acknowledged event must then be stored exactly once, with the exact
-tree, `children_ids`, merged updates and real (not placeholder) session.
+tree, `children_ids`, merged updates and real (not placeholder) session. On ClickHouse the
+database is the embedded engine behind the test-only HTTP front (tests/chdb_front.py),
+reached through the production HTTP transport.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import uuid
@@ -25,9 +28,15 @@ BASE = 1_790_000_000_000
 CLIENTS = 16
 
 
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Server]]:
-    with new_database("postgres", tmp_path_factory.mktemp("pg")) as db:
+@pytest.fixture(scope="module", params=["postgres", "clickhouse"])
+def servers(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[Server]]:
+    with contextlib.ExitStack() as stack:
+        if request.param == "postgres":
+            db = stack.enter_context(new_database("postgres", tmp_path_factory.mktemp("pg")))
+        else:
+            db = stack.enter_context(new_database("chdb", tmp_path_factory.mktemp("ch")))
         group = [Server(db, ["--workers", "2"]), Server(db)]
         # Started at the same moment: both run migrations, which must apply exactly once.
         starters = [threading.Thread(target=s.start, kwargs={"timeout": 120}) for s in group]

@@ -11,7 +11,9 @@ from tests.conftest import HIVELOG, Server
 
 def hivelog(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run the `hivelog` command; output as text."""
-    return subprocess.run([HIVELOG, *args], capture_output=True, text=True, timeout=60, check=check)
+    return subprocess.run(
+        [HIVELOG, *args], capture_output=True, text=True, timeout=300, check=check
+    )
 
 
 def create_key(db: str, project: str, name: str | None = None) -> str:

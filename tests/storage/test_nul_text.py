@@ -39,3 +39,4 @@ def test_nul_in_ids_names_and_json_is_stored(server: Server, backend: str) -> No
 
 def test_server_fixture_runs_the_backend_it_names(server: Server, backend: str) -> None:
     assert server.db.startswith("postgresql://") == (backend == "postgres")
+    assert server.db.startswith("clickhouse://") == (backend == "chdb")

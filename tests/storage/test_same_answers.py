@@ -1,8 +1,8 @@
-"""The same requests give the same answers on SQLite and on PostgreSQL.
+"""The same requests give the same answers on SQLite, PostgreSQL and ClickHouse (chdb).
 
 One scripted workload (out-of-order children, updates before events, resends, batches,
-mixed-language text) goes to a SQLite server and to a PostgreSQL server; then trees, single
-events and filtered exports must be equal, apart from the generated `project_id`.
+mixed-language text) goes to a SQLite, a PostgreSQL and a ClickHouse server; then trees,
+single events and filtered exports must be equal, apart from the generated `project_id`.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Server]]:
     with (
         new_database("sqlite", tmp_path_factory.mktemp("sqlite")) as lite,
         new_database("postgres", tmp_path_factory.mktemp("pg")) as pg,
+        new_database("chdb", tmp_path_factory.mktemp("chdb")) as ch,
     ):
-        servers = [Server(lite), Server(pg)]
+        servers = [Server(lite), Server(pg), Server(ch)]
         for s in servers:
             s.start()
         try:
@@ -103,7 +104,7 @@ def _strip(value: Any) -> Any:
     return value
 
 
-def test_same_answers_on_both_backends(pair: list[Server], tmp_path: Path) -> None:
+def test_same_answers_on_every_backend(pair: list[Server], tmp_path: Path) -> None:
     calls, sessions, events = _workload()
     for srv in pair:
         with srv.client() as c:
@@ -123,8 +124,9 @@ def test_same_answers_on_both_backends(pair: list[Server], tmp_path: Path) -> No
                 out.append(c.post("/events/export", json=body).json())
                 out.append(c.post("/events/export", json={**body, "limit": 7, "page": 2}).json())
         answers.append(_strip(out))
-    lite, pg = answers
-    assert len(lite) == len(pg)
-    for a, b in zip(lite, pg, strict=True):
-        assert a == b
+    lite, *others = answers
+    for other in others:
+        assert len(lite) == len(other)
+        for a, b in zip(lite, other, strict=True):
+            assert a == b
     assert any(a.get("totalEvents") for a in lite if isinstance(a, dict))

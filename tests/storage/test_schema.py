@@ -1,4 +1,4 @@
-"""Migrations are ordered, named, recorded and idempotent on both backends; the PostgreSQL
+"""Migrations are ordered, named, recorded and idempotent on every backend; the PostgreSQL
 schema has the shape docs/scaling.md promises (partitioned events, project-led keys, lz4)."""
 
 from __future__ import annotations
@@ -18,6 +18,16 @@ def _applied(db: str, backend: str) -> list[str]:
     if backend == "sqlite":
         with sqlite3.connect(db) as conn:
             return [r[0] for r in conn.execute(query)]
+    if backend == "chdb":
+        from hivelog.store.clickhouse.connection import parse_rows
+        from hivelog.store.clickhouse.transport import open_transport
+
+        engine = open_transport(db)
+        try:
+            out = engine.execute("SELECT name FROM schema_migrations FINAL ORDER BY name")
+        finally:
+            engine.close()
+        return [r[0] for r in parse_rows(out)]
     with psycopg.connect(db) as pg:
         return [r[0] for r in pg.execute(query)]
 

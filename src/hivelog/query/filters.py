@@ -118,6 +118,10 @@ class Dialect:
     json_exists: Callable[[str, Sequence[str]], str]
     contains: Callable[[str], str]  # expr contains the next parameter, case-insensitively
     mark: str = "?"
+    # A column compared with a value of the other kind (a text column with a number, a number
+    # column with text); as is where the backend converts by itself.
+    number_column: Callable[[str], str] = lambda c: c
+    text_column: Callable[[str], str] = lambda c: c
 
 
 def _sqlite_path(segments: Sequence[str]) -> str:
@@ -165,7 +169,42 @@ POSTGRES = Dialect(
     mark="%s",
 )
 
-DIALECTS: dict[str, Dialect] = {"sqlite": SQLITE, "postgres": POSTGRES}
+
+def _ch_path(segments: Sequence[str]) -> str:
+    # JSONExtract* take keys as strings and list positions as 1-based integers.
+    return ", ".join(str(int(s) + 1) if s.isdigit() else repr(s) for s in segments)
+
+
+def _ch_text(column: str, segments: Sequence[str]) -> str:
+    """Strings as their text, other values as their JSON (as PostgreSQL's #>>), null NULL."""
+    path = _ch_path(segments)
+    return (
+        f"multiIf(JSONType({column}, {path}) = 'String', JSONExtractString({column}, {path}), "
+        f"JSONType({column}, {path}) = 'Null', NULL, JSONExtractRaw({column}, {path}))"
+    )
+
+
+def _ch_number(column: str, segments: Sequence[str]) -> str:
+    """Numbers as Float64 and booleans as 1/0 (as SQLite's json_extract); anything else NULL."""
+    path = _ch_path(segments)
+    return (
+        f"multiIf(JSONType({column}, {path}) IN ('Int64', 'UInt64', 'Double'), "
+        f"JSONExtractFloat({column}, {path}), JSONType({column}, {path}) = 'Bool', "
+        f"toFloat64(JSONExtractBool({column}, {path})), NULL)"
+    )
+
+
+CLICKHOUSE = Dialect(
+    json_text=_ch_text,
+    json_number=_ch_number,
+    json_exists=lambda c, s: f"ifNull(JSONHas({c}, {_ch_path(s)}), 0) = 1",
+    contains=lambda expr: f"positionCaseInsensitiveUTF8(toString({expr}), ?) > 0",
+    # ClickHouse refuses to compare text with numbers: convert the column, not the value.
+    number_column=lambda c: f"toFloat64OrNull(toString({c}))",
+    text_column=lambda c: f"toString({c})",
+)
+
+DIALECTS: dict[str, Dialect] = {"sqlite": SQLITE, "postgres": POSTGRES, "clickhouse": CLICKHOUSE}
 
 
 def _operator(raw: str, where: str) -> str:
@@ -258,6 +297,10 @@ def _compile_one(f: EventFilterIn, where: str, d: Dialect, params: list[Any]) ->
     numeric = kind in ("number", "datetime", "boolean") or op in ("greater than", "less than")
     if is_json and path:
         expr = d.json_number(column, path) if numeric else d.json_text(column, path)
+    elif numeric and column not in NUMBER_COLUMNS:
+        expr = d.number_column(column)
+    elif not numeric and column in NUMBER_COLUMNS:
+        expr = d.text_column(column)
     else:
         expr = column
 

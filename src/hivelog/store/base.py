@@ -208,6 +208,9 @@ class EventQuery:
 
 SORTABLE: tuple[str, ...] = ("start_time", "end_time", "duration", "event_name", "event_type")
 
+# Where `Store.copy_events` stopped: the (start_time, arrival order) of the last event returned.
+Cursor = tuple[int, int]
+
 
 class Store(Protocol):
     """What a backend implements. Besides reads and writes, `write` owes these semantics:
@@ -301,6 +304,29 @@ class Store(Protocol):
     def open_without_keys(self) -> bool:
         """Record the operator's choice to run this database without keys again (`hivelog
         keys open`); False, recording nothing, while any key is active. Commits."""
+        ...
+
+    # ---- copying a whole database (`hivelog copy`, hivelog.copy) -----------------------------
+
+    def copy_events(
+        self, project: Project, after: Cursor | None, limit: int
+    ) -> tuple[list[Event], Cursor | None]:
+        """Up to `limit` stored events of `project` as stored (updates folded in, children ids
+        as the client set them, placeholder sessions left out: the target derives its own),
+        in (start time, arrival) order after `after`; and the cursor of the last one."""
+        ...
+
+    def pending_updates(self, project: Project) -> list[EventUpdate]:
+        """Updates waiting for an event that has not arrived, oldest first."""
+        ...
+
+    def import_project(self, name: str, project_id: str) -> Project:
+        """The project `name`, created with `project_id` if new (an existing one is kept)."""
+        ...
+
+    def import_key(self, key: ApiKey) -> None:
+        """Store `key` as it is (times, revocation) in its project (imported first); a key
+        already stored is left as it is. Commits."""
         ...
 
     # ---- reads for the web UI and charts (hivelog.ui, hivelog.query.aggregates) -------------

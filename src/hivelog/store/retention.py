@@ -70,6 +70,9 @@ def expire_step(store: Store, before_ms: int) -> int:
     from hivelog.store.postgres import PostgresStore
     from hivelog.store.sqlite import SqliteStore
 
+    expire = getattr(store, "expire", None)  # PostgreSQL, ClickHouse
+    if callable(expire) and not isinstance(store, SqliteStore):
+        return int(expire(before_ms))
     if isinstance(store, PostgresStore):
         return store.expire(before_ms)
     if isinstance(store, SqliteStore):

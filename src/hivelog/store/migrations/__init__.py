@@ -1,8 +1,8 @@
 """Ordered, named schema migrations, shared by every backend.
 
-Each migration is a module `mNNNN_name.py` holding the SQL per backend (`SQLITE`, and
-`POSTGRES` where that backend exists). Applied ones are recorded in `schema_migrations`, so
-running them again is a no-op.
+Each migration is a module `mNNNN_name.py` holding the SQL per backend (`SQLITE`,
+`POSTGRES`, `CLICKHOUSE`; an empty string when a backend has nothing to do). Applied ones are
+recorded in `schema_migrations`, so running them again is a no-op.
 """
 
 from __future__ import annotations

@@ -109,3 +109,96 @@ CREATE TABLE pending_updates (
 CREATE INDEX pending_by_event ON pending_updates (project, event_id);
 CREATE INDEX pending_by_age ON pending_updates (project, received_at);
 """
+
+# ClickHouse (store/clickhouse): one wide `events` table, deduplicated by ReplacingMergeTree.
+# Rows are never updated in place: a resend is a second row with the same key (the first
+# arrival has the higher `version`, so it wins, as on the other backends); an update is a row
+# of `event_patches`, folded onto the event by the writer into a new row whose `version`
+# (2^63 + the newest folded patch) outranks the original. Reads take `FINAL`.
+# Daily partitions by start time: retention drops whole days. The sort key leads with the
+# project, then the session, so a session's rows are one range in every day it touches.
+# `sessions_agg` learns every session from any of its events (a materialized view: min/max/
+# argMin are idempotent, so resends and new versions do no harm): the span of its start times
+# (a session's rows are then read from the days it touches only), whether its session event
+# arrived, and what a placeholder for it shows (the other backends store one as a row).
+# Monthly partitions: one small row per session and day, read whole for placeholders.
+# `fsync_*`: ClickHouse acknowledges an INSERT before fsync by default; these make a written
+# part durable before the INSERT returns (a 2xx means durable here too).
+# Statements are separated by a line holding only `;`.
+CLICKHOUSE = """
+CREATE TABLE IF NOT EXISTS projects (
+    key UInt64,
+    project_id String,
+    name String,
+    created_at Int64
+) ENGINE = ReplacingMergeTree ORDER BY (key, project_id)
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1
+;
+CREATE TABLE IF NOT EXISTS events (
+    project UInt64,
+    event_id String,
+    session_id String,
+    parent_id Nullable(String),
+    event_type LowCardinality(String),
+    event_name String,
+    source LowCardinality(String),
+    start_time Int64,
+    end_time Int64,
+    duration Float64,
+    error Nullable(String) CODEC(ZSTD(3)),
+    children_ids Nullable(String) CODEC(ZSTD(3)),
+    config Nullable(String) CODEC(ZSTD(3)),
+    inputs Nullable(String) CODEC(ZSTD(3)),
+    outputs Nullable(String) CODEC(ZSTD(3)),
+    metadata Nullable(String) CODEC(ZSTD(3)),
+    feedback Nullable(String) CODEC(ZSTD(3)),
+    metrics Nullable(String) CODEC(ZSTD(3)),
+    user_properties Nullable(String) CODEC(ZSTD(3)),
+    arrival UInt64 CODEC(Delta, ZSTD(1)),
+    version UInt64,
+    INDEX events_by_id event_id TYPE bloom_filter(0.01) GRANULARITY 1
+) ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMMDD(toDateTime(intDiv(start_time, 1000), 'UTC'))
+ORDER BY (project, session_id, event_id)
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1,
+    non_replicated_deduplication_window = 1000, index_granularity_bytes = '64Mi'
+;
+CREATE TABLE IF NOT EXISTS sessions_agg (
+    project UInt64,
+    session_id String,
+    day Date,
+    span_start SimpleAggregateFunction(min, Int64),
+    span_end SimpleAggregateFunction(max, Int64),
+    has_start SimpleAggregateFunction(max, UInt8),
+    first_start SimpleAggregateFunction(min, Nullable(Int64)),
+    last_end SimpleAggregateFunction(max, Nullable(Int64)),
+    first_arrival SimpleAggregateFunction(min, Nullable(UInt64)),
+    source AggregateFunction(argMin, String, UInt64)
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(day)
+ORDER BY (project, session_id, day)
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1
+;
+CREATE MATERIALIZED VIEW IF NOT EXISTS sessions_agg_mv TO sessions_agg AS
+SELECT project, session_id, toDate(toDateTime(intDiv(start_time, 1000), 'UTC')) AS day,
+    min(start_time) AS span_start, max(start_time) AS span_end,
+    max(event_id = session_id) AS has_start,
+    minIf(toNullable(start_time), event_type != 'session') AS first_start,
+    maxIf(toNullable(end_time), event_type != 'session') AS last_end,
+    minIf(toNullable(arrival), event_type != 'session') AS first_arrival,
+    argMinState(toString(source), if(event_type != 'session', arrival, 18446744073709551615))
+        AS source
+FROM events GROUP BY project, session_id, day
+;
+CREATE TABLE IF NOT EXISTS event_patches (
+    project UInt64,
+    event_id String,
+    seq UInt64,
+    patch_id UUID,
+    body String CODEC(ZSTD(3))
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMMDD(toDateTime(intDiv(seq, 1000000000), 'UTC'))
+ORDER BY (project, event_id, seq, patch_id)
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1,
+    non_replicated_deduplication_window = 1000
+"""

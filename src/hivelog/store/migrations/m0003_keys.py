@@ -34,3 +34,18 @@ CREATE TABLE api_keys (
 );
 CREATE INDEX api_keys_by_project ON api_keys (project);
 """
+
+# ClickHouse: revoking writes a newer version of the key's row (`version` 2, `revoked_at` set).
+CLICKHOUSE = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id String,
+    project UInt64,
+    name Nullable(String),
+    prefix String,
+    key_hash String,
+    created_at Int64,
+    revoked_at Nullable(Int64),
+    version UInt64
+) ENGINE = ReplacingMergeTree(version) ORDER BY key_id
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1
+"""

@@ -21,3 +21,12 @@ CREATE TABLE keys_opened (
     through_key BIGINT NOT NULL
 );
 """
+
+# ClickHouse: no key ids, so `through_key` is the newest key's `created_at` (ms) at the opening.
+CLICKHOUSE = """
+CREATE TABLE IF NOT EXISTS keys_opened (
+    opened_at Int64,
+    through_key Int64
+) ENGINE = MergeTree ORDER BY opened_at
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1
+"""

@@ -29,6 +29,7 @@ Why it is shaped this way:
 from __future__ import annotations
 
 from hivelog.store.postgres.connection import DAY_MS, READ_TIMEOUT_MS, day_of, partition_name
+from hivelog.store.postgres.copying import Copying
 from hivelog.store.postgres.keys import Keys
 from hivelog.store.postgres.reads import Reads
 from hivelog.store.postgres.retention import Expiry
@@ -38,11 +39,12 @@ from hivelog.store.postgres.writes import BUCKETS, Writes
 __all__ = ["BUCKETS", "DAY_MS", "READ_TIMEOUT_MS", "PostgresStore", "day_of", "partition_name"]
 
 
-class PostgresStore(Writes, Reads, Views, Keys, Expiry):
+class PostgresStore(Writes, Reads, Views, Keys, Expiry, Copying):
     """The Store on PostgreSQL, assembled from one mixin per concern:
 
     - `connection.PostgresBase`: pools, lifecycle, migrations, partitions, shared helpers;
     - `writes.Writes` (with `inserts.Inserts` and `updates.Updates`): the writer thread's path;
     - `reads.Reads`: events for the API; `views.Views`: the web UI and charts;
-    - `keys.Keys`: API keys; `retention.Expiry`: retention steps.
+    - `keys.Keys`: API keys; `retention.Expiry`: retention steps;
+    - `copying.Copying`: what `hivelog copy` reads and writes.
     """

@@ -1,0 +1,313 @@
+"""Backends benchmark: SQLite, PostgreSQL and ClickHouse (embedded, `chdb:`) over the same
+events, in one run.
+
+    .venv/bin/python bench/backends.py [--events 1000000] [--runs 5] \
+        [--pg postgresql://postgres@127.0.0.1:5432/test] [--only sqlite,postgres,chdb]
+
+Every backend gets a fresh database and the same N ~2 KB events (bench/ingest.py's shape:
+chat history in five languages, client UUIDv4 ids): sessions of 10 (a session start and 9
+events) over the last 30 days, sent in time order as live traffic would be.
+
+  ingest    POST /events/batch, 500 events per request, 8 connections; events/s (durable:
+            every 2xx is committed)
+  raw       the first --raw-events of the same rows inserted straight into the same tables of
+            a fresh database, no hivelog: SQLite executemany, 100 rows per transaction
+            (synchronous=FULL); PostgreSQL COPY, 100 rows per transaction; ClickHouse
+            `INSERT … FORMAT JSONCompactEachRow`, 1,000 rows per INSERT (the size the writer
+            aims for), fsync on; ratio = ingest / raw
+  reads     through HTTP, median of --runs (ms): a session tree (GET /v1/sessions/{id}); an
+            export page (model events with metadata.cost > 0.0005 in the last 7 days, 100);
+            the UI's sessions page (newest 50 sessions with their numbers); a 30-day chart
+            (GET /v1/events/chart, avg duration per day); search (the sessions page for a
+            word of the inputs, last 7 days)
+  disk      bytes on disk per event after ingest: SQLite file + WAL; PostgreSQL
+            pg_database_size; ClickHouse the active parts of hivelog's tables
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ingest import make_event, pg_database, raw_copy, raw_sqlite
+from loadgen import ServerProcess, request_bytes, run_load
+
+PROJECT = "bench"
+DAY_MS = 86_400_000
+CHUNK = 20_000
+NOW = int(time.time() * 1000)
+
+
+def make_chunk(start: int, n: int, total: int, seed: int) -> list[dict[str, Any]]:
+    """Events `start`…`start+n` of `total`: sessions of 10 in time order over 30 days."""
+    rng = random.Random(seed + start)
+    out: list[dict[str, Any]] = []
+    first = NOW - 30 * DAY_MS
+    step = 30 * DAY_MS / max(total // 10, 1)
+    for i in range(start - start % 10, start + n, 10):
+        sid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        t0 = int(first + (i // 10) * step)
+        session = {"event_id": sid, "session_id": sid, "event_type": "session",
+                   "event_name": "chat session", "source": "bench", "start_time": t0,
+                   "duration": 60_000.0, "user_properties": {"user_id": f"u{i % 97}"}, "config": {}, "inputs": {}, "outputs": {}, "metadata": {}}  # fmt: skip
+        items = [session]
+        for k in range(9):
+            e = make_event(rng, sid)
+            e["start_time"] = t0 + 1000 * (k + 1)
+            e["parent_id"] = sid
+            items.append(e)
+        out.extend(x for j, x in enumerate(items) if start <= i + j < start + n)
+    return out
+
+
+def batches(events: list[dict[str, Any]], size: int = 500) -> list[bytes]:
+    return [
+        request_bytes(
+            "POST",
+            "/events/batch",
+            json.dumps({"project": PROJECT, "events": events[i : i + size]}).encode(),
+        )
+        for i in range(0, len(events), size)
+    ]
+
+
+def ingest(server: ServerProcess, total: int, seed: int) -> float:
+    """Events/s through hivelog; only the time spent sending counts."""
+    seconds = 0.0
+    for start in range(0, total, CHUNK):
+        reqs = batches(make_chunk(start, min(CHUNK, total - start), total, seed))
+        result = run_load(server.port, reqs, 8)
+        if result.errors:
+            raise RuntimeError(f"ingest: {result.errors} requests failed")
+        seconds += result.seconds
+        print(f"  {start + min(CHUNK, total - start):,} events", file=sys.stderr)
+    return total / seconds
+
+
+def raw_clickhouse(events: list[dict[str, Any]], size: int = 1000, fsync: bool = True) -> float:
+    """Events/s of plain INSERTs into hivelog's ClickHouse tables on the embedded engine;
+    `fsync=False` measures what the durability settings cost."""
+    from hivelog.store.clickhouse import ClickHouseStore
+
+    encode = msgspec.json.Encoder().encode
+    with tempfile.TemporaryDirectory() as tmp:
+        store = ClickHouseStore(f"chdb:{tmp}/raw")
+        store.open()
+        if not fsync:
+            for table in ("events", "sessions_agg"):
+                store.transport.execute(
+                    f"ALTER TABLE {table} MODIFY SETTING fsync_after_insert = 0, "
+                    "fsync_part_directory = 0"
+                )
+        cols = (
+            "project, event_id, session_id, parent_id, event_type, event_name, source, "
+            "start_time, end_time, duration, config, inputs, outputs, metadata, user_properties, "
+            "arrival, version"
+        )
+        sql = f"INSERT INTO events ({cols}) FORMAT JSONCompactEachRow"
+        settings = {"input_format_json_read_objects_as_strings": 1}
+        start = time.perf_counter()
+        for i in range(0, len(events), size):
+            lines = [
+                encode(
+                    [
+                        1,
+                        e["event_id"],
+                        e["session_id"],
+                        e.get("parent_id"),
+                        e["event_type"],
+                        e["event_name"],
+                        e["source"],
+                        e["start_time"],
+                        e["start_time"] + int(e["duration"]),
+                        e["duration"],
+                        e.get("config"),
+                        e.get("inputs"),
+                        e.get("outputs"),
+                        e.get("metadata"),
+                        e.get("user_properties"),
+                        n,
+                        (1 << 62) - n,
+                    ]
+                )
+                for n, e in enumerate(events[i : i + size], start=i + 1)
+            ]
+            store.transport.execute(sql, (), b"\n".join(lines) + b"\n", settings)
+        elapsed = time.perf_counter() - start
+        store.close()
+    return len(events) / elapsed
+
+
+def reads(port: int, runs: int, session_ids: list[str]) -> dict[str, float]:
+    base = f"http://127.0.0.1:{port}"
+    week = {"$gte": NOW - 7 * DAY_MS, "$lte": NOW}
+    month = json.dumps({"$gte": NOW - 30 * DAY_MS, "$lte": NOW})
+    export = {
+        "project": PROJECT,
+        "filters": [
+            {"field": "event_type", "operator": "is", "value": "model"},
+            {"field": "metadata.cost", "operator": "greater than", "value": 0.0005},
+        ],
+        "dateRange": week,
+        "limit": 100,
+    }
+    chart = {"project": PROJECT, "metric": "duration", "aggregation": "avg", "bucket": "day",
+             "dateRange": month}  # fmt: skip
+    calls = {
+        "tree": lambda c, i: c.get(f"/v1/sessions/{session_ids[i]}", params={"project": PROJECT}),
+        "export": lambda c, i: c.post("/events/export", json=export),
+        "sessions": lambda c, i: c.get("/", params={"project": PROJECT}),
+        "chart": lambda c, i: c.get("/v1/events/chart", params=chart),
+        "search": lambda c, i: c.get(
+            "/", params={"project": PROJECT, "q": "biblioteca", "range": "7d"}
+        ),
+    }
+    out: dict[str, float] = {}
+    with httpx.Client(base_url=base, timeout=300) as c:
+        for name, call in calls.items():
+            call(c, 0)  # warm
+            times = []
+            for i in range(runs):
+                t = time.perf_counter()
+                r = call(c, i % len(session_ids))
+                times.append((time.perf_counter() - t) * 1000)
+                if r.status_code != 200:
+                    raise RuntimeError(f"{name}: {r.status_code} {r.text[:300]}")
+            out[name] = statistics.median(times)
+    return out
+
+
+def disk_bytes(backend: str, db: str) -> int:
+    if backend == "sqlite":
+        return sum(p.stat().st_size for p in Path(db).parent.glob(Path(db).name + "*"))
+    if backend == "postgres":
+        import psycopg
+
+        with psycopg.connect(db) as conn:
+            row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+        return int(row[0]) if row else 0
+    from hivelog.store.clickhouse.connection import parse_rows
+    from hivelog.store.clickhouse.transport import ChdbTransport
+
+    engine = ChdbTransport(db.removeprefix("chdb:"))
+    try:
+        out = engine.execute(
+            "SELECT sum(bytes_on_disk) FROM system.parts WHERE active "
+            "AND database = currentDatabase()"
+        )
+    finally:
+        engine.close()
+    return int(parse_rows(out)[0][0])
+
+
+class Started(ServerProcess):
+    """A ServerProcess given up to 3 minutes to start (the embedded engine loads a large
+    library; a busy machine takes its time)."""
+
+    def __init__(self, db: str) -> None:
+        try:
+            super().__init__(db)
+        except RuntimeError:
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).is_success:
+                        return
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            raise
+
+
+def run_backend(backend: str, args: argparse.Namespace) -> dict[str, float]:
+    print(f"{backend}:", file=sys.stderr)
+    extra: dict[str, float] = {}
+    sample = make_chunk(0, min(args.raw_events, args.events), args.events, args.seed)
+    if backend == "sqlite":
+        raw = raw_sqlite(sample)
+    elif backend == "postgres":
+        raw = raw_copy(sample, args.pg)
+    else:
+        raw = raw_clickhouse(sample)
+        extra["raw_no_fsync"] = raw_clickhouse(sample, fsync=False)
+    tmp = tempfile.TemporaryDirectory(prefix="hivelog-backends-")
+    drop = None
+    if backend == "sqlite":
+        db = f"{tmp.name}/bench.db"
+    elif backend == "postgres":
+        db, drop = pg_database(args.pg)
+    else:
+        db = f"chdb:{tmp.name}/ch"
+    try:
+        server = Started(db)
+        try:
+            rate = ingest(server, args.events, args.seed)
+            ids = [e["session_id"] for e in make_chunk(0, 10 * args.runs, args.events, args.seed)]
+            timings = reads(server.port, args.runs, ids[::10])
+        finally:
+            server.close()
+        disk = disk_bytes(backend, db)
+    finally:
+        if drop is not None:
+            drop()
+        tmp.cleanup()
+    return {"ingest": rate, "raw": raw, "disk_per_event": disk / args.events, **timings, **extra}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--raw-events", type=int, default=50_000)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    ap.add_argument("--only", default="sqlite,postgres,chdb")
+    args = ap.parse_args()
+    results = {b: run_backend(b, args) for b in args.only.split(",")}
+    print(f"\n{args.events:,} events, reads median of {args.runs} (ms)\n")
+    names = list(results)
+    print("| | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    rows = [
+        ("ingest, events/s", "ingest", "{:,.0f}"),
+        ("raw INSERT/COPY, rows/s", "raw", "{:,.0f}"),
+        ("session tree, ms", "tree", "{:.1f}"),
+        ("export page (7 days, filtered), ms", "export", "{:.1f}"),
+        ("sessions page, ms", "sessions", "{:.1f}"),
+        ("30-day chart, ms", "chart", "{:.1f}"),
+        ("search (7 days), ms", "search", "{:.1f}"),
+        ("disk per event, bytes", "disk_per_event", "{:,.0f}"),
+    ]
+    for label, key, fmt in rows:
+        print(f"| {label} | " + " | ".join(fmt.format(results[b][key]) for b in names) + " |")
+    ratios = " | ".join(f"{results[b]['ingest'] / results[b]['raw']:.2f}" for b in names)
+    print(f"| ingest / raw | {ratios} |")
+    if "chdb" in results and "postgres" in results:
+        ch, pg = results["chdb"], results["postgres"]
+        print(
+            f"\nchdb vs PostgreSQL: 30-day chart {ch['chart'] / pg['chart']:.2f}x, "
+            f"disk per event {ch['disk_per_event'] / pg['disk_per_event']:.2f}x"
+        )
+    if "chdb" in results:
+        ch = results["chdb"]
+        print(
+            f"ClickHouse raw INSERT with fsync {ch['raw']:,.0f} rows/s, without "
+            f"{ch['raw_no_fsync']:,.0f} ({ch['raw'] / ch['raw_no_fsync'] - 1:+.0%})"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+"""The base every part of the ClickHouse store builds on: the transport, migrations, projects,
+and the SQL every read shares (the events of a project as the other backends store them).
+
+Why a module of its own: each concern (writes, reads, UI views, keys, retention) is a mixin of
+`ClickHouseBase`, so they, and mypy, see one transport, one project cache and one `_rows`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from hivelog.store import migrations
+from hivelog.store.base import Project
+from hivelog.store.clickhouse import cluster
+from hivelog.store.clickhouse.transport import Transport, literal, open_transport
+
+log = logging.getLogger("hivelog.store.clickhouse")
+
+# Project ids derived from the name, so processes that create the same project at the same
+# moment (ClickHouse has no unique constraint to settle it) write the same row.
+_PROJECT_NAMESPACE = uuid.UUID("6b1f4c1e-4f0c-4d0a-9a57-68697665c06f")
+
+# Columns of every SELECT of whole events: rows.EVENT_COLUMNS (arrival as `seq`), then version.
+REAL_COLUMNS = (
+    "arrival AS seq, event_id, session_id, parent_id, event_type, event_name, source, "
+    "start_time, end_time, duration, error, 0 AS placeholder, children_ids, config, inputs, "
+    "outputs, metadata, feedback, metrics, user_properties, version"
+)
+SELECT = (
+    "seq, event_id, session_id, parent_id, event_type, event_name, source, start_time, "
+    "end_time, duration, error, placeholder, children_ids, config, inputs, outputs, metadata, "
+    "feedback, metrics, user_properties, version"
+)
+VERSION_AT = 20  # index of `version` in a row of SELECT
+
+_NULL_TEXT = "CAST(NULL AS Nullable(String))"
+# A session known only from its events: what the other backends store as a placeholder row.
+# Its arrival sorts just after the first event that named it (arrivals step by 2).
+_PLACEHOLDERS = (
+    "SELECT toUInt64({key}) AS project, a + 1 AS seq, session_id AS event_id, session_id, "
+    f"{_NULL_TEXT} AS parent_id, 'session' AS event_type, 'unknown' AS event_name, "
+    "src AS source, s AS start_time, e AS end_time, toFloat64(e - s) AS duration, "
+    f"{_NULL_TEXT} AS error, 1 AS placeholder, "
+    + ", ".join(
+        f"{_NULL_TEXT} AS {c}"
+        for c in (
+            "children_ids",
+            "config",
+            "inputs",
+            "outputs",
+            "metadata",
+            "feedback",
+            "metrics",
+            "user_properties",
+        )
+    )
+    + ", toUInt64(0) AS version FROM (SELECT session_id, assumeNotNull(min(first_start)) AS s, "
+    "assumeNotNull(max(last_end)) AS e, argMinMerge(source) AS src, "
+    "assumeNotNull(min(first_arrival)) AS a FROM sessions_agg WHERE project = {key} "
+    "GROUP BY session_id HAVING max(has_start) = 0 AND min(first_start) IS NOT NULL)"
+)
+
+
+def events_of(key: int, placeholders: bool = True, span: tuple[int, int] | None = None) -> str:
+    """A subquery: the events of project `key` as every backend answers them — one row per
+    stored event (`FINAL`), plus placeholder sessions — in SELECT's columns and `project`
+    (the filter compiler's WHERE names it). With `span`, only events starting within it (the
+    day partitions outside it are not read)."""
+    real = f"SELECT project, {REAL_COLUMNS} FROM events FINAL WHERE project = {int(key)}"
+    if span is not None:
+        real += f" AND start_time BETWEEN {int(span[0])} AND {int(span[1])}"
+    if not placeholders:
+        return f"({real})"
+    return f"({real} UNION ALL {_PLACEHOLDERS.format(key=int(key))})"
+
+
+def project_key(name: str) -> int:
+    """A 63-bit key from the project name: the same in every process, without coordination."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") >> 1
+
+
+def project_id_for(name: str) -> str:
+    return str(uuid.uuid5(_PROJECT_NAMESPACE, name))
+
+
+_decode_rows = msgspec.json.Decoder(list[list[Any]]).decode
+
+
+def parse_rows(out: bytes) -> list[list[Any]]:
+    """`JSONCompactEachRow` output → rows (one JSON array per line; strings hold no newline)."""
+    if not out.strip():
+        return []
+    return _decode_rows(b"[" + out.strip().replace(b"\n", b",") + b"]")
+
+
+class ClickHouseBase:
+    """Transport, lifecycle, migrations and projects; the mixins add the rest."""
+
+    dialect = "clickhouse"
+    writers = 1  # one INSERT stream per process; the engine parallelises each INSERT itself
+
+    def __init__(
+        self, url: str, *, read_timeout_ms: int = 30_000, cluster: str | None = None
+    ) -> None:
+        self.url = url
+        self.read_timeout_ms = read_timeout_ms
+        self.cluster = cluster
+        self._transport: Transport | None = None
+        self._projects: dict[str, Project] = {}
+        self._lock = threading.Lock()
+
+    # ---- lifecycle --------------------------------------------------------------------------
+
+    def open(self) -> None:
+        self._transport = open_transport(self.url)
+        self.migrate()
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            raise RuntimeError("store is not open")
+        return self._transport
+
+    def _query(
+        self, sql: str, params: Sequence[Any] = (), settings: dict[str, Any] | None = None
+    ) -> list[list[Any]]:
+        """Rows of a query of the store's own (writes, upkeep, keys): no time limit."""
+        return parse_rows(self.transport.execute(sql, params, None, settings))
+
+    def _read(
+        self, sql: str, params: Sequence[Any] = (), settings: dict[str, Any] | None = None
+    ) -> list[list[Any]]:
+        """Rows of a read a request asked for, stopped at `--read-timeout-ms` (a 400
+        query_timeout, see transport.raise_engine_error)."""
+        limit = {"max_execution_time": self.read_timeout_ms / 1000} if self.read_timeout_ms else {}
+        return parse_rows(self.transport.execute(sql, params, None, {**limit, **(settings or {})}))
+
+    def _command(
+        self, sql: str, params: Sequence[Any] = (), settings: dict[str, Any] | None = None
+    ) -> None:
+        self.transport.execute(sql, params, None, settings)
+
+    def _local(self, table: str) -> str:
+        """Where a mutation (DELETE, DROP PARTITION) of `table` goes: the table itself on one
+        node, its `_local` tables on every node of a cluster (Distributed tables take no
+        mutations)."""
+        if self.cluster is None:
+            return table
+        return f"{cluster.local(table)} ON CLUSTER {literal(self.cluster)}"
+
+    def insert_settings(self) -> dict[str, Any]:
+        """On a cluster, an INSERT returns once a quorum of the shard's replicas has the part
+        (the 2xx-means-durable rule across machines); on one node the tables' fsync settings
+        do it."""
+        if self.cluster is None:
+            return {}
+        return {"distributed_foreground_insert": 1, "insert_quorum": "auto"}
+
+    def schema_statements(self) -> list[tuple[str, list[str]]]:
+        """(migration name, its statements) in order, spelled for one node or the cluster."""
+        out = []
+        for name, module in migrations.migrations():
+            found = statements(migrations.sql_for(module, self.dialect))
+            if self.cluster is not None:
+                found = [c for s in found for c in cluster.cluster_statements(s, self.cluster)]
+            out.append((name, found))
+        return out
+
+    def migrate(self) -> list[str]:
+        """Apply migrations not yet recorded; return the names applied now.
+
+        Every statement is `IF NOT EXISTS`, so processes starting at once may both run a
+        migration without harm; `schema_migrations` records what was applied.
+        """
+        ledger = (
+            "CREATE TABLE IF NOT EXISTS schema_migrations (name String, applied_at Int64) "
+            "ENGINE = ReplacingMergeTree ORDER BY name"
+        )
+        for statement in (
+            [ledger] if self.cluster is None else cluster.cluster_statements(ledger, self.cluster)
+        ):
+            self._command(statement)
+        done = {r[0] for r in self._query("SELECT name FROM schema_migrations FINAL")}
+        applied: list[str] = []
+        for name, found in self.schema_statements():
+            if name in done:
+                continue
+            for statement in found:
+                self._command(statement)
+            self._command(
+                "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
+                (name, int(time.time())),
+                self.insert_settings(),
+            )
+            applied.append(name)
+        return applied
+
+    # ---- projects ---------------------------------------------------------------------------
+
+    def _project_row(self, name: str) -> Project | None:
+        rows = self._query(
+            "SELECT key, project_id FROM projects WHERE name = ? "
+            "ORDER BY created_at, project_id LIMIT 1",
+            (name,),
+        )
+        return Project(key=int(rows[0][0]), project_id=rows[0][1], name=name) if rows else None
+
+    def ensure_project(self, name: str, project_id: str | None = None) -> Project:
+        """The project named `name`, created if new (`project_id` kept when given, as by
+        `hivelog copy`); the oldest row wins should two be written at once."""
+        project = self._projects.get(name)
+        if project is not None:
+            return project
+        with self._lock:
+            project = self._project_row(name)
+            if project is None:
+                self._command(
+                    "INSERT INTO projects (key, project_id, name, created_at) VALUES (?, ?, ?, ?)",
+                    (
+                        project_key(name),
+                        project_id or project_id_for(name),
+                        name,
+                        int(time.time() * 1000),
+                    ),
+                    self.insert_settings(),
+                )
+                project = self._project_row(name)
+                assert project is not None
+            self._projects[name] = project
+        return project
+
+
+def statements(script: str) -> list[str]:
+    """A migration's statements: separated by a line holding only `;`."""
+    out: list[str] = []
+    current: list[str] = []
+    for line in script.splitlines():
+        if line.strip() == ";":
+            out.append("\n".join(current))
+            current = []
+        else:
+            current.append(line)
+    out.append("\n".join(current))
+    return [s for s in out if s.strip()]

@@ -1,0 +1,186 @@
+"""Reads of events for the API: one event, a session, a filtered query, and their projects.
+
+Why a module of its own: every read here returns whole events, so each one folds the update
+patches still newer than the rows it read (normally none: the writer folds them) and merges
+in children ids from the rows that name an event as parent, exactly as the other backends do.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from hivelog.normalize.event import Event
+from hivelog.query.filters import scoped_where
+from hivelog.store.base import SORTABLE, EventQuery, Project, StoredEvent
+from hivelog.store.clickhouse.connection import SELECT, ClickHouseBase, events_of
+from hivelog.store.clickhouse.rows import fold, is_stale, stored_row
+from hivelog.store.clickhouse.transport import literal
+from hivelog.store.rows import merge_children, row_to_event, row_to_stored, with_children
+
+_SEARCHED = "concat(ifNull(inputs, ''), ' ', ifNull(outputs, ''))"
+
+
+def search_sql(text: str) -> tuple[str, list[Any]]:
+    """Every whitespace-separated word must occur in inputs or outputs, case-insensitively,
+    in any script: a scan of the rows the other clauses leave."""
+    clauses, params = [], []
+    for word in text.split():
+        clauses.append(f"positionCaseInsensitiveUTF8({_SEARCHED}, ?) > 0")
+        params.append(word)
+    return " AND ".join(clauses), params
+
+
+def where_of(project: Project, query: EventQuery) -> tuple[str, list[Any]]:
+    return scoped_where("clickhouse", project.key, query, search_sql)
+
+
+def _float_duration(row: list[Any]) -> list[Any]:
+    row[9] = float(row[9])
+    return row
+
+
+class Reads(ClickHouseBase):
+    """Events by id, by session and by query; which project a name or an event belongs to."""
+
+    def find_project(self, name: str) -> Project | None:
+        project = self._projects.get(name)
+        if project is not None:
+            return project
+        return self._project_row(name)
+
+    def _project_by_key(self, key: int) -> Project | None:
+        rows = self._read(
+            "SELECT project_id, name FROM projects WHERE key = ? "
+            "ORDER BY created_at, project_id LIMIT 1",
+            (key,),
+        )
+        return Project(key=key, project_id=rows[0][0], name=rows[0][1]) if rows else None
+
+    def project_of_event(self, event_id: str) -> Project | None:
+        rows = self._read(
+            "SELECT DISTINCT project FROM (SELECT project FROM events WHERE event_id = ? "
+            "UNION ALL SELECT project FROM sessions_agg WHERE session_id = ?) LIMIT 2",
+            (event_id, event_id),
+        )
+        return self._project_by_key(int(rows[0][0])) if len(rows) == 1 else None
+
+    def session_span(self, project: Project, session_id: str) -> tuple[int, int] | None:
+        """The first and last start time of a session's events (None: no such session), so
+        its rows are read from the days it touches only."""
+        rows = self._read(
+            "SELECT min(span_start), max(span_end), count() FROM sessions_agg "
+            "WHERE project = ? AND session_id = ?",
+            (project.key, session_id),
+        )
+        if not rows or not int(rows[0][2]):
+            return None
+        return int(rows[0][0]), int(rows[0][1])
+
+    def _rows(
+        self,
+        project: Project,
+        where: str,
+        params: Sequence[Any],
+        tail: str = "",
+        span: tuple[int, int] | None = None,
+        counted: bool = False,
+    ) -> list[list[Any]]:
+        """Rows of SELECT from the project's events, with update patches newer than a row
+        folded on (normally none are: the writer folds them when it stores them). `counted`
+        adds a last column: how many rows match in all, whatever the LIMIT."""
+        total = ", count() OVER () AS total" if counted else ""
+        rows = self._read(
+            f"SELECT {SELECT}{total} FROM {events_of(project.key, span=span)} WHERE {where} {tail}",
+            params,
+        )
+        return [_float_duration(r) for r in self._fold_newer(project, rows)]
+
+    def _fold_newer(self, project: Project, rows: list[list[Any]]) -> list[list[Any]]:
+        if not rows:
+            return rows
+        ids = sorted({r[1] for r in rows})
+        found: dict[str, tuple[int, int]] = {}
+        for event_id, seq, count in self._read(
+            "SELECT event_id, max(seq), count() FROM event_patches FINAL WHERE project = ? "
+            f"AND event_id IN {literal(ids)} GROUP BY event_id",
+            (project.key,),
+        ):
+            found[event_id] = (int(seq), int(count))
+        stale = {r[1] for r in rows if r[1] in found and is_stale(r, *found[r[1]])}
+        if not stale:
+            return rows
+        patches: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        for event_id, seq, body in self._read(
+            "SELECT event_id, seq, body FROM event_patches FINAL WHERE project = ? AND event_id "
+            f"IN {literal(sorted(stale))} ORDER BY event_id, seq, patch_id",
+            (project.key,),
+        ):
+            patches[event_id].append((int(seq), body))
+        out = []
+        for row in rows:
+            if row[1] in stale:
+                event, version = fold(row, patches[row[1]])
+                row = stored_row(event, row, version)
+            out.append(row)
+        return out
+
+    def get_event(self, project: Project, event_id: str) -> Event | None:
+        rows = self._rows(project, "event_id = ?", (event_id,), "ORDER BY placeholder, seq LIMIT 1")
+        if not rows:
+            return None
+        event = row_to_event(rows[0])
+        self._add_children(project, [event])
+        return event
+
+    def session_events(self, project: Project, session_id: str) -> list[StoredEvent]:
+        span = self.session_span(project, session_id)
+        if span is None:
+            return []
+        rows = self._rows(
+            project, "session_id = ?", (session_id,), "ORDER BY start_time, seq", span
+        )
+        return with_children([row_to_stored(r) for r in rows])
+
+    def query_events(self, project: Project, query: EventQuery) -> tuple[list[Event], int]:
+        where, params = where_of(project, query)
+        column = query.order_by if query.order_by in SORTABLE else "start_time"
+        direction = "DESC" if query.newest_first else "ASC"
+        rows = self._rows(
+            project,
+            where,
+            [*params, query.limit, query.offset],
+            f"ORDER BY {column} {direction}, seq {direction} LIMIT ? OFFSET ?",
+            counted=True,
+        )
+        if rows:  # the count of every match came with the page (a window over the matches)
+            total = int(rows[0][-1])
+        else:
+            count = self._read(
+                f"SELECT count() FROM {events_of(project.key)} WHERE {where}", params
+            )
+            total = int(count[0][0]) if count else 0
+        events = [row_to_event(r[:-1]) for r in rows]
+        self._add_children(project, events)
+        return events, total
+
+    def _add_children(self, project: Project, events: list[Event]) -> None:
+        """Children ids from the rows naming each event as parent, in its session: one query
+        for every session of the page (each query costs ClickHouse a few ms of planning)."""
+        if not events:
+            return
+        wanted: dict[tuple[str, str], Event] = {(e.session_id, e.event_id): e for e in events}
+        found: dict[tuple[str, str], list[str]] = defaultdict(list)
+        sessions = sorted({e.session_id for e in events})
+        parents = sorted({e.event_id for e in events})
+        for session_id, parent_id, event_id in self._read(
+            "SELECT session_id, parent_id, event_id "
+            f"FROM {events_of(project.key, placeholders=False)} "
+            f"WHERE session_id IN {literal(sessions)} AND parent_id IN {literal(parents)} "
+            "ORDER BY start_time, seq"
+        ):
+            if (session_id, parent_id) in wanted:
+                found[(session_id, parent_id)].append(event_id)
+        for key, kids in found.items():
+            merge_children(wanted[key], kids)

@@ -1,0 +1,266 @@
+"""The write path of the ClickHouse store: a batch of jobs as one INSERT per table.
+
+Why a module of its own: this is where the group-commit writer's batch becomes a few INSERTs —
+all new events of the batch in one, all update patches in one, all re-folded events in one —
+and where ClickHouse's lack of transactions is made up for:
+
+- Every INSERT carries an `insert_deduplication_token` made once per INSERT, so a retry after
+  a lost answer is dropped by the engine instead of stored twice (resends of the same event by
+  clients are handled by the table's key, not by the token).
+- Updates are never read-modify-write on a row: a patch is appended to `event_patches`, then
+  the writer folds *all* patches of the event, in seq order, onto its stored row and inserts
+  the result as a new version (2^63 + newest seq). The fold is deterministic, so writers in
+  several processes converge on the same row; reads fold any patch still newer than the row.
+- An update before its event stays a patch; the INSERT of the event looks for patches of the
+  ids it just stored and folds them at once, so filters see the update as soon as both exist.
+- A job that fails alone (bad data the engine refuses) is found by writing the batch job by
+  job, so one bad request never fails its neighbours.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from hivelog.normalize.event import EventUpdate
+from hivelog.store.base import UNRESOLVED, DeleteSession, Job, JobResult, Project, WriteEvents
+from hivelog.store.clickhouse.connection import REAL_COLUMNS, ClickHouseBase, events_of, log
+from hivelog.store.clickhouse.rows import (
+    COMPACTED,
+    INSERT_SETTINGS,
+    INSERT_SQL,
+    encode_row,
+    event_line,
+    fold,
+    is_stale,
+    with_project,
+)
+from hivelog.store.clickhouse.transport import EngineError, literal
+
+_encode_update = msgspec.json.Encoder().encode
+_PATCH_SQL = (
+    "INSERT INTO event_patches (project, event_id, seq, patch_id, body) FORMAT JSONCompactEachRow"
+)
+_RETRIES = 3
+
+
+def _pairs(keys: Sequence[tuple[int, str]]) -> str:
+    """`(project, event_id) IN …` as a literal list of tuples."""
+    from hivelog.store.clickhouse.transport import literal
+
+    return "[" + ", ".join(f"({k}, {literal(e)})" for k, e in keys) + "]"
+
+
+class Writes(ClickHouseBase):
+    """`write`: the writer thread's path."""
+
+    encode_row = staticmethod(encode_row)
+
+    def write(self, jobs: Sequence[Job]) -> list[JobResult]:
+        results: list[JobResult] = []
+        pending: list[WriteEvents] = []
+        for job in jobs:
+            if isinstance(job, WriteEvents):
+                pending.append(job)
+                continue
+            results.extend(self._write_events(pending))
+            pending = []
+            results.append(self._delete(job))
+        results.extend(self._write_events(pending))
+        return results
+
+    # ---- events and updates -----------------------------------------------------------------
+
+    def _write_events(self, jobs: list[WriteEvents]) -> list[JobResult]:
+        if not jobs:
+            return []
+        projects = [self.ensure_project(job.project) if job.project else None for job in jobs]
+        try:
+            self._store(jobs, projects)
+            return [JobResult(project=p) for p in projects]
+        except EngineError:
+            if len(jobs) == 1:
+                raise
+        results = []  # one job at a time: only the jobs the engine refuses fail
+        for job, project in zip(jobs, projects, strict=True):
+            try:
+                self._store([job], [project])
+                results.append(JobResult(project=project))
+            except EngineError as exc:
+                results.append(JobResult(project=project, error=exc))
+        return results
+
+    def _store(self, jobs: list[WriteEvents], projects: list[Project | None]) -> None:
+        lines: list[bytes] = []
+        stored: list[tuple[int, str]] = []
+        updates: list[tuple[Project, EventUpdate]] = []
+        loose: list[EventUpdate] = []
+        for job, project in zip(jobs, projects, strict=True):
+            if project is None:  # updates that named no project (WriteEvents)
+                loose.extend(job.updates)
+                continue
+            lines.extend(with_project(project.key, row) for row in job.event_rows(encode_row))
+            stored.extend((project.key, e.event_id) for e in job.events)
+            updates.extend((project, u) for u in job.updates)
+        if lines:
+            self._insert(INSERT_SQL, lines, INSERT_SETTINGS)
+        if loose:
+            updates.extend(self._resolve(loose))
+        touched: set[tuple[int, str]] = set()
+        if updates:
+            touched |= self._append_patches(updates)
+        if stored:
+            touched |= self._with_patches(stored)
+        if touched:
+            self._refold(sorted(touched))
+
+    def _insert(self, sql: str, lines: list[bytes], settings: dict[str, Any]) -> None:
+        """One INSERT; retried with the same deduplication token if the answer was lost."""
+        data = b"\n".join(lines) + b"\n"
+        token = {
+            "insert_deduplication_token": uuid.uuid4().hex,
+            **settings,
+            **self.insert_settings(),
+        }
+        for attempt in range(_RETRIES):
+            try:
+                self.transport.execute(sql, (), data, token)
+                return
+            except OSError as exc:  # the connection broke: the INSERT may or may not be in
+                if attempt == _RETRIES - 1:
+                    raise
+                log.warning("INSERT retried after %s", exc)
+                time.sleep(0.05 * (attempt + 1))
+
+    def _append_patches(self, updates: list[tuple[Project, EventUpdate]]) -> set[tuple[int, str]]:
+        """Append the patches, each with a seq newer than anything folded into its event."""
+        keys = sorted({(p.key, u.event_id) for p, u in updates})
+        folded: dict[tuple[int, str], int] = {}
+        for key, event_id, version in self._query(
+            f"SELECT project, event_id, max(version) FROM events WHERE (project, event_id) "
+            f"IN {_pairs(keys)} GROUP BY project, event_id"
+        ):
+            if int(version) >= COMPACTED:
+                folded[(int(key), event_id)] = (int(version) - COMPACTED) | 0xFF
+        lines = []
+        last: dict[tuple[int, str], int] = {}
+        for project, update in updates:
+            key = (project.key, update.event_id)
+            seq = max(time.time_ns(), folded.get(key, 0) + 1, last.get(key, 0) + 1)
+            last[key] = seq
+            body = _encode_update(update).decode()
+            lines.append(
+                msgspec.json.encode([project.key, update.event_id, seq, str(uuid.uuid4()), body])
+            )
+        self._insert(_PATCH_SQL, lines, {})
+        return set(keys)
+
+    def _resolve(self, loose: list[EventUpdate]) -> list[tuple[Project, EventUpdate]]:
+        """Updates that named no project: onto the event of their id in every project that
+        holds it (one, unless ids were reused), else parked under UNRESOLVED until an event of
+        that id is stored in whichever project it comes."""
+        holders: dict[str, list[int]] = defaultdict(list)
+        ids = sorted({u.event_id for u in loose})
+        for key, event_id in self._query(
+            f"SELECT DISTINCT project, event_id FROM events WHERE event_id IN {literal(ids)}"
+        ):
+            holders[event_id].append(int(key))
+        out = []
+        for update in loose:
+            for key in holders.get(update.event_id) or [UNRESOLVED]:
+                out.append((Project(key=key, project_id="", name=""), update))
+        return out
+
+    def _claim_unresolved(self, stored: list[tuple[int, str]]) -> None:
+        """Patches parked under UNRESOLVED for ids just stored move to the project the event
+        came in (the first in the batch), as the other backends fold them on arrival."""
+        first: dict[str, int] = {}
+        for key, event_id in stored:
+            first.setdefault(event_id, key)
+        rows = self._query(
+            "SELECT event_id, seq, toString(patch_id), body FROM event_patches FINAL "
+            f"WHERE project = {UNRESOLVED} AND event_id IN {literal(sorted(first))}"
+        )
+        if not rows:
+            return
+        lines = [msgspec.json.encode([first[e], e, int(q), pid, b]) for e, q, pid, b in rows]
+        self._insert(_PATCH_SQL, lines, {})
+        self.transport.execute(
+            f"DELETE FROM {self._local('event_patches')} WHERE project = {UNRESOLVED} "
+            f"AND event_id IN {literal(sorted({r[0] for r in rows}))}",
+            (),
+            None,
+            {"mutations_sync": 2, "lightweight_deletes_sync": 2},
+        )
+
+    def _with_patches(self, stored: list[tuple[int, str]]) -> set[tuple[int, str]]:
+        """Of the events just stored, those with patches (updates that came first)."""
+        self._claim_unresolved(stored)
+        found: set[tuple[int, str]] = set()
+        keys = sorted(set(stored))
+        for i in range(0, len(keys), 2000):
+            for key, event_id in self._query(
+                f"SELECT DISTINCT project, event_id FROM event_patches "
+                f"WHERE (project, event_id) IN {_pairs(keys[i : i + 2000])}"
+            ):
+                found.add((int(key), event_id))
+        return found
+
+    def _refold(self, keys: list[tuple[int, str]]) -> None:
+        """Fold every patch onto each stored row of these events; insert the new versions."""
+        patches = self._patches(keys)
+        lines = []
+        for key, *row in self._query(
+            f"SELECT project, {REAL_COLUMNS} FROM events FINAL "
+            f"WHERE (project, event_id) IN {_pairs(keys)}"
+        ):
+            mine = patches.get((int(key), row[1]), [])
+            if not mine or not is_stale(row, mine[-1][0], len(mine)):
+                continue
+            event, version = fold(row, mine)
+            lines.append(with_project(int(key), event_line(event, int(row[0]), version)))
+        if lines:
+            self._insert(INSERT_SQL, lines, INSERT_SETTINGS)
+
+    def _patches(
+        self, keys: Sequence[tuple[int, str]]
+    ) -> dict[tuple[int, str], list[tuple[int, str]]]:
+        """Every patch of these events, in fold order (seq, then patch id)."""
+        out: dict[tuple[int, str], list[tuple[int, str]]] = {}
+        for key, event_id, seq, body in self._query(
+            f"SELECT project, event_id, seq, body FROM event_patches FINAL "
+            f"WHERE (project, event_id) IN {_pairs(keys)} ORDER BY project, event_id, seq, patch_id"
+        ):
+            out.setdefault((int(key), event_id), []).append((int(seq), body))
+        return out
+
+    # ---- delete session ---------------------------------------------------------------------
+
+    def _delete(self, job: DeleteSession) -> JobResult:
+        project = self.ensure_project(job.project)
+        key = project.key
+        (count,) = self._query(
+            f"SELECT count() FROM {events_of(key)} WHERE session_id = ?", (job.session_id,)
+        )[0]
+        settings = {"mutations_sync": 2, "lightweight_deletes_sync": 2}
+        self.transport.execute(
+            f"DELETE FROM {self._local('event_patches')} WHERE project = ? "
+            "AND (event_id = ? OR event_id IN "
+            "(SELECT event_id FROM events WHERE project = ? AND session_id = ?))",
+            (key, job.session_id, key, job.session_id),
+            None,
+            settings,
+        )
+        for table in ("events", "sessions_agg"):
+            self.transport.execute(
+                f"DELETE FROM {self._local(table)} WHERE project = ? AND session_id = ?",
+                (key, job.session_id),
+                None,
+                settings,
+            )
+        return JobResult(project=project, deleted=int(count))

@@ -1,0 +1,100 @@
+"""A test-only HTTP front for the embedded ClickHouse engine (chDB). Never shipped.
+
+chDB runs ClickHouse's engine in one process per data directory and has no network server.
+To test what only several processes can show — two `hivelog serve` processes (one with
+`--workers 2`) sharing one database through the production HTTP transport and
+`clickhouse-connect` — this process owns the engine and answers the subset of ClickHouse's
+HTTP interface those clients use: the query in the `query` URL parameter and/or the body
+(INSERT data follows the query), output in the query's `FORMAT` or `default_format`, errors as
+`Code: N. DB::Exception…` with status 500 and `X-ClickHouse-Exception-Code`. It is a double of
+the server's shell only: every statement runs on the real engine.
+
+Run: `python -m tests.chdb_front PATH PORT` (prints `ready` when listening).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+_FORMAT = re.compile(r"\bFORMAT\s+(\w+)\s*$", re.IGNORECASE)
+
+
+class Front(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    session: Any = None
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def do_GET(self) -> None:
+        if urllib.parse.urlsplit(self.path).path in ("/ping", "/"):
+            self._answer(200, b"Ok.\n", {})
+            return
+        self._run(b"")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        self._run(body)
+
+    def _run(self, body: bytes) -> None:
+        params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
+        query = params.get("query")
+        if query is None:
+            sql, data = body.decode(), ""
+        else:
+            sql, data = query, body.decode()
+        sql = sql.strip().rstrip(";")
+        fmt = params.get("default_format", "TabSeparated")
+        if data:
+            sql = sql + "\n" + data
+        else:
+            m = _FORMAT.search(sql)
+            if m:
+                fmt = m.group(1)
+        try:
+            out = bytes(self.session.query(sql, fmt).bytes())
+        except Exception as exc:
+            message = str(exc)
+            code = re.search(r"Code: (\d+)", message)
+            self._answer(
+                500,
+                (message if message.startswith("Code:") else f"Code: 1000. {message}").encode(),
+                {"X-ClickHouse-Exception-Code": code.group(1) if code else "1000"},
+            )
+            return
+        self._answer(200, out, {"X-ClickHouse-Format": fmt, "X-ClickHouse-Timezone": "UTC"})
+
+    def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Type", "text/plain; charset=UTF-8")
+        self.send_header("X-ClickHouse-Server-Display-Name", "chdb-front")
+        self.send_header("X-ClickHouse-Query-Id", "test")
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def serve(path: str, port: int) -> None:
+    from chdb import session
+
+    Front.session = session.Session(path)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Front)
+    server.daemon_threads = True
+    print("ready", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        Front.session.close()
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], int(sys.argv[2]))
+    threading.Event().wait()

@@ -1,0 +1,95 @@
+"""What is particular to the ClickHouse store: its URLs, its client-side parameter binding,
+and the differences docs/scaling.md documents, each shown on the embedded engine."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from hivelog.store.clickhouse.transport import bind, display, http_options, literal
+from tests.conftest import Server, new_database
+from tests.security.keyed import create_key, hivelog
+
+
+def test_urls_name_host_database_credentials_and_tls() -> None:
+    plain = http_options("clickhouse://ch.internal/hivelog")
+    assert (plain["host"], plain["port"], plain["database"], plain["secure"]) == (
+        "ch.internal",
+        8123,
+        "hivelog",
+        False,
+    )
+    assert plain["username"] == "default" and plain["password"] == ""
+    tls = http_options("clickhouses://u%40x:p%2Fw@ch:9443/db")
+    assert (tls["port"], tls["secure"], tls["username"], tls["password"]) == (
+        9443,
+        True,
+        "u@x",
+        "p/w",
+    )
+    assert http_options("clickhouse://ch:8443/db?secure=1")["secure"] is True
+    assert "p%2Fw" not in display("clickhouses://u:p%2Fw@ch:9443/db")
+
+
+def test_parameters_become_literals_and_marks_inside_literals_stay() -> None:
+    assert literal("it's \\ \x00 東京") == "'it\\'s \\\\ \\0 東京'"
+    assert literal(None) == "NULL" and literal(True) == "1" and literal(2.5) == "2.5"
+    assert literal(["a", 1]) == "['a', 1]"
+    assert bind("SELECT ?, 'a?b', ?", ["x?", 3]) == "SELECT 'x?', 'a?b', 3"
+    with pytest.raises(ValueError):
+        bind("SELECT ?", [1, 2])
+
+
+@pytest.fixture()
+def chdb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with new_database("chdb", tmp_path_factory.mktemp("ch"), served=False) as db:
+        srv = Server(db)
+        srv.start()
+        try:
+            yield srv
+        finally:
+            srv.stop()
+
+
+def test_placeholder_filter_sees_its_update_once_the_session_starts(chdb_server: Server) -> None:
+    """Documented difference: an update of a session known only through its events is shown
+    with the placeholder at once, but a filter on the updated field matches the session only
+    once its real start arrives (SQLite and PostgreSQL store the placeholder as a row)."""
+    project, sid = f"p-{uuid.uuid4().hex[:8]}", str(uuid.uuid4())
+    enriched = {"project": project, "filters": [
+        {"field": "metadata.enriched", "operator": "exists"}]}  # fmt: skip
+    with chdb_server.client() as c:
+        child = {"project": project, "session_id": sid, "event_type": "tool"}
+        assert c.post("/events", json={"event": child}).status_code == 200
+        put = {"project": project, "event_id": sid, "metadata": {"enriched": True}}
+        assert c.put("/events", json=put).status_code == 200
+        shown = c.get(f"/v1/events/{sid}", params={"project": project}).json()
+        assert shown["metadata"]["enriched"] is True  # folded onto the placeholder when read
+        assert c.post("/events/export", json=enriched).json()["totalEvents"] == 0
+        session = {"project": project, "session_id": sid, "session_name": "real"}
+        assert c.post("/session/start", json={"session": session}).status_code == 200
+        found = c.post("/events/export", json=enriched).json()
+        assert [e["event_id"] for e in found["events"]] == [sid]
+        assert found["events"][0]["event_name"] == "real"
+
+
+def test_embedded_engine_keys_need_the_server_stopped(chdb_server: Server) -> None:
+    """Documented difference: `chdb:` opens its data in one process, so while a server runs
+    `keys` exits non-zero and says why; with the server stopped, keys are created and revoked,
+    and the restarted server honours them. (A ClickHouse server has no such limit.)"""
+    srv = chdb_server
+    busy = hivelog("keys", "create", "--project", "gamma", "--db", srv.db, check=False)
+    assert busy.returncode != 0 and "one process at a time" in busy.stderr, busy.stderr
+    srv.stop()
+    key = create_key(srv.db, "gamma", "temp")
+    srv.start()
+    event = {"event": {"project": "gamma", "event_type": "tool"}}
+    with srv.client(headers={"Authorization": f"Bearer {key}"}) as c:
+        assert c.post("/events", json=event).status_code == 200
+    srv.stop()
+    hivelog("keys", "revoke", key.split("_")[1], "--db", srv.db)
+    srv.start()
+    with srv.client(headers={"Authorization": f"Bearer {key}"}) as c:
+        assert c.post("/events", json=event).status_code == 401
