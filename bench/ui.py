@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadgen import ServerProcess  # noqa: E402
 
-from hivelog.normalize.event import Event  # noqa: E402
+from hivelog.event import Event  # noqa: E402
 from hivelog.store.base import WriteEvents  # noqa: E402
 from hivelog.store.sqlite import SqliteStore  # noqa: E402
 

@@ -28,7 +28,7 @@ import msgspec
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from hivelog.normalize.event import JSON_FIELDS
+from hivelog.event import JSON_FIELDS
 
 if TYPE_CHECKING:  # the client is imported when used: `hivelog serve` must not need it
     from hivelog_client import RetryPolicy

@@ -7,7 +7,7 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hivelog.normalize.event import Event, apply_update
+from hivelog.event import Event, apply_update
 from hivelog.normalize.logs import logs_to_updates
 from hivelog.wire.otlp import LogIn
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hivelog.normalize.event import Event, EventUpdate
+from hivelog.event import Event, EventUpdate
 from hivelog.store.base import DeleteSession, EventQuery, WriteEvents
 from hivelog.store.sqlite import SqliteStore
 

@@ -7,8 +7,8 @@ import asyncio
 import concurrent.futures
 from pathlib import Path
 
+from hivelog.event import Event
 from hivelog.ingest.writer import Writer
-from hivelog.normalize.event import Event
 from hivelog.query.filters import compile_query
 from hivelog.store.base import WriteEvents
 from hivelog.store.sqlite import SqliteStore

@@ -19,8 +19,8 @@ from concurrent.futures.process import BrokenProcessPool
 import msgspec
 
 from hivelog.errors import BadInput
+from hivelog.event import Event, TraceLink
 from hivelog.normalize.cost import configure as configure_prices
-from hivelog.normalize.event import Event, TraceLink
 from hivelog.normalize.logs import logs_to_updates
 from hivelog.normalize.otlp import Converted, spans_to_events
 from hivelog.wire.otlp import decode_json, decode_logs_json, decode_logs_protobuf, decode_protobuf

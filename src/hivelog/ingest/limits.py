@@ -30,7 +30,7 @@ import math
 from typing import Any, ClassVar
 
 from hivelog.errors import BadInput, TooLarge
-from hivelog.normalize.event import JSON_FIELDS, Event, EventUpdate
+from hivelog.event import JSON_FIELDS, Event, EventUpdate
 from hivelog.normalize.times import LIMIT_MS
 from hivelog.store.base import Job, WriteEvents
 

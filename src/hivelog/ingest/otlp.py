@@ -19,8 +19,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from hivelog.errors import Forbidden
+from hivelog.event import Event, EventUpdate, TraceLink
 from hivelog.ingest.writer import Writer
-from hivelog.normalize.event import Event, EventUpdate, TraceLink
 from hivelog.normalize.otlp import Converted
 from hivelog.store.base import ApiKey, WriteEvents, merge_links
 

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from genai_prices import Usage, calc_price
 
-from hivelog.normalize.event import Event
+from hivelog.event import Event
 from hivelog.normalize.prices import PER_MILLION, CustomPrice, find, load_prices
 from hivelog.normalize.tokens import as_int, complete_tokens
 

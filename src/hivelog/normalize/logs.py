@@ -28,8 +28,8 @@ from typing import Any
 
 import msgspec
 
+from hivelog.event import Event, EventUpdate
 from hivelog.normalize.dialects.genai import event_messages, output_fields
-from hivelog.normalize.event import Event, EventUpdate
 from hivelog.normalize.otlp import PROJECT_KEYS, Converted, span_event_id, take
 from hivelog.wire.otlp import LogIn
 

@@ -16,6 +16,7 @@ import hashlib
 import uuid
 from typing import Any, Protocol
 
+from hivelog.event import Event, EventUpdate, TraceLink
 from hivelog.normalize.cost import fill_cost
 from hivelog.normalize.dialects import (
     genai,
@@ -27,7 +28,6 @@ from hivelog.normalize.dialects import (
     vercel,
 )
 from hivelog.normalize.dialects._shared import merge_into, unflatten
-from hivelog.normalize.event import Event, EventUpdate, TraceLink
 from hivelog.wire.otlp import SPAN_KINDS, STATUS_ERROR, STATUS_OK, SpanIn
 
 # Fixed forever: changing it would give every resent span a new event id.

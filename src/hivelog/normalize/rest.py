@@ -10,8 +10,8 @@ import uuid
 from typing import Any
 
 from hivelog.errors import BadInput
+from hivelog.event import EVENT_TYPES, Event, EventUpdate
 from hivelog.normalize.cost import fill_cost
-from hivelog.normalize.event import EVENT_TYPES, Event, EventUpdate
 from hivelog.normalize.times import event_times, now_ms, to_ms
 from hivelog.normalize.tokens import usage_tokens
 from hivelog.wire.rest import EventFields, EventIn, ModelEventIn, SessionIn, UpdateEventBody

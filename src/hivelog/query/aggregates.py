@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hivelog.errors import BadInput
-from hivelog.normalize.event import Event
+from hivelog.event import Event
 from hivelog.normalize.times import to_ms
 from hivelog.query.filters import (
     DIALECTS,

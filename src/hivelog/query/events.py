@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from hivelog.normalize.event import Event
+from hivelog.event import Event
 from hivelog.store.base import ORG_ID, WORKSPACE_ID, Project, StoredEvent
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from hivelog.errors import BadInput
-from hivelog.normalize.event import JSON_FIELDS
+from hivelog.event import JSON_FIELDS
 from hivelog.normalize.times import to_ms
 from hivelog.store.base import EventQuery
 from hivelog.wire.rest import DateRange, EventFilterIn

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from hivelog.normalize.event import Event
+from hivelog.event import Event
 from hivelog.query.events import event_dict
 from hivelog.store.base import EventQuery, Project, SessionStats, Store, StoredEvent
 from hivelog.store.rows import whole

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hivelog.errors import BadInput
-from hivelog.normalize.event import Event, EventUpdate
+from hivelog.event import Event, EventUpdate
 from hivelog.normalize.rest import (
     event_from_wire,
     model_event_from_wire,

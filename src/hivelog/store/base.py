@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from hivelog.normalize.event import Event, EventUpdate, TraceLink
+from hivelog.event import Event, EventUpdate, TraceLink
 
 ORG_ID = "hivelog-org"
 WORKSPACE_ID = "hivelog-workspace"

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from hivelog.normalize.event import JSON_FIELDS, Event
+from hivelog.event import JSON_FIELDS, Event
 from hivelog.store.base import StoredEvent
 
 _encode = msgspec.json.Encoder().encode

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import msgspec
 
-from hivelog.normalize.event import Event, TraceLink
+from hivelog.event import Event, TraceLink
 from hivelog.normalize.otlp import trace_session_id
 
 

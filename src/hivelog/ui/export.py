@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from hivelog.errors import BadInput, NotFound
-from hivelog.normalize.event import Event
+from hivelog.event import Event
 from hivelog.query import aggregates
 from hivelog.query.events import event_dict
 from hivelog.query.filters import compile_query

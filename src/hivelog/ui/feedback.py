@@ -32,7 +32,7 @@ from starlette.responses import Response
 
 from hivelog.auth import COOKIE
 from hivelog.errors import BadInput, Forbidden, NotFound
-from hivelog.normalize.event import EventUpdate
+from hivelog.event import EventUpdate
 from hivelog.routes.http import decode_json, json_response, key_project, store, writer
 from hivelog.store.base import WriteEvents
 

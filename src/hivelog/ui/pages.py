@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse, Response
 from hivelog import __version__
 from hivelog.auth import COOKIE
 from hivelog.errors import HivelogError
-from hivelog.normalize.event import JSON_FIELDS
+from hivelog.event import JSON_FIELDS
 from hivelog.query import aggregates
 from hivelog.query.filters import OPERATORS, compile_query
 from hivelog.query.sessions import read_event, read_events

@@ -18,8 +18,8 @@ from typing import Any
 
 import msgspec
 
+from hivelog.event import Event
 from hivelog.normalize import tokens
-from hivelog.normalize.event import Event
 
 _decode = msgspec.json.Decoder().decode
 _MAX_LIST_GAP = 64  # a sparse numeric key like `x.100000` stays a dict, not a huge list

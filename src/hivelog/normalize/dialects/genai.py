@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from hivelog.event import Event
 from hivelog.normalize.dialects._shared import (
     first,
     indexed,
@@ -22,7 +23,6 @@ from hivelog.normalize.dialects._shared import (
     pop_prefix,
     set_tokens,
 )
-from hivelog.normalize.event import Event
 from hivelog.wire.otlp import SpanEventIn, SpanIn
 
 NAME = "genai"

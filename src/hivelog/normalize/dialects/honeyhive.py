@@ -13,8 +13,8 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+from hivelog.event import EVENT_TYPES, Event
 from hivelog.normalize.dialects._shared import merge_into, parse_json, pop_prefix, unflatten
-from hivelog.normalize.event import EVENT_TYPES, Event
 from hivelog.wire.otlp import SpanIn
 
 NAME = "honeyhive"

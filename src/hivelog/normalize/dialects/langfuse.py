@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from hivelog.event import Event
 from hivelog.normalize.dialects._shared import (
     as_int,
     first,
@@ -26,7 +27,6 @@ from hivelog.normalize.dialects._shared import (
     set_tokens,
     unflatten,
 )
-from hivelog.normalize.event import Event
 from hivelog.wire.otlp import SpanIn
 
 NAME = "langfuse"

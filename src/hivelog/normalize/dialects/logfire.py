@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from hivelog.event import Event
 from hivelog.normalize.dialects import genai
 from hivelog.normalize.dialects._shared import messages, parse_json, pop_prefix, unflatten
-from hivelog.normalize.event import Event
 from hivelog.wire.otlp import SpanIn
 
 NAME = "logfire"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hivelog.event import Event
 from hivelog.normalize.dialects._shared import (
     first,
     indexed,
@@ -17,7 +18,6 @@ from hivelog.normalize.dialects._shared import (
     pop_prefix,
     set_tokens,
 )
-from hivelog.normalize.event import Event
 from hivelog.wire.otlp import SpanIn
 
 NAME = "openinference"

@@ -12,9 +12,9 @@ from typing import Any
 
 import msgspec
 
+from hivelog.event import Event
 from hivelog.normalize import tokens
 from hivelog.normalize.dialects._shared import as_int, first, indexed, parse_json, pop_prefix
-from hivelog.normalize.event import Event
 from hivelog.wire.otlp import SpanIn
 
 NAME = "openllmetry"

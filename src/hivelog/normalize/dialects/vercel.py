@@ -21,6 +21,7 @@ from typing import Any
 
 import msgspec
 
+from hivelog.event import Event
 from hivelog.normalize.dialects._shared import (
     first,
     merge_into,
@@ -29,7 +30,6 @@ from hivelog.normalize.dialects._shared import (
     set_tokens,
     unflatten,
 )
-from hivelog.normalize.event import Event
 from hivelog.wire.otlp import SpanIn
 
 NAME = "vercel"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import msgspec
 
-from hivelog.normalize.event import Event, EventUpdate
+from hivelog.event import Event, EventUpdate
 from hivelog.store.base import ApiKey, Cursor, Project
 from hivelog.store.clickhouse.connection import REAL_COLUMNS
 from hivelog.store.clickhouse.keys import _INSERT, Keys

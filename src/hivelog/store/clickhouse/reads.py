@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from hivelog.normalize.event import Event
+from hivelog.event import Event
 from hivelog.query.filters import scoped_where
 from hivelog.store.base import SORTABLE, EventQuery, Project, StoredEvent
 from hivelog.store.clickhouse.connection import SELECT, ClickHouseBase, events_of

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from hivelog.normalize.event import Event, EventUpdate, apply_update
+from hivelog.event import Event, EventUpdate, apply_update
 from hivelog.store.clickhouse.connection import VERSION_AT
 from hivelog.store.rows import row_to_event
 

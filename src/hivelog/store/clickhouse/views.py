@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hivelog.normalize.event import Event
+from hivelog.event import Event
 from hivelog.query.filters import CLICKHOUSE
 from hivelog.store.base import ChartPoint, ChartSpec, EventBrief, EventQuery, Project, SessionStats
 from hivelog.store.clickhouse.connection import SELECT, events_of

@@ -27,7 +27,7 @@ from typing import Any
 
 import msgspec
 
-from hivelog.normalize.event import EventUpdate
+from hivelog.event import EventUpdate
 from hivelog.store.base import UNRESOLVED, DeleteSession, Job, JobResult, Project, WriteEvents
 from hivelog.store.clickhouse.connection import REAL_COLUMNS, ClickHouseBase, events_of, log
 from hivelog.store.clickhouse.rows import (

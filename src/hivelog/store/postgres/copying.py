@@ -7,7 +7,7 @@ import time
 
 import msgspec
 
-from hivelog.normalize.event import Event, EventUpdate
+from hivelog.event import Event, EventUpdate
 from hivelog.store.base import ApiKey, Cursor, Project
 from hivelog.store.postgres.connection import _SELECT, PostgresBase, _text
 from hivelog.store.rows import row_to_event

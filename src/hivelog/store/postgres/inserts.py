@@ -16,7 +16,7 @@ import msgspec
 import psycopg
 from psycopg import errors as pg_errors
 
-from hivelog.normalize.event import Event
+from hivelog.event import Event
 from hivelog.store.base import UNRESOLVED, Project, WriteEvents
 from hivelog.store.postgres.connection import _json, _no_nul, _text, day_of
 from hivelog.store.postgres.traces import Traces

@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from hivelog.normalize.event import Event
+from hivelog.event import Event
 from hivelog.query.filters import scoped_where
 from hivelog.store.base import SORTABLE, EventQuery, Project, StoredEvent
 from hivelog.store.postgres.connection import _SELECT, PostgresBase

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 import psycopg
 
-from hivelog.normalize.event import Event, EventUpdate, apply_update
+from hivelog.event import Event, EventUpdate, apply_update
 from hivelog.store.base import UNRESOLVED, Project
 from hivelog.store.postgres.connection import _SELECT, PostgresBase, _json, _no_nul, _text
 from hivelog.store.rows import row_to_event

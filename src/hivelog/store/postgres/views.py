@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hivelog.normalize.event import Event
+from hivelog.event import Event
 from hivelog.store.base import ChartPoint, ChartSpec, EventBrief, EventQuery, Project, SessionStats
 from hivelog.store.postgres.connection import _SELECT, PostgresBase
 from hivelog.store.postgres.reads import _where

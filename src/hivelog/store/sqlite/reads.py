@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections import defaultdict
 
-from hivelog.normalize.event import Event
+from hivelog.event import Event
 from hivelog.store.base import SORTABLE, EventQuery, Project, StoredEvent
 from hivelog.store.rows import merge_children, row_to_event, row_to_stored, with_children
 from hivelog.store.sqlite.connection import SELECT, SqliteBase, chunks, marks

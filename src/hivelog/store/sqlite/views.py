@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from hivelog.normalize.event import Event
+from hivelog.event import Event
 from hivelog.store.base import (
     ChartPoint,
     ChartSpec,

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from hivelog.normalize.event import Event, EventUpdate, apply_update
+from hivelog.event import Event, EventUpdate, apply_update
 from hivelog.store.base import (
     UNRESOLVED,
     DeleteSession,
