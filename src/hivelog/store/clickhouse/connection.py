@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from hivelog.event import JSON_FIELDS
 from hivelog.store import migrations
 from hivelog.store.base import Project
 from hivelog.store.clickhouse import cluster
@@ -49,19 +50,7 @@ _PLACEHOLDERS = (
     f"{_NULL_TEXT} AS parent_id, 'session' AS event_type, 'unknown' AS event_name, "
     "src AS source, s AS start_time, e AS end_time, toFloat64(e - s) AS duration, "
     f"{_NULL_TEXT} AS error, 1 AS placeholder, "
-    + ", ".join(
-        f"{_NULL_TEXT} AS {c}"
-        for c in (
-            "children_ids",
-            "config",
-            "inputs",
-            "outputs",
-            "metadata",
-            "feedback",
-            "metrics",
-            "user_properties",
-        )
-    )
+    + ", ".join(f"{_NULL_TEXT} AS {c}" for c in ("children_ids", *JSON_FIELDS))
     + ", toUInt64(0) AS version FROM (SELECT session_id, assumeNotNull(min(first_start)) AS s, "
     "assumeNotNull(max(last_end)) AS e, argMinMerge(source) AS src, "
     "assumeNotNull(min(first_arrival)) AS a FROM sessions_agg WHERE project = {key} "

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from hivelog.event import Event, EventUpdate, apply_update
+from hivelog.event import JSON_FIELDS, Event, EventUpdate, apply_update
 from hivelog.store.clickhouse.connection import VERSION_AT
 from hivelog.store.rows import row_to_event
 
@@ -33,13 +33,7 @@ INSERT_COLUMNS = (
     "duration",
     "error",
     "children_ids",
-    "config",
-    "inputs",
-    "outputs",
-    "metadata",
-    "feedback",
-    "metrics",
-    "user_properties",
+    *JSON_FIELDS,
     "arrival",
     "version",
 )
