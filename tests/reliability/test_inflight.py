@@ -36,7 +36,7 @@ def test_second_large_upload_waits_for_the_first(tmp_path: Path) -> None:
         first, second = _body("inflight", "first"), _body("inflight", "second")
         slow = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
         head = (
-            "POST /events/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "POST /events/batch HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             f"Content-Length: {SIZE}\r\n\r\n"
         )
         slow.sendall(head.encode() + first[:1000])  # the first upload is under way, not finished

@@ -42,12 +42,12 @@ def test_slowloris_and_idle_connections_do_not_block_other_clients(fresh_databas
             slow.append(_open(srv.port))
         for _ in range(200):
             s = _open(srv.port)
-            s.sendall(b"POST /events HTTP/1.1\r\nHost: x\r\n")
+            s.sendall(b"POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\n")
             slow.append(s)
         for _ in range(50):
             s = _open(srv.port)
             s.sendall(
-                b"POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 b'Content-Length: 1000\r\n\r\n{"event": '
             )
             stalled.append(s)
@@ -70,7 +70,7 @@ def test_slowloris_and_idle_connections_do_not_block_other_clients(fresh_databas
         assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
         # an idle keep-alive connection after a response is closed too
         k = _open(srv.port)
-        k.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        k.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert k.recv(4096).startswith(b"HTTP/1.1 200")
         assert _closed_by_server(k, 5), "an idle keep-alive connection was never closed"
         k.close()
