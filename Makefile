@@ -23,7 +23,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) * 2 )))
 PYTEST_PARALLEL = -n $(TEST_WORKERS) --dist loadfile
 # Suites that `make test` runs side by side (make -j, output kept per suite).
-TEST_SUITES := test-py test-client-py test-go test-java
+TEST_SUITES := test-py test-ui test-client-py test-go test-java
 TEST_JOBS ?= $(words $(TEST_SUITES))
 
 # Directories of Node packages the tests use (package.json + package-lock.json each).
@@ -114,8 +114,13 @@ test:  ## install what the tests need (in parallel), then run every suite in par
 	@$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target test-deps
 	@$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target $(TEST_SUITES)
 
-test-py: test-deps  ## the server's tests (tests/), on SQLite and PostgreSQL
-	$(BIN)/pytest -q $(PYTEST_PARALLEL) tests
+test-py: test-deps  ## the server's tests (tests/ but the browser pages), on every backend
+	$(BIN)/pytest -q $(PYTEST_PARALLEL) tests --ignore=tests/ui
+
+# The page tests share one sync Playwright per process; a worker that ran an asyncio test
+# before them refused it, so they run in a process of their own beside the rest.
+test-ui: test-deps  ## the web UI in Chromium (tests/ui), on SQLite and PostgreSQL
+	$(BIN)/pytest -q tests/ui
 
 test-client-py: test-deps  ## the Python client against a real hivelog
 	$(BIN)/pytest -q clients/python/tests
