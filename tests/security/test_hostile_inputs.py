@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Server
+from tests.conftest import Server, backend_fixture
 from tests.helpers import export, get_event, is_, post_ok, uid
 from tests.otlp.otlp_helpers import (
     PROTOBUF,
@@ -32,6 +32,10 @@ from tests.otlp.otlp_helpers import (
     trace_uuid,
 )
 from tests.security.keyed import create_key, keyed_client
+
+# On SQLite and PostgreSQL: ClickHouse's answers to these values (raw rows edited as an older
+# version wrote them; every string through REST and OTLP) are issue 16's open work.
+backend = backend_fixture(("sqlite", "postgres"))
 
 FIELD_BYTES = 4096
 
