@@ -18,9 +18,8 @@ _encode = msgspec.json.Encoder().encode
 _decode_obj = msgspec.json.Decoder(dict[str, Any]).decode
 _decode_list = msgspec.json.Decoder(list[str]).decode
 
-# Column order of every SELECT of whole events.
-EVENT_COLUMNS: tuple[str, ...] = (
-    "seq",
+# The scalar columns of an event, in storage order (every backend's rows start with them).
+SCALAR_COLUMNS: tuple[str, ...] = (
     "event_id",
     "session_id",
     "parent_id",
@@ -31,6 +30,12 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "end_time",
     "duration",
     "error",
+)
+
+# Column order of every SELECT of whole events.
+EVENT_COLUMNS: tuple[str, ...] = (
+    "seq",
+    *SCALAR_COLUMNS,
     "placeholder",
     "children_ids",
     *JSON_FIELDS,

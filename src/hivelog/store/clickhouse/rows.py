@@ -18,20 +18,11 @@ import msgspec
 
 from hivelog.event import JSON_FIELDS, Event, EventUpdate, apply_update
 from hivelog.store.clickhouse.connection import VERSION_AT
-from hivelog.store.rows import row_to_event
+from hivelog.store.rows import SCALAR_COLUMNS, row_to_event
 
 # INSERT column order after `project` (see `encode_row`).
 INSERT_COLUMNS = (
-    "event_id",
-    "session_id",
-    "parent_id",
-    "event_type",
-    "event_name",
-    "source",
-    "start_time",
-    "end_time",
-    "duration",
-    "error",
+    *SCALAR_COLUMNS,
     "children_ids",
     *JSON_FIELDS,
     "arrival",
