@@ -7,7 +7,10 @@ SDK makes the spans and its OTLP/HTTP exporter sends them, in the order each tes
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -144,24 +147,60 @@ def test_user_ids_and_source_from_any_dialect(
     assert stored[session]["event_name"] == "handle request"
 
 
-def test_two_processes_on_postgres(tmp_path_factory: pytest.TempPathFactory, project: str) -> None:
-    """The root to one server process, the spans naming the session to another, both orders."""
-    with new_database("postgres", tmp_path_factory.mktemp("pg")) as db:
+@pytest.fixture(scope="module", params=["postgres", "chdb"])
+def two_servers(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Server, Server]]:
+    """Two server processes on one database (ClickHouse's engine through the test front)."""
+    with new_database(request.param, tmp_path_factory.mktemp("shared")) as db:
         first, second = Server(db), Server(db)
         first.start()
         second.start()
         try:
-            for n, (a, b) in enumerate(((first, second), (second, first))):
-                root, chain, llm, session = _trace()
-                _send(a.url, f"{project}-{n}", [root])
-                _send(b.url, f"{project}-{n}", [chain, llm])
-                with first.client() as client:
-                    _check_one_session(client, f"{project}-{n}", root, chain, llm, session)
-                root, chain, llm, session = _trace()
-                _send(a.url, f"{project}-{n}-late", [llm, chain])
-                _send(b.url, f"{project}-{n}-late", [root])
-                with second.client() as client:
-                    _check_one_session(client, f"{project}-{n}-late", root, chain, llm, session)
+            yield first, second
         finally:
             first.stop()
             second.stop()
+
+
+def test_two_processes(two_servers: tuple[Server, Server], project: str) -> None:
+    """The root to one server process, the spans naming the session to another, both orders."""
+    first, second = two_servers
+    for n, (a, b) in enumerate(((first, second), (second, first))):
+        root, chain, llm, session = _trace()
+        _send(a.url, f"{project}-{n}", [root])
+        _send(b.url, f"{project}-{n}", [chain, llm])
+        with first.client() as client:
+            _check_one_session(client, f"{project}-{n}", root, chain, llm, session)
+        root, chain, llm, session = _trace()
+        _send(a.url, f"{project}-{n}-late", [llm, chain])
+        _send(b.url, f"{project}-{n}-late", [root])
+        with second.client() as client:
+            _check_one_session(client, f"{project}-{n}-late", root, chain, llm, session)
+
+
+def test_two_processes_at_the_same_instant(
+    two_servers: tuple[Server, Server], project: str
+) -> None:
+    """The root to one process and the spans naming the session to the other at the same
+    moment, for many traces: whichever write lands first, the trace ends in one session
+    (ClickHouse has no lock to order them: store/clickhouse/traces.py)."""
+    first, second = two_servers
+    traces = [_trace() for _ in range(12)]
+    start = threading.Barrier(2)
+
+    def send(server: Server, pick: Callable[[tuple[Any, ...]], list[ReadableSpan]]) -> None:
+        start.wait(timeout=60)
+        for n, trace in enumerate(traces):
+            _send(server.url, f"{project}-{n}", pick(trace))
+
+    with ThreadPoolExecutor(2) as pool:
+        done = [
+            pool.submit(send, first, lambda t: [t[0]]),
+            pool.submit(send, second, lambda t: [t[1], t[2]]),
+        ]
+        for f in done:
+            f.result(timeout=300)
+    with first.client() as client:
+        for n, (root, chain, llm, session) in enumerate(traces):
+            _check_one_session(client, f"{project}-{n}", root, chain, llm, session)

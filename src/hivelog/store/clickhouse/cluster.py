@@ -10,7 +10,9 @@ cluster, so both layouts come from one text and cannot drift apart:
   every version of an event of one session lives on one shard, so `FINAL` merges shard-locally
   and a session is read from one shard; patches by `cityHash64(project, event_id)` (an update
   does not name its session); the small tables (projects, keys, migrations) on shard 1;
-- the materialized view runs on each shard, from `events_local` into `sessions_agg_local`.
+- the materialized view runs on each shard, from `events_local` into `sessions_agg_local`;
+- an `ALTER TABLE T` (a column added) changes `T_local` and the `Distributed` `T` alike;
+- the trace → session mapping by `cityHash64(project, trace_session)`.
 
 This layout is checked as SQL text (tests/storage/test_cluster_ddl.py); it cannot run here
 (no Keeper, no server with TCP), see docs/scaling.md.
@@ -24,9 +26,11 @@ SHARDING = {
     "events": "cityHash64(project, session_id)",
     "sessions_agg": "cityHash64(project, session_id)",
     "event_patches": "cityHash64(project, event_id)",
+    "trace_sessions": "cityHash64(project, trace_session)",
 }
 _CREATE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+) \(")
 _VIEW = re.compile(r"CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) TO (\w+) AS")
+_ALTER = re.compile(r"ALTER TABLE (\w+) ")
 _FROM = re.compile(r"\bFROM (\w+)\b")
 _ENGINE = re.compile(r"ENGINE = (\w*MergeTree)(?:\(([^)]*)\))?")
 
@@ -64,4 +68,11 @@ def cluster_statements(statement: str, cluster: str) -> list[str]:
             1,
         )
         return [_FROM.sub(lambda m: f"FROM {local(m.group(1))}", body)]
+    altered = _ALTER.match(statement)
+    if altered:
+        table = altered.group(1)
+        return [
+            _ALTER.sub(f"ALTER TABLE {local(table)} {on} ", statement, 1),
+            _ALTER.sub(f"ALTER TABLE {table} {on} ", statement, 1),
+        ]
     raise ValueError(f"no cluster spelling for: {statement[:80]}")

@@ -42,18 +42,22 @@ SELECT = (
 )
 VERSION_AT = 20  # index of `version` in a row of SELECT
 
+_RETRIES = 3
 _NULL_TEXT = "CAST(NULL AS Nullable(String))"
-# A session known only from its events: what the other backends store as a placeholder row.
+# A session known only from its events: what the other backends store as a placeholder row,
+# named by an OTLP trace's root span if one named it (store/clickhouse/traces.py).
 # Its arrival sorts just after the first event that named it (arrivals step by 2).
 _PLACEHOLDERS = (
     "SELECT toUInt64({key}) AS project, a + 1 AS seq, session_id AS event_id, session_id, "
-    f"{_NULL_TEXT} AS parent_id, 'session' AS event_type, 'unknown' AS event_name, "
+    f"{_NULL_TEXT} AS parent_id, 'session' AS event_type, "
+    "if(nm = '', 'unknown', nm) AS event_name, "
     "src AS source, s AS start_time, e AS end_time, toFloat64(e - s) AS duration, "
     f"{_NULL_TEXT} AS error, 1 AS placeholder, "
     + ", ".join(f"{_NULL_TEXT} AS {c}" for c in ("children_ids", *JSON_FIELDS))
     + ", toUInt64(0) AS version FROM (SELECT session_id, assumeNotNull(min(first_start)) AS s, "
     "assumeNotNull(max(last_end)) AS e, argMinMerge(source) AS src, "
-    "assumeNotNull(min(first_arrival)) AS a FROM sessions_agg WHERE project = {key} "
+    "assumeNotNull(min(first_arrival)) AS a, argMinMerge(name) AS nm "
+    "FROM sessions_agg WHERE project = {key} "
     "GROUP BY session_id HAVING max(has_start) = 0 AND min(first_start) IS NOT NULL)"
 )
 
@@ -141,6 +145,24 @@ class ClickHouseBase:
         self, sql: str, params: Sequence[Any] = (), settings: dict[str, Any] | None = None
     ) -> None:
         self.transport.execute(sql, params, None, settings)
+
+    def _insert(self, sql: str, lines: list[bytes], settings: dict[str, Any]) -> None:
+        """One INSERT; retried with the same deduplication token if the answer was lost."""
+        data = b"\n".join(lines) + b"\n"
+        token = {
+            "insert_deduplication_token": uuid.uuid4().hex,
+            **settings,
+            **self.insert_settings(),
+        }
+        for attempt in range(_RETRIES):
+            try:
+                self.transport.execute(sql, (), data, token)
+                return
+            except OSError as exc:  # the connection broke: the INSERT may or may not be in
+                if attempt == _RETRIES - 1:
+                    raise
+                log.warning("INSERT retried after %s", exc)
+                time.sleep(0.05 * (attempt + 1))
 
     def _local(self, table: str) -> str:
         """Where a mutation (DELETE, DROP PARTITION) of `table` goes: the table itself on one

@@ -23,13 +23,12 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
 
 import msgspec
 
 from hivelog.event import EventUpdate
 from hivelog.store.base import UNRESOLVED, DeleteSession, Job, JobResult, Project, WriteEvents
-from hivelog.store.clickhouse.connection import REAL_COLUMNS, ClickHouseBase, events_of, log
+from hivelog.store.clickhouse.connection import REAL_COLUMNS, events_of
 from hivelog.store.clickhouse.rows import (
     COMPACTED,
     INSERT_SETTINGS,
@@ -40,13 +39,13 @@ from hivelog.store.clickhouse.rows import (
     is_stale,
     with_project,
 )
+from hivelog.store.clickhouse.traces import Traces
 from hivelog.store.clickhouse.transport import EngineError, literal
 
 _encode_update = msgspec.json.Encoder().encode
 _PATCH_SQL = (
     "INSERT INTO event_patches (project, event_id, seq, patch_id, body) FORMAT JSONCompactEachRow"
 )
-_RETRIES = 3
 
 
 def _pairs(keys: Sequence[tuple[int, str]]) -> str:
@@ -56,7 +55,7 @@ def _pairs(keys: Sequence[tuple[int, str]]) -> str:
     return "[" + ", ".join(f"({k}, {literal(e)})" for k, e in keys) + "]"
 
 
-class Writes(ClickHouseBase):
+class Writes(Traces):
     """`write`: the writer thread's path."""
 
     encode_row = staticmethod(encode_row)
@@ -96,6 +95,8 @@ class Writes(ClickHouseBase):
         return results
 
     def _store(self, jobs: list[WriteEvents], projects: list[Project | None]) -> None:
+        traced = [(j, p) for j, p in zip(jobs, projects, strict=True) if p and j.traces]
+        names = self._link_and_relink(traced) if traced else []
         lines: list[bytes] = []
         stored: list[tuple[int, str]] = []
         updates: list[tuple[Project, EventUpdate]] = []
@@ -109,6 +110,9 @@ class Writes(ClickHouseBase):
             updates.extend((project, u) for u in job.updates)
         if lines:
             self._insert(INSERT_SQL, lines, INSERT_SETTINGS)
+        self._name_placeholders(names)
+        if traced:  # after the INSERT: see store/clickhouse/traces.py
+            stored.extend(self._settle_traces({(p.key, t) for j, p in traced for t in j.traces}))
         if loose:
             updates.extend(self._resolve(loose))
         touched: set[tuple[int, str]] = set()
@@ -118,24 +122,6 @@ class Writes(ClickHouseBase):
             touched |= self._with_patches(stored)
         if touched:
             self._refold(sorted(touched))
-
-    def _insert(self, sql: str, lines: list[bytes], settings: dict[str, Any]) -> None:
-        """One INSERT; retried with the same deduplication token if the answer was lost."""
-        data = b"\n".join(lines) + b"\n"
-        token = {
-            "insert_deduplication_token": uuid.uuid4().hex,
-            **settings,
-            **self.insert_settings(),
-        }
-        for attempt in range(_RETRIES):
-            try:
-                self.transport.execute(sql, (), data, token)
-                return
-            except OSError as exc:  # the connection broke: the INSERT may or may not be in
-                if attempt == _RETRIES - 1:
-                    raise
-                log.warning("INSERT retried after %s", exc)
-                time.sleep(0.05 * (attempt + 1))
 
     def _append_patches(self, updates: list[tuple[Project, EventUpdate]]) -> set[tuple[int, str]]:
         """Append the patches, each with a seq newer than anything folded into its event."""
