@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -23,6 +23,7 @@ from hivelog.store.base import Project
 from hivelog.store.clickhouse import cluster
 from hivelog.store.clickhouse.transport import Transport, literal, open_transport
 
+T = TypeVar("T")
 log = logging.getLogger("hivelog.store.clickhouse")
 
 # Project ids derived from the name, so processes that create the same project at the same
@@ -43,6 +44,17 @@ SELECT = (
 VERSION_AT = 20  # index of `version` in a row of SELECT
 
 _RETRIES = 3
+# Every query: infinities and NaN (a stored duration, a sum past any float) as "inf"/"-inf"/
+# "nan", which float() reads, instead of JSON null. And FINAL per day partition, after
+# pruning the days a query's start-time bounds exclude (ClickHouse 26 defaults to merging
+# across partitions and pruning after FINAL): exact because every stored row of an event has
+# the same start time (the writer never stores a resend: Writes._first_arrivals).
+READ_SETTINGS = {
+    "output_format_json_quote_denormals": 1,
+    "do_not_merge_across_partitions_select_final": 1,
+    "defer_partition_pruning_after_final": 0,
+}
+_OUT = READ_SETTINGS
 _NULL_TEXT = "CAST(NULL AS Nullable(String))"
 # A session known only from its events: what the other backends store as a placeholder row,
 # named by an OTLP trace's root span if one named it (store/clickhouse/traces.py).
@@ -57,22 +69,30 @@ _PLACEHOLDERS = (
     + ", toUInt64(0) AS version FROM (SELECT session_id, assumeNotNull(min(first_start)) AS s, "
     "assumeNotNull(max(last_end)) AS e, argMinMerge(source) AS src, "
     "assumeNotNull(min(first_arrival)) AS a, argMinMerge(name) AS nm "
-    "FROM sessions_agg WHERE project = {key} "
+    "FROM sessions_agg WHERE project = {key}{only} "
     "GROUP BY session_id HAVING max(has_start) = 0 AND min(first_start) IS NOT NULL)"
 )
 
 
-def events_of(key: int, placeholders: bool = True, span: tuple[int, int] | None = None) -> str:
+def events_of(
+    key: int,
+    placeholders: bool = True,
+    span: tuple[int, int] | None = None,
+    sessions: Sequence[str] | None = None,
+) -> str:
     """A subquery: the events of project `key` as every backend answers them — one row per
     stored event (`FINAL`), plus placeholder sessions — in SELECT's columns and `project`
     (the filter compiler's WHERE names it). With `span`, only events starting within it (the
-    day partitions outside it are not read)."""
-    real = f"SELECT project, {REAL_COLUMNS} FROM events FINAL WHERE project = {int(key)}"
+    day partitions outside it are not read). With
+    `sessions`, only the events of those sessions (a primary-key range each, and the
+    placeholders of those sessions only, not of the whole project)."""
+    only = f" AND session_id IN {literal(list(sessions))}" if sessions is not None else ""
+    real = f"SELECT project, {REAL_COLUMNS} FROM events FINAL WHERE project = {int(key)}{only}"
     if span is not None:
         real += f" AND start_time BETWEEN {int(span[0])} AND {int(span[1])}"
     if not placeholders:
         return f"({real})"
-    return f"({real} UNION ALL {_PLACEHOLDERS.format(key=int(key))})"
+    return f"({real} UNION ALL {_PLACEHOLDERS.format(key=int(key), only=only)})"
 
 
 def project_key(name: str) -> int:
@@ -82,6 +102,15 @@ def project_key(name: str) -> int:
 
 def project_id_for(name: str) -> str:
     return str(uuid.uuid5(_PROJECT_NAMESPACE, name))
+
+
+# Ids per query where a statement lists them: well under the engine's 256 KiB query size.
+CHUNK = 2000
+
+
+def chunked(items: Sequence[T]) -> list[list[T]]:
+    """`items` in lists of at most CHUNK (a batch may hold any number of ids)."""
+    return [list(items[i : i + CHUNK]) for i in range(0, len(items), CHUNK)]
 
 
 _decode_rows = msgspec.json.Decoder(list[list[Any]]).decode
@@ -131,7 +160,7 @@ class ClickHouseBase:
         self, sql: str, params: Sequence[Any] = (), settings: dict[str, Any] | None = None
     ) -> list[list[Any]]:
         """Rows of a query of the store's own (writes, upkeep, keys): no time limit."""
-        return parse_rows(self.transport.execute(sql, params, None, settings))
+        return parse_rows(self.transport.execute(sql, params, None, {**_OUT, **(settings or {})}))
 
     def _read(
         self, sql: str, params: Sequence[Any] = (), settings: dict[str, Any] | None = None
@@ -139,7 +168,9 @@ class ClickHouseBase:
         """Rows of a read a request asked for, stopped at `--read-timeout-ms` (a 400
         query_timeout, see transport.raise_engine_error)."""
         limit = {"max_execution_time": self.read_timeout_ms / 1000} if self.read_timeout_ms else {}
-        return parse_rows(self.transport.execute(sql, params, None, {**limit, **(settings or {})}))
+        return parse_rows(
+            self.transport.execute(sql, params, None, {**_OUT, **limit, **(settings or {})})
+        )
 
     def _command(
         self, sql: str, params: Sequence[Any] = (), settings: dict[str, Any] | None = None

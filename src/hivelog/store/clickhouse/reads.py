@@ -69,10 +69,17 @@ class Reads(ClickHouseBase):
     def session_span(self, project: Project, session_id: str) -> tuple[int, int] | None:
         """The first and last start time of a session's events (None: no such session), so
         its rows are read from the days it touches only."""
+        return self.sessions_span(project, [session_id])
+
+    def sessions_span(self, project: Project, sessions: Sequence[str]) -> tuple[int, int] | None:
+        """The first and last start time of any row ever stored for these sessions, every
+        version included (None: none of them exists)."""
+        if not sessions:
+            return None
         rows = self._read(
             "SELECT min(span_start), max(span_end), count() FROM sessions_agg "
-            "WHERE project = ? AND session_id = ?",
-            (project.key, session_id),
+            f"WHERE project = ? AND session_id IN {literal(sorted(set(sessions)))}",
+            (project.key,),
         )
         if not rows or not int(rows[0][2]):
             return None
@@ -86,13 +93,16 @@ class Reads(ClickHouseBase):
         tail: str = "",
         span: tuple[int, int] | None = None,
         counted: bool = False,
+        sessions: Sequence[str] | None = None,
+        placeholders: bool = True,
     ) -> list[list[Any]]:
         """Rows of SELECT from the project's events, with update patches newer than a row
         folded on (normally none are: the writer folds them when it stores them). `counted`
         adds a last column: how many rows match in all, whatever the LIMIT."""
         total = ", count() OVER () AS total" if counted else ""
         rows = self._read(
-            f"SELECT {SELECT}{total} FROM {events_of(project.key, span=span)} WHERE {where} {tail}",
+            f"SELECT {SELECT}{total} "
+            f"FROM {events_of(project.key, placeholders, span, sessions)} WHERE {where} {tail}",
             params,
         )
         return [_float_duration(r) for r in self._fold_newer(project, rows)]
@@ -127,7 +137,23 @@ class Reads(ClickHouseBase):
         return out
 
     def get_event(self, project: Project, event_id: str) -> Event | None:
-        rows = self._rows(project, "event_id = ?", (event_id,), "ORDER BY placeholder, seq LIMIT 1")
+        span = self.session_span(project, event_id)
+        if span is not None:  # a session (the tree's root): read from its days and key range
+            rows = self._rows(
+                project,
+                "event_id = ?",
+                (event_id,),
+                "ORDER BY placeholder, seq LIMIT 1",
+                span,
+                sessions=[event_id],
+            )
+            if rows:
+                event = row_to_event(rows[0])
+                self._add_children(project, [event])
+                return event
+        rows = self._rows(  # no placeholder: a placeholder's id is its session's, looked above
+            project, "event_id = ?", (event_id,), "ORDER BY seq LIMIT 1", placeholders=False
+        )
         if not rows:
             return None
         event = row_to_event(rows[0])
@@ -139,7 +165,12 @@ class Reads(ClickHouseBase):
         if span is None:
             return []
         rows = self._rows(
-            project, "session_id = ?", (session_id,), "ORDER BY start_time, seq", span
+            project,
+            "session_id = ?",
+            (session_id,),
+            "ORDER BY start_time, seq",
+            span,
+            sessions=[session_id],
         )
         return with_children([row_to_stored(r) for r in rows])
 
@@ -174,11 +205,14 @@ class Reads(ClickHouseBase):
         found: dict[tuple[str, str], list[str]] = defaultdict(list)
         sessions = sorted({e.session_id for e in events})
         parents = sorted({e.event_id for e in events})
+        span = self.sessions_span(project, sessions)
+        if span is None:
+            return
         for session_id, parent_id, event_id in self._read(
             "SELECT session_id, parent_id, event_id "
-            f"FROM {events_of(project.key, placeholders=False)} "
-            f"WHERE session_id IN {literal(sessions)} AND parent_id IN {literal(parents)} "
-            "ORDER BY start_time, seq"
+            f"FROM {events_of(project.key, False, span, sessions)} "
+            f"WHERE parent_id IN {literal(parents)} ORDER BY start_time, seq",
+            (),
         ):
             if (session_id, parent_id) in wanted:
                 found[(session_id, parent_id)].append(event_id)

@@ -33,7 +33,7 @@ from collections.abc import Iterable, Sequence
 
 from hivelog.event import Event
 from hivelog.store.base import Project, WriteEvents
-from hivelog.store.clickhouse.connection import REAL_COLUMNS, VERSION_AT, ClickHouseBase
+from hivelog.store.clickhouse.connection import REAL_COLUMNS, VERSION_AT, ClickHouseBase, chunked
 from hivelog.store.clickhouse.rows import (
     INSERT_SETTINGS,
     INSERT_SQL,
@@ -94,20 +94,22 @@ class Traces(ClickHouseBase):
 
     def _mapping(self, traces: Iterable[TraceKey]) -> dict[TraceKey, str]:
         """The session each of these traces belongs to, where any span of it named one."""
-        keys = sorted(traces)
-        if not keys:
-            return {}
-        rows = self._query(
-            "SELECT project, trace_session, argMax(session_id, (version, session_id)) "
-            f"FROM trace_sessions WHERE (project, trace_session) IN {_pairs(keys)} "
-            "GROUP BY project, trace_session"
-        )
-        return {(int(k), t): s for k, t, s in rows}
+        out: dict[TraceKey, str] = {}
+        for keys in chunked(sorted(traces)):
+            for k, t, s in self._query(
+                "SELECT project, trace_session, argMax(session_id, (version, session_id)) "
+                f"FROM trace_sessions WHERE (project, trace_session) IN {_pairs(keys)} "
+                "GROUP BY project, trace_session"
+            ):
+                out[(int(k), t)] = s
+        return out
 
     def _name_placeholders(self, names: Sequence[tuple[int, str, str, int, int]]) -> None:
         """The first name given to each session, for its placeholder (sessions_agg.name)."""
-        if not names:
-            return
+        for chunk in chunked(names):
+            self._add_names(chunk)
+
+    def _add_names(self, names: Sequence[tuple[int, str, str, int, int]]) -> None:
         values = ", ".join(
             f"({k}, {literal(s)}, {int(start)}, {literal(n)}, {int(arrival)})"
             for k, s, n, start, arrival in names
@@ -128,10 +130,14 @@ class Traces(ClickHouseBase):
         mapping = self._mapping(traces)
         if not mapping:
             return set()
-        held = self._query(
-            "SELECT DISTINCT project, session_id FROM sessions_agg "
-            f"WHERE (project, session_id) IN {_pairs(sorted(mapping))}"
-        )
+        held = [
+            row
+            for keys in chunked(sorted(mapping))
+            for row in self._query(
+                "SELECT DISTINCT project, session_id FROM sessions_agg "
+                f"WHERE (project, session_id) IN {_pairs(keys)}"
+            )
+        ]
         moved: set[tuple[int, str]] = set()
         for key, trace in sorted((int(k), t) for k, t in held):
             moved |= self._move_trace(key, trace, mapping[(key, trace)])
@@ -160,10 +166,10 @@ class Traces(ClickHouseBase):
             lines.append(with_project(key, event_line(event, int(row[0]), int(row[VERSION_AT]))))
         if lines:
             self._insert(INSERT_SQL, lines, INSERT_SETTINGS)
-        if ids:
+        for chunk in chunked(sorted(ids)):
             self.transport.execute(
                 f"DELETE FROM {self._local('events')} WHERE project = ? AND session_id = ? "
-                f"AND event_id IN {literal(sorted(ids))}",
+                f"AND event_id IN {literal(chunk)}",
                 (key, trace),
                 None,
                 _SYNC,

@@ -189,6 +189,7 @@ class HttpTransport:
         self._local = threading.local()
         self._clients: list[Any] = []
         self._lock = threading.Lock()
+        self._settings: frozenset[str] | None = None  # the server's, read once
 
     def _client(self) -> Any:
         client = getattr(self._local, "client", None)
@@ -211,6 +212,8 @@ class HttpTransport:
         from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
         text = bind(sql, params)
+        if settings:
+            settings = self._known(settings)
         if data is not None:  # settings inside the statement, before FORMAT
             head, _, fmt = text.rpartition(" FORMAT ")
             text = f"{head}{settings_clause(settings)} FORMAT {fmt}"
@@ -232,6 +235,14 @@ class HttpTransport:
         except ClickHouseError as exc:
             raise_engine_error(str(exc))
             raise
+
+    def _known(self, settings: Mapping[str, Any]) -> Mapping[str, Any]:
+        """`settings` less those this server does not know (an older server refuses a query
+        naming a setting added since, e.g. `defer_partition_pruning_after_final`)."""
+        if self._settings is None:
+            rows = self._client().raw_query("SELECT name FROM system.settings FORMAT TabSeparated")
+            self._settings = frozenset(bytes(rows).decode().split())
+        return {k: v for k, v in settings.items() if k in self._settings}
 
     def close(self) -> None:
         with self._lock:

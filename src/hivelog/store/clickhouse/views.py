@@ -16,7 +16,7 @@ from hivelog.store.base import ChartPoint, ChartSpec, EventBrief, EventQuery, Pr
 from hivelog.store.clickhouse.connection import SELECT, events_of
 from hivelog.store.clickhouse.reads import Reads, where_of
 from hivelog.store.clickhouse.transport import literal
-from hivelog.store.rows import row_to_event
+from hivelog.store.rows import row_to_event, whole
 
 _number = CLICKHOUSE.json_number
 _TOKENS = (
@@ -77,17 +77,28 @@ class Views(Reads):
                 f"WHERE {inner})"
             )
             params.extend(inner_params)
+        # The page's ids first, reading only the columns the filter and the order need (with
+        # FINAL every column read is read for every row), then those sessions' whole rows.
+        page = self._read(
+            f"SELECT event_id, count() OVER () FROM {events_of(project.key)} WHERE {where} "
+            "ORDER BY start_time DESC, seq DESC LIMIT ? OFFSET ?",
+            [*params, sessions.limit, sessions.offset],
+        )
+        if not page:
+            count = self._read(
+                f"SELECT count() FROM {events_of(project.key)} WHERE {where}", params
+            )
+            return [], int(count[0][0]) if count else 0
+        ids = [r[0] for r in page]
         rows = self._rows(
             project,
-            where,
-            [*params, sessions.limit, sessions.offset],
-            "ORDER BY start_time DESC, seq DESC LIMIT ? OFFSET ?",
-            counted=True,
+            f"event_type = 'session' AND event_id IN {literal(ids)}",
+            (),
+            "ORDER BY start_time DESC, seq DESC",
+            self.sessions_span(project, ids),
+            sessions=ids,
         )
-        if rows:  # the count of every match came with the page
-            return [row_to_event(r[:-1]) for r in rows], int(rows[0][-1])
-        count = self._read(f"SELECT count() FROM {events_of(project.key)} WHERE {where}", params)
-        return [], int(count[0][0]) if count else 0
+        return [row_to_event(r) for r in rows], int(page[0][1])
 
     def session_stats(
         self, project: Project, session_ids: Sequence[str]
@@ -95,8 +106,11 @@ class Views(Reads):
         ids = list(dict.fromkeys(session_ids))
         if not ids:
             return {}
+        span = self.sessions_span(project, ids)
+        if span is None:
+            return {}
         sql = _SESSION_STATS.format(
-            events=events_of(project.key, placeholders=False), ids=literal(ids)
+            events=events_of(project.key, False, span, ids), ids=literal(ids)
         )
         out: dict[str, SessionStats] = {}
         for row in self._read(sql):
@@ -104,7 +118,7 @@ class Views(Reads):
                 num_events=int(row[1] or 0),
                 num_model_events=int(row[2] or 0),
                 errors=int(row[3] or 0),
-                total_tokens=int(row[4] or 0),
+                total_tokens=whole(None if row[4] is None else float(row[4])),
                 cost=float(row[5] or 0),
                 first_start=int(row[6]),
                 last_end=int(row[7]),
@@ -119,7 +133,8 @@ class Views(Reads):
             return []
         rows = self._read(
             "SELECT event_id, parent_id, event_type, event_name, start_time, end_time, "
-            f"duration, substringUTF8(error, 1, 200) FROM {events_of(project.key, span=span)} "
+            "duration, substringUTF8(error, 1, 200) "
+            f"FROM {events_of(project.key, span=span, sessions=[session_id])} "
             "WHERE session_id = ? ORDER BY start_time, seq",
             (session_id,),
         )

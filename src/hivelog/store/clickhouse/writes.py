@@ -28,7 +28,7 @@ import msgspec
 
 from hivelog.event import EventUpdate
 from hivelog.store.base import UNRESOLVED, DeleteSession, Job, JobResult, Project, WriteEvents
-from hivelog.store.clickhouse.connection import REAL_COLUMNS, events_of
+from hivelog.store.clickhouse.connection import REAL_COLUMNS, chunked, events_of
 from hivelog.store.clickhouse.rows import (
     COMPACTED,
     INSERT_SETTINGS,
@@ -46,6 +46,11 @@ _encode_update = msgspec.json.Encoder().encode
 _PATCH_SQL = (
     "INSERT INTO event_patches (project, event_id, seq, patch_id, body) FORMAT JSONCompactEachRow"
 )
+
+
+def _pairs_text(pairs: Sequence[tuple[str, str]]) -> str:
+    """`(a, b) IN …` of two strings as a literal list of tuples."""
+    return "[" + ", ".join(f"({literal(a)}, {literal(b)})" for a, b in pairs) + "]"
 
 
 def _pairs(keys: Sequence[tuple[int, str]]) -> str:
@@ -98,6 +103,7 @@ class Writes(Traces):
         traced = [(j, p) for j, p in zip(jobs, projects, strict=True) if p and j.traces]
         names = self._link_and_relink(traced) if traced else []
         lines: list[bytes] = []
+        keys: list[tuple[int, str, str]] = []  # (project, session, event) of each line
         stored: list[tuple[int, str]] = []
         updates: list[tuple[Project, EventUpdate]] = []
         loose: list[EventUpdate] = []
@@ -105,9 +111,20 @@ class Writes(Traces):
             if project is None:  # updates that named no project (WriteEvents)
                 loose.extend(job.updates)
                 continue
-            lines.extend(with_project(project.key, row) for row in job.event_rows(encode_row))
+            rows = job.event_rows(encode_row)
+            for event, row in zip(job.events, rows, strict=True):
+                keys.append((project.key, event.session_id, event.event_id))
+                lines.append(with_project(project.key, row))
             stored.extend((project.key, e.event_id) for e in job.events)
             updates.extend((project, u) for u in job.updates)
+        if lines:
+            new = self._first_arrivals(keys)
+            kept: list[bytes] = []
+            for line, key in zip(lines, keys, strict=True):
+                if key in new:  # the first occurrence in the batch too
+                    kept.append(line)
+                    new.discard(key)
+            lines = kept
         if lines:
             self._insert(INSERT_SQL, lines, INSERT_SETTINGS)
         self._name_placeholders(names)
@@ -123,16 +140,38 @@ class Writes(Traces):
         if touched:
             self._refold(sorted(touched))
 
+    def _first_arrivals(self, keys: list[tuple[int, str, str]]) -> set[tuple[int, str, str]]:
+        """Of these event keys, those not stored yet (a primary-key lookup per chunk; the
+        caller keeps the first of a batch). A resend is never written, so the first arrival
+        wins as on the other backends, and every stored row of an event (original, folded
+        versions, a moved trace) has the same start time, hence the same day partition: what
+        lets reads prune days and deduplicate within each day (connection.READ_SETTINGS)."""
+        wanted = set(keys)
+        stored: set[tuple[int, str, str]] = set()
+        by_project: dict[int, list[tuple[str, str]]] = defaultdict(list)
+        for key, session, event in sorted(wanted):
+            by_project[key].append((session, event))
+        for key, pairs in by_project.items():
+            for chunk in chunked(pairs):
+                for session, event in self._query(
+                    "SELECT DISTINCT session_id, event_id FROM events WHERE project = ? AND "
+                    f"(session_id, event_id) IN {_pairs_text(chunk)}",
+                    (key,),
+                ):
+                    stored.add((key, session, event))
+        return wanted - stored
+
     def _append_patches(self, updates: list[tuple[Project, EventUpdate]]) -> set[tuple[int, str]]:
         """Append the patches, each with a seq newer than anything folded into its event."""
         keys = sorted({(p.key, u.event_id) for p, u in updates})
         folded: dict[tuple[int, str], int] = {}
-        for key, event_id, version in self._query(
-            f"SELECT project, event_id, max(version) FROM events WHERE (project, event_id) "
-            f"IN {_pairs(keys)} GROUP BY project, event_id"
-        ):
-            if int(version) >= COMPACTED:
-                folded[(int(key), event_id)] = (int(version) - COMPACTED) | 0xFF
+        for chunk in chunked(keys):
+            for key, event_id, version in self._query(
+                f"SELECT project, event_id, max(version) FROM events WHERE (project, event_id) "
+                f"IN {_pairs(chunk)} GROUP BY project, event_id"
+            ):
+                if int(version) >= COMPACTED:
+                    folded[(int(key), event_id)] = (int(version) - COMPACTED) | 0xFF
         lines = []
         last: dict[tuple[int, str], int] = {}
         for project, update in updates:
@@ -151,26 +190,24 @@ class Writes(Traces):
         holds it (one, unless ids were reused), else parked under UNRESOLVED until an event of
         that id is stored in whichever project it comes."""
         holders: dict[str, list[int]] = defaultdict(list)
-        ids = sorted({u.event_id for u in loose})
-        for key, event_id in self._query(
-            f"SELECT DISTINCT project, event_id FROM events WHERE event_id IN {literal(ids)}"
-        ):
-            holders[event_id].append(int(key))
+        for ids in chunked(sorted({u.event_id for u in loose})):
+            for key, event_id in self._query(
+                f"SELECT DISTINCT project, event_id FROM events WHERE event_id IN {literal(ids)}"
+            ):
+                holders[event_id].append(int(key))
         out = []
         for update in loose:
             for key in holders.get(update.event_id) or [UNRESOLVED]:
                 out.append((Project(key=key, project_id="", name=""), update))
         return out
 
-    def _claim_unresolved(self, stored: list[tuple[int, str]]) -> None:
-        """Patches parked under UNRESOLVED for ids just stored move to the project the event
-        came in (the first in the batch), as the other backends fold them on arrival."""
-        first: dict[str, int] = {}
-        for key, event_id in stored:
-            first.setdefault(event_id, key)
+    def _claim_unresolved(self, ids: list[str], first: dict[str, int]) -> None:
+        """Patches parked under UNRESOLVED for `ids` just stored move to the project the
+        event came in (`first`: the first in the batch), as the other backends fold them on
+        arrival."""
         rows = self._query(
             "SELECT event_id, seq, toString(patch_id), body FROM event_patches FINAL "
-            f"WHERE project = {UNRESOLVED} AND event_id IN {literal(sorted(first))}"
+            f"WHERE project = {UNRESOLVED} AND event_id IN {literal(ids)}"
         )
         if not rows:
             return
@@ -185,20 +222,36 @@ class Writes(Traces):
         )
 
     def _with_patches(self, stored: list[tuple[int, str]]) -> set[tuple[int, str]]:
-        """Of the events just stored, those with patches (updates that came first)."""
-        self._claim_unresolved(stored)
+        """Of the events just stored, those with patches (updates that came first), after
+        moving parked patches of their ids (UNRESOLVED) to their project: one primary-key
+        query per chunk of ids for both."""
+        wanted = set(stored)
+        first: dict[str, int] = {}
+        for key, event_id in stored:
+            first.setdefault(event_id, key)
+        projects = literal(sorted({UNRESOLVED, *(k for k, _ in wanted)}))
         found: set[tuple[int, str]] = set()
-        keys = sorted(set(stored))
-        for i in range(0, len(keys), 2000):
+        parked: list[str] = []
+        for ids in chunked(sorted(first)):
             for key, event_id in self._query(
                 f"SELECT DISTINCT project, event_id FROM event_patches "
-                f"WHERE (project, event_id) IN {_pairs(keys[i : i + 2000])}"
+                f"WHERE project IN {projects} AND event_id IN {literal(ids)}"
             ):
-                found.add((int(key), event_id))
+                if int(key) == UNRESOLVED:
+                    parked.append(event_id)
+                elif (int(key), event_id) in wanted:
+                    found.add((int(key), event_id))
+        for ids in chunked(sorted(set(parked))):
+            self._claim_unresolved(ids, first)
+            found |= {(first[e], e) for e in ids}
         return found
 
     def _refold(self, keys: list[tuple[int, str]]) -> None:
         """Fold every patch onto each stored row of these events; insert the new versions."""
+        for chunk in chunked(keys):
+            self._refold_some(chunk)
+
+    def _refold_some(self, keys: list[tuple[int, str]]) -> None:
         patches = self._patches(keys)
         lines = []
         for key, *row in self._query(

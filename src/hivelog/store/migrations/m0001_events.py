@@ -161,7 +161,7 @@ CREATE TABLE IF NOT EXISTS events (
 PARTITION BY toYYYYMMDD(toDateTime(intDiv(start_time, 1000), 'UTC'))
 ORDER BY (project, session_id, event_id)
 SETTINGS fsync_after_insert = 1, fsync_part_directory = 1,
-    non_replicated_deduplication_window = 1000, index_granularity_bytes = '64Mi'
+    non_replicated_deduplication_window = 1000, index_granularity = 1024
 ;
 CREATE TABLE IF NOT EXISTS sessions_agg (
     project UInt64,
