@@ -94,7 +94,7 @@ def prefill_events(start: int, total: int, seed: int, cache: Path) -> list[Any]:
     return events
 
 
-def prefill(db: str, total: int, seed: int, cache: Path) -> float:
+def prefill(db: str, total: int, seed: int, cache: Path, index_seconds: float) -> float:
     """Store `total` events through the store's write path in process; events/s."""
     from hivelog.app import open_store
     from hivelog.settings import Settings
@@ -114,8 +114,13 @@ def prefill(db: str, total: int, seed: int, cache: Path) -> float:
             seconds += time.perf_counter() - began
             if (start // PREFILL_CHUNK) % 10 == 9:
                 print(f"  {start + len(events):,} events stored", file=sys.stderr)
-        while store.background_work():  # SQLite's search index catches up, as a server's would
+        # SQLite's search index catches up behind the writes, as a server's would between
+        # requests; given at most --index-seconds here (searches scan what is left).
+        deadline = time.monotonic() + index_seconds
+        while time.monotonic() < deadline and store.background_work():
             pass
+        if time.monotonic() >= deadline:
+            print("  search index still catching up", file=sys.stderr)
     finally:
         store.close()
     return total / seconds
@@ -309,7 +314,7 @@ def run_backend(backend: str, args: argparse.Namespace, cache: Path) -> dict[str
         db = f"chdb:{tmp.name}/ch"
     try:
         began = time.perf_counter()
-        extra["prefill"] = prefill(db, args.events, args.seed, cache)
+        extra["prefill"] = prefill(db, args.events, args.seed, cache, args.index_seconds)
         print(f"  prefilled in {time.perf_counter() - began:.0f} s", file=sys.stderr)
         server = Started(db)
         try:
@@ -333,6 +338,7 @@ def main() -> None:
     )
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--ingest-events", type=int, default=50_000)
+    ap.add_argument("--index-seconds", type=float, default=300)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
