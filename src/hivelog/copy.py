@@ -3,8 +3,9 @@ database to another, between any two backends (SQLite → PostgreSQL → ClickHo
 
 Why it works through the Store protocol and not with SQL of its own: each backend already
 knows how to read its events as stored (`copy_events`: updates folded in, placeholder sessions
-left out, since the target derives its own) and how to write them (`write`: the same path the
-server's writer takes, so the target ends exactly as if the events had been sent to it).
+left out, since the target derives its own, named as in the source) and how to write them
+(`write`: the same path the server's writer takes, so the target ends exactly as if the events
+had been sent to it).
 Events are copied in (start time, arrival) order, a page at a time; after each page the
 cursor is saved to a checkpoint file (written whole or not at all), so an interrupted copy
 resumes where it stopped. Re-copying a page is harmless: every backend stores an `event_id`
@@ -24,8 +25,9 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
+from hivelog.event import Event, TraceLink
 from hivelog.query.filters import compile_query
-from hivelog.store.base import Cursor, Project, Store, WriteEvents
+from hivelog.store.base import Cursor, EventQuery, Project, Store, WriteEvents
 
 
 @dataclasses.dataclass
@@ -63,6 +65,31 @@ def _save(checkpoint: Path, state: dict[str, Any]) -> None:
 def _count(store: Store, project: Project) -> int:
     _, total = store.query_events(project, compile_query(store.dialect, None, None, 1, 1))
     return total
+
+
+def _placeholder_names(store: Store, project: Project) -> dict[str, str]:
+    """Placeholder sessions that have a name (an OTLP trace's root span named them): the
+    target derives its placeholders from the events, and takes their names from these."""
+    names: dict[str, str] = {}
+    where = "placeholder = 1 AND event_name <> 'unknown'"
+    while True:
+        query = EventQuery(where=where, params=[], limit=1000, offset=len(names))
+        found, total = store.list_sessions(project, query)
+        names.update((e.session_id, e.event_name) for e in found)
+        if not found or len(names) >= total:
+            return names
+
+
+def _naming(events: list[Event], names: dict[str, str]) -> dict[str, TraceLink]:
+    """A page's named placeholders, said as the OTLP path says them (`WriteEvents.traces`: a
+    trace keyed by the session's own id names no other session, so nothing moves)."""
+    if not names:
+        return {}
+    return {
+        e.session_id: TraceLink(session_id=e.session_id, name=names[e.session_id])
+        for e in events
+        if e.session_id in names
+    }
 
 
 def copy_database(
@@ -103,11 +130,12 @@ def copy_database(
             task = progress.add_task("copy", total=total, project=project.name)
             cursor: Cursor | None = tuple(done["cursor"]) if done.get("cursor") else None
             progress.update(task, completed=int(done.get("events", 0)))
+            names = _placeholder_names(source, project)
             while True:
                 events, last = source.copy_events(project, cursor, page)
                 if not events:
                     break
-                _write(target, WriteEvents(project.name, events))
+                _write(target, WriteEvents(project.name, events, traces=_naming(events, names)))
                 copied.events += len(events)
                 cursor = last
                 done["cursor"] = list(last) if last else None

@@ -3,7 +3,9 @@
 One SQLite database gets every kind of event through a real server: sessions with every
 field, model/tool/chain/generic events, children before their parents, a session known only
 through its events (a placeholder), updates of stored events, of a placeholder session, and
-an update whose event never came; two projects; keys, one revoked. It is copied
+an update whose event never came; OTLP spans, a trace moved into the session a later span
+named (its placeholder named after the trace's root span) and a trace in a session of its
+own; two projects; keys, one revoked. It is copied
 SQLite → PostgreSQL (interrupted by SIGKILL once a page is checkpointed, then resumed) →
 ClickHouse (`chdb:PATH`, the embedded engine in the copying process) → SQLite, and a server
 on each copy must answer every read exactly as the
@@ -21,9 +23,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import HIVELOG, Server, new_database
+from tests.otlp.otlp_helpers import new_span, new_trace, pb_request, pb_span, post_pb, trace_uuid
 
 BASE = 1_780_000_000_000
 PROJECTS = ("copy-a", "copy-b ünïcode")
@@ -92,6 +96,37 @@ def _workload() -> tuple[list[tuple[str, str, Any]], dict[str, list[str]], str, 
     return calls, sessions, PROJECTS[0], missing
 
 
+def _otlp(c: httpx.Client, project: str) -> list[str]:
+    """OTLP spans: a trace whose spans name a session after its root came alone (the trace
+    moves there, and the placeholder takes the root's name), and a trace naming none (a
+    session of its own). Returns the two sessions."""
+    named, trace, root, llm = f"conv-{uid()}", new_trace(), new_span(), new_span()
+    at = {"params": {"project": project}}
+    t0 = (BASE + 7_777_000) * 10**6  # no other event starts at the same millisecond
+    post_pb(c, pb_request([pb_span(trace, root, "agent run", start_ns=t0)]), **at)
+    child = pb_span(trace, llm, "chat", {"session.id": named, "gen_ai.request.model": "m-1"},
+                    parent=root, start_ns=t0 + 10**6)  # fmt: skip
+    post_pb(c, pb_request([child]), **at)
+    alone = new_trace()
+    post_pb(c, pb_request([pb_span(alone, new_span(), "solo", start_ns=t0 + 10**9)]), **at)
+    return [named, trace_uuid(alone)]
+
+
+def _first_difference(a: Any, b: Any, path: str = "$") -> str:
+    """Where two answers first differ, and how (the assertion's message)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in [*a, *(k for k in b if k not in a)]:
+            if a.get(k, "<missing>") != b.get(k, "<missing>"):
+                return _first_difference(
+                    a.get(k, "<missing>"), b.get(k, "<missing>"), f"{path}.{k}"
+                )
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            if x != y:
+                return _first_difference(x, y, f"{path}[{i}]")
+    return f"{path}: {str(a)[:300]} != {str(b)[:300]}"
+
+
 def _answers(srv: Server, sessions: dict[str, list[str]], secrets: dict[str, str]) -> list[Any]:
     out: list[Any] = []
     for project, sids in sessions.items():
@@ -158,6 +193,7 @@ def test_copy_round_trips_everything_across_all_backends(
         for method, path, body in calls:
             r = c.request(method, path, json=body)
             assert r.status_code == 200, r.text
+        sessions[PROJECTS[0]].extend(_otlp(c, PROJECTS[0]))
     secrets: dict[str, str] = {}
     for project, name in ((PROJECTS[0], "ci"), (PROJECTS[1], "ci"), (PROJECTS[1], "old")):
         made = subprocess.run(
@@ -197,10 +233,15 @@ def test_copy_round_trips_everything_across_all_backends(
         with _serving(db) as srv:
             answers.append(_answers(srv, sessions, secrets))
     original, *copies = answers
-    assert original[0]["totalEvents"] == 3 * 6  # 3 sessions (one a placeholder) of 5 events
+    # 3 sessions (one a placeholder) of 5 events; OTLP: a named placeholder with 2 spans, a
+    # trace's own session with its span
+    assert original[0]["totalEvents"] == 3 * 6 + 3 + 2
+    named = next(e for e in original[0]["events"] if e["event_name"] == "agent run"
+                 and e["event_type"] == "session")  # fmt: skip
+    assert named["session_id"].startswith("conv-")
     assert any(e["feedback"] == {"liked": True} for e in original[0]["events"])
-    for copy in copies:
-        assert copy == original
+    for db, copy in zip((pg, ch, back), copies, strict=True):
+        assert copy == original, (db, _first_difference(original, copy))
     # The update whose event never came was copied too: it folds when the event arrives.
     for db in (pg, ch, back):
         auth = {"Authorization": f"Bearer {secrets[late_project]}"}

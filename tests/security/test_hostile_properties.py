@@ -134,7 +134,7 @@ def test_any_number_through_rest(server: Server, value: float | int) -> None:
 
 
 def _as_stored(server: Server, value: str) -> str:
-    return value.replace("\x00", "\ufffd") if "://" in server.db else value
+    return value.replace("\x00", "\ufffd") if server.db.startswith("postgresql://") else value
 
 
 @SETTINGS
