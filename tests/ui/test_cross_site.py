@@ -13,17 +13,21 @@ Neither stores anything; the same events sent as curl sends them are stored.
 
 from __future__ import annotations
 
+import base64
 import http.server
 import json
+import struct
 import threading
 import uuid
 from collections.abc import Iterator
 
+import grpc
 import httpx
 import pytest
 from playwright.sync_api import Browser
 
 from tests.conftest import Server, free_port
+from tests.otlp.otlp_helpers import new_span, new_trace, pb_request, pb_span
 from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS
 
 ATTACK = """<!doctype html><html><body><script>
@@ -166,17 +170,8 @@ def test_a_page_cannot_write_to_the_grpc_port(chromium: Browser, grpc_server: Se
     """OTLP/gRPC is HTTP/2 over cleartext (h2c), which browsers never speak: whatever a page
     sends to the gRPC port arrives as HTTP/1.1 and is refused before any export runs; the
     same export from a gRPC client on the machine is stored."""
-    import base64
-    import struct
-
-    import grpc
-
-    from tests.otlp.otlp_helpers import new_span, new_trace, pb_request, pb_span
-
     project = f"grpc-csrf-{uuid.uuid4().hex[:8]}"
-    message = pb_request(
-        [pb_span(new_trace(), new_span(), "csrf")], {"honeyhive.project": project}
-    )
+    message = pb_request([pb_span(new_trace(), new_span(), "csrf")], {"honeyhive.project": project})
     framed = b"\x00" + struct.pack(">I", len(message)) + message  # one gRPC message
     traces = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
     _Attacker.page = (
