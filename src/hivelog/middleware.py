@@ -321,7 +321,7 @@ class _Body:
     """One request's body as the app receives it: timed, counted against the size limit and
     the in-flight budget of its `BodyLimit`."""
 
-    __slots__ = ("limit", "raw", "seen", "reserved", "counts", "complete")
+    __slots__ = ("complete", "counts", "limit", "raw", "reserved", "seen")
 
     def __init__(self, limit: BodyLimit, receive: Receive) -> None:
         self.limit = limit
