@@ -362,6 +362,15 @@ class Store(Protocol):
         """Aggregates of each named session that exists (see SessionStats), one query."""
         ...
 
+    def session_previews(
+        self, project: Project, session_ids: Sequence[str]
+    ) -> dict[str, SessionPreview]:
+        """What each named session was asked and answered, from its events (the session event
+        excluded), one query for all: the inputs of its first event with inputs and the
+        outputs of its last event with outputs, by start time then arrival, model calls
+        before other events (a model call's chat history holds what the user typed)."""
+        ...
+
     def session_outline(self, project: Project, session_id: str) -> list[EventBrief]:
         """Every event of a session, light (no JSON fields), by start time then arrival: the
         tree and timeline of the session page load this, and each event's detail on demand."""
@@ -392,6 +401,16 @@ class SessionStats:
 
 
 @dataclasses.dataclass(frozen=True)
+class SessionPreview:
+    """The JSON fields the sessions list previews a session by (Store.session_previews), as
+    stored (JSON text): only the page's query layer decodes them."""
+
+    inputs: str | bytes | None  # of its first event with inputs (model calls first)
+    input_type: str | None  # that event's event_type
+    outputs: str | bytes | None  # of its last event with outputs (model calls first)
+
+
+@dataclasses.dataclass(frozen=True)
 class EventBrief:
     """An event without its JSON fields: enough to draw it in a tree and on a timeline."""
 
@@ -405,7 +424,8 @@ class EventBrief:
     error: str | None  # the first 200 characters
 
 
-CHART_BUCKETS: tuple[str, ...] = ("minute", "hour", "day", "week", "month")
+# `all`: one bucket for the whole range (its start reads 0): a percentile over any range.
+CHART_BUCKETS: tuple[str, ...] = ("minute", "hour", "day", "week", "month", "all")
 CHART_AGGREGATIONS: tuple[str, ...] = ("count", "sum", "avg", "min", "max", "quantile")
 
 

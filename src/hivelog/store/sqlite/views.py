@@ -7,6 +7,7 @@ is waiting: indexing in a trigger would cut ingest by an order of magnitude.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from hivelog.store.base import (
     EventBrief,
     EventQuery,
     Project,
+    SessionPreview,
     SessionStats,
 )
 from hivelog.store.rows import row_to_event, whole
@@ -119,6 +121,18 @@ class SqliteViews(SqliteBase):
                     )
         return out
 
+    def session_previews(
+        self, project: Project, session_ids: Sequence[str]
+    ) -> dict[str, SessionPreview]:
+        out: dict[str, SessionPreview] = {}
+        with self._time_limit(project):
+            ids = json.dumps(list(dict.fromkeys(session_ids)))
+            rows = self._conn_r().execute(_SESSION_PREVIEWS, (ids, project.key, project.key))
+            for sid, inputs, input_type, outputs in rows:
+                if inputs is not None or outputs is not None:
+                    out[sid] = SessionPreview(inputs, input_type, outputs)
+        return out
+
     def session_outline(self, project: Project, session_id: str) -> list[EventBrief]:
         with self._time_limit(project):
             rows = self._conn_r().execute(
@@ -181,6 +195,21 @@ _SESSION_STATS = (
     f"sum(event_id != session_id AND event_type = 'model' AND NOT {_PRICED}) "
     "FROM events WHERE project = ? AND session_id IN ({marks}) GROUP BY session_id"
 )
+# Per session, the row of its first event with inputs and of its last with outputs: each picked
+# by `seq` alone on the session index (scalar columns only: no JSON is read while ranking a
+# 10,000-event session), then that one row's JSON is read by its rowid.
+_PICK = (
+    "(SELECT seq FROM events WHERE project = ? AND session_id = ids.sid "
+    "AND event_id != session_id AND {field} IS NOT NULL "
+    "ORDER BY event_type != 'model', start_time {order}, seq {order} LIMIT 1)"
+)
+_SESSION_PREVIEWS = (
+    "WITH ids(sid) AS (SELECT value FROM json_each(?)), picked AS (SELECT sid, "
+    f"{_PICK.format(field='inputs', order='ASC')} AS first_in, "
+    f"{_PICK.format(field='outputs', order='DESC')} AS last_out FROM ids) "
+    "SELECT sid, i.inputs, i.event_type, o.outputs FROM picked "
+    "LEFT JOIN events AS i ON i.seq = first_in LEFT JOIN events AS o ON o.seq = last_out"
+)
 _WEEK_MS, _MONDAY_MS = 7 * 86_400_000, 4 * 86_400_000  # 1970-01-05 was a Monday
 _BUCKET_SQL = {
     "minute": "(start_time / 60000) * 60000",
@@ -189,6 +218,7 @@ _BUCKET_SQL = {
     "week": f"((start_time - {_MONDAY_MS}) / {_WEEK_MS}) * {_WEEK_MS} + {_MONDAY_MS}",
     "month": "CAST(strftime('%s', start_time / 1000, 'unixepoch', 'start of month') AS INTEGER)"
     " * 1000",
+    "all": "0",
 }
 
 
