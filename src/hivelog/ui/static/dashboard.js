@@ -104,7 +104,7 @@
           value: (u, v, si, idx) => { const shown = idx == null ? latest[si] : v; return shown == null ? "–" : fmt(shown); },
         })),
       ],
-      axes: [{ ...axis }, { ...axis, size: 64, incrs: counts ? WHOLE : INCRS, values: (u, splits) => splits.map((v) => (v == null ? "" : v.toLocaleString(undefined, { maximumFractionDigits: 10 }))) }],
+      axes: [{ ...axis }, { ...axis, size: 64, space: 22, incrs: counts ? WHOLE : INCRS, values: (u, splits) => splits.map((v) => (v == null ? "" : v.toLocaleString(undefined, { maximumFractionDigits: 10 }))) }],
     };
     const chart = new uPlot(opts, data, fig);
     // the legend shows each series' latest value whenever the pointer is not on the chart
