@@ -88,9 +88,10 @@ def test_previews_come_from_the_sessions_events(page: Page, shown: Shown) -> Non
 _UNTITLED_CUTS = """() => {
     const norm = (s) => s.replace(/\\s+/g, " ").replace(/…$/, "").trim();
     const bad = [];
-    for (const el of document.querySelectorAll("main *, #results *, body *")) {
-        // not content: menus, buttons and forms ("custom range…"), code and messages shown whole
-        if (el.closest("script, style, option, button, form, header, .j, pre, code, .msg")) continue;
+    // not content: menus, buttons and forms ("custom range…"), code and messages shown whole
+    const skip = "script, style, option, button, form, header, .j, pre, code, .msg";
+    for (const el of document.querySelectorAll("body *")) {
+        if (el.closest(skip)) continue;
         const cs = getComputedStyle(el);
         const drawnCut = cs.textOverflow === "ellipsis" && el.scrollWidth > el.clientWidth + 1;
         const own = Array.from(el.childNodes).filter((n) => n.nodeType === 3)
