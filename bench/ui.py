@@ -188,17 +188,31 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def timed_pair(a: Callable[[], Any], b: Callable[[], Any], runs: int) -> tuple[list[float], ...]:
-    """`a` and `b` timed in turn, run by run: both see the same moments of a noisy machine."""
+def cpu_ms(pid: int) -> float:
+    """CPU time (user + system, all threads) a process has used, in ms."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def timed_pair(
+    a: Callable[[], Any], b: Callable[[], Any], pids: tuple[int, int], runs: int
+) -> tuple[list[float], list[float], list[float]]:
+    """`a` and `b` timed in turn, run by run, the first of the pair alternating (ABBA): both
+    see the same moments of a noisy machine. Returns the times of each and, per server, its
+    CPU ms per request over all runs (CPU time is what load inflates least)."""
     a()
     b()
-    out: tuple[list[float], list[float]] = ([], [])
-    for _ in range(runs):
-        for fn, times in ((a, out[0]), (b, out[1])):
-            t = time.perf_counter()
+    times: tuple[list[float], list[float]] = ([], [])
+    cpu = [0.0, 0.0]
+    for run in range(runs):
+        order = (0, 1) if run % 2 == 0 else (1, 0)
+        for k in order:
+            fn = (a, b)[k]
+            c0, t = cpu_ms(pids[k]), time.perf_counter()
             fn()
-            times.append((time.perf_counter() - t) * 1000)
-    return out
+            times[k].append((time.perf_counter() - t) * 1000)
+            cpu[k] += cpu_ms(pids[k]) - c0
+    return times[0], times[1], [round(cpu[0] / runs, 1), round(cpu[1] / runs, 1)]
 
 
 def serve(db: str, src: str | None = None) -> ServerProcess:
@@ -228,6 +242,7 @@ def main() -> None:
     ap.add_argument("--db", default="/tmp/hivelog-bench-ui.db")
     ap.add_argument("--download", type=int, default=100_000, help="events in the download")
     ap.add_argument("--compare-src", help="also time the server cases on this code (a src dir)")
+    ap.add_argument("--server-only", action="store_true", help="skip the browser and download")
     args = ap.parse_args()
     big_id = build(args.db, args.events, args.big)
     load_start = load()
@@ -290,19 +305,26 @@ def main() -> None:
                 results[name] = summary(timed(get(path), args.runs))
                 print(f"{name:58s} {results[name]}", flush=True)
                 continue
-            mine, theirs = timed_pair(get(path), get(path, clients[1]), args.runs)
-            results[name] = summary(mine)
-            results[f"{name} [{args.compare_src}]"] = summary(theirs)
+            mine, theirs, cpu = timed_pair(
+                get(path), get(path, clients[1]), (server.pid, other.pid), args.runs
+            )
+            results[name] = {**summary(mine), "cpu_ms": cpu[0]}
+            results[f"{name} [{args.compare_src}]"] = {**summary(theirs), "cpu_ms": cpu[1]}
             ratio = statistics.median(mine) / statistics.median(theirs)
             results[name]["ratio_to_compared"] = round(ratio, 2)
-            print(f"{name:58s} {results[name]}  vs {summary(theirs)}", flush=True)
+            results[name]["cpu_ratio_to_compared"] = round(cpu[0] / max(cpu[1], 0.1), 2)
+            print(f"{name:58s} {results[name]}", flush=True)
+            print(
+                f"{'  compared: ' + args.compare_src:58s} {results[f'{name} [{args.compare_src}]']}"
+            )
         for client in clients:
             client.close()
         if other is not None:
             other.close()
             other = None
-        results.update(browser(base, big_id, args.big, args.runs))
-        if args.download:
+        if not args.server_only:
+            results.update(browser(base, big_id, args.big, args.runs))
+        if args.download and not args.server_only:
             results.update(download(server, base, raw, args.download))
     finally:
         server.close()

@@ -214,13 +214,14 @@ def list_sessions(
     found, total = store.list_sessions(project, sessions, events)
     ids = [s.session_id for s in found]
     stats = store.session_stats(project, ids)
-    # Previews from the events only for the sessions whose own inputs or outputs say nothing.
-    quiet = [
-        s.session_id
-        for s in found
-        if preview(s.inputs, "user") is None or preview(s.outputs, "assistant") is None
-    ]
-    previews = store.session_previews(project, quiet) if quiet else {}
+    # From the events only what the session event itself does not say.
+    ask_inputs = [s.session_id for s in found if preview(s.inputs, "user") is None]
+    ask_outputs = [s.session_id for s in found if preview(s.outputs, "assistant") is None]
+    previews = (
+        store.session_previews(project, ask_inputs, ask_outputs)
+        if ask_inputs or ask_outputs
+        else {}
+    )
     return [
         session_row(s, stats.get(s.session_id), previews.get(s.session_id)) for s in found
     ], total

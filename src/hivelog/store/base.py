@@ -363,12 +363,13 @@ class Store(Protocol):
         ...
 
     def session_previews(
-        self, project: Project, session_ids: Sequence[str]
+        self, project: Project, inputs_of: Sequence[str], outputs_of: Sequence[str]
     ) -> dict[str, SessionPreview]:
-        """What each named session was asked and answered, from its events (the session event
-        excluded), one query for all: the inputs of its first event with inputs and the
-        outputs of its last event with outputs, by start time then arrival, model calls
-        before other events (a model call's chat history holds what the user typed)."""
+        """What sessions were asked and answered, from their events (the session event
+        excluded), one query for all: for each session of `inputs_of` the inputs of its first
+        event with inputs, for each of `outputs_of` the outputs of its last event with
+        outputs; by start time then arrival, model calls before other events (a model call's
+        chat history holds what the user typed). Sessions with neither are left out."""
         ...
 
     def session_outline(self, project: Project, session_id: str) -> list[EventBrief]:

@@ -46,8 +46,8 @@ _SESSION_STATS = (
     "FROM {events} WHERE session_id IN {ids} GROUP BY session_id"
 )
 # Per session, its first event with inputs and its last with outputs, model calls first.
-_HAS_INPUTS = "inputs IS NOT NULL AND event_id != session_id"
-_HAS_OUTPUTS = "outputs IS NOT NULL AND event_id != session_id"
+_HAS_INPUTS = "inputs IS NOT NULL AND event_id != session_id AND session_id IN {ins}"
+_HAS_OUTPUTS = "outputs IS NOT NULL AND event_id != session_id AND session_id IN {outs}"
 _FIRST = "(event_type != 'model', start_time, seq)"
 _SESSION_PREVIEWS = (
     f"SELECT session_id, argMinIf(inputs, {_FIRST}, {_HAS_INPUTS}), "
@@ -133,13 +133,16 @@ class Views(Reads):
         return out
 
     def session_previews(
-        self, project: Project, session_ids: Sequence[str]
+        self, project: Project, inputs_of: Sequence[str], outputs_of: Sequence[str]
     ) -> dict[str, SessionPreview]:
-        ids = list(dict.fromkeys(session_ids))
+        ids = list(dict.fromkeys([*inputs_of, *outputs_of]))
         if not ids:
             return {}
         sql = _SESSION_PREVIEWS.format(
-            events=events_of(project.key, placeholders=False), ids=literal(ids)
+            events=events_of(project.key, placeholders=False),
+            ids=literal(ids),
+            ins=literal(list(inputs_of) or [""]),
+            outs=literal(list(outputs_of) or [""]),
         )
         return {
             sid: SessionPreview(inputs, input_type or None, outputs)

@@ -47,19 +47,22 @@ _SESSION_STATS = (
     "FROM events WHERE project = %s AND session_id = ANY(%s) GROUP BY session_id"
 )
 # Per session, its first event with inputs and its last with outputs: a top-1 of its own
-# partition (the session's `day`, so one partition's index is read), model calls first.
+# partition (the session's `day`, so one partition's index is read), model calls first; a
+# session not asked for one of the two skips it (a one-time filter on the outer row).
 _PICK = (
     "LEFT JOIN LATERAL (SELECT e.{field}, e.event_type FROM events AS e "
-    "WHERE e.project = s.project AND e.day = s.day AND e.session_id = s.session_id "
+    "WHERE s.session_id = ANY(%({ids})s) "
+    "AND e.project = s.project AND e.day = s.day AND e.session_id = s.session_id "
     "AND e.event_id <> e.session_id AND e.{field} IS NOT NULL "
     "ORDER BY e.event_type <> 'model', e.start_time {order}, e.seq {order} LIMIT 1) AS {name} "
     "ON true "
 )
 _SESSION_PREVIEWS = (
     "SELECT s.session_id, fi.inputs, fi.event_type, lo.outputs FROM sessions AS s "
-    + _PICK.format(field="inputs", order="ASC", name="fi")
-    + _PICK.format(field="outputs", order="DESC", name="lo")
-    + "WHERE s.project = %s AND s.session_id = ANY(%s)"
+    + _PICK.format(ids="ins", field="inputs", order="ASC", name="fi")
+    + _PICK.format(ids="outs", field="outputs", order="DESC", name="lo")
+    + "WHERE s.project = %(project)s "
+    "AND (s.session_id = ANY(%(ins)s) OR s.session_id = ANY(%(outs)s))"
 )
 _WEEK_MS, _MONDAY_MS = 7 * 86_400_000, 4 * 86_400_000  # 1970-01-05 was a Monday
 _BUCKET_SQL = {
@@ -130,12 +133,11 @@ class Views(PostgresBase):
         return out
 
     def session_previews(
-        self, project: Project, session_ids: Sequence[str]
+        self, project: Project, inputs_of: Sequence[str], outputs_of: Sequence[str]
     ) -> dict[str, SessionPreview]:
+        params = {"project": project.key, "ins": list(inputs_of), "outs": list(outputs_of)}
         with self._reader(project) as conn:
-            rows = conn.execute(
-                _SESSION_PREVIEWS, (project.key, list(dict.fromkeys(session_ids)))
-            ).fetchall()
+            rows = conn.execute(_SESSION_PREVIEWS, params).fetchall()
         return {
             sid: SessionPreview(inputs, input_type, outputs)
             for sid, inputs, input_type, outputs in rows

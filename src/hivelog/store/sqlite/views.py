@@ -122,12 +122,13 @@ class SqliteViews(SqliteBase):
         return out
 
     def session_previews(
-        self, project: Project, session_ids: Sequence[str]
+        self, project: Project, inputs_of: Sequence[str], outputs_of: Sequence[str]
     ) -> dict[str, SessionPreview]:
         out: dict[str, SessionPreview] = {}
+        params = {"project": project.key, "ins": json.dumps(list(inputs_of))}
+        params["outs"] = json.dumps(list(outputs_of))
         with self._time_limit(project):
-            ids = json.dumps(list(dict.fromkeys(session_ids)))
-            rows = self._conn_r().execute(_SESSION_PREVIEWS, (ids, project.key, project.key))
+            rows = self._conn_r().execute(_SESSION_PREVIEWS, params)
             for sid, inputs, input_type, outputs in rows:
                 if inputs is not None or outputs is not None:
                     out[sid] = SessionPreview(inputs, input_type, outputs)
@@ -198,15 +199,18 @@ _SESSION_STATS = (
 # Per session, the row of its first event with inputs and of its last with outputs: each picked
 # by `seq` alone on the session index (scalar columns only: no JSON is read while ranking a
 # 10,000-event session), then that one row's JSON is read by its rowid.
+# A session not asked for one of the two skips its subquery (CASE evaluates lazily).
 _PICK = (
-    "(SELECT seq FROM events WHERE project = ? AND session_id = ids.sid "
+    "CASE WHEN sid IN (SELECT value FROM json_each(:{ids})) THEN "
+    "(SELECT seq FROM events WHERE project = :project AND session_id = ids.sid "
     "AND event_id != session_id AND {field} IS NOT NULL "
-    "ORDER BY event_type != 'model', start_time {order}, seq {order} LIMIT 1)"
+    "ORDER BY event_type != 'model', start_time {order}, seq {order} LIMIT 1) END"
 )
 _SESSION_PREVIEWS = (
-    "WITH ids(sid) AS (SELECT value FROM json_each(?)), picked AS (SELECT sid, "
-    f"{_PICK.format(field='inputs', order='ASC')} AS first_in, "
-    f"{_PICK.format(field='outputs', order='DESC')} AS last_out FROM ids) "
+    "WITH ids(sid) AS (SELECT value FROM json_each(:ins) UNION SELECT value FROM "
+    "json_each(:outs)), picked AS (SELECT sid, "
+    f"{_PICK.format(ids='ins', field='inputs', order='ASC')} AS first_in, "
+    f"{_PICK.format(ids='outs', field='outputs', order='DESC')} AS last_out FROM ids) "
     "SELECT sid, i.inputs, i.event_type, o.outputs FROM picked "
     "LEFT JOIN events AS i ON i.seq = first_in LEFT JOIN events AS o ON o.seq = last_out"
 )
