@@ -152,8 +152,11 @@ class Views(Reads):
         ids = list(dict.fromkeys([*inputs_of, *outputs_of]))
         if not ids:
             return {}
+        span = self.sessions_span(project, ids)
+        if span is None:
+            return {}
         sql = _SESSION_PREVIEWS.format(
-            events=events_of(project.key, placeholders=False),
+            events=events_of(project.key, False, span, ids),
             ids=literal(ids),
             ins=literal(list(inputs_of) or [""]),
             outs=literal(list(outputs_of) or [""]),
