@@ -5,6 +5,8 @@ Why a module of its own: retention runs in the background (hivelog.store.retenti
 on the other backends: first the rows such sessions still have in days after the cutoff are
 deleted (a bounded lightweight DELETE per step), then every day partition before the cutoff
 is dropped as a whole. Dropping a partition that another process dropped first is a no-op.
+The trace → session mappings of expired sessions go with them (a late span of an expired
+trace starts a session of its own again, as on the other backends).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class Expiry(ClickHouseBase):
                 None,
                 _SYNC,
             )
-            for table in ("events", "sessions_agg"):
+            for table in ("events", "sessions_agg", "trace_sessions"):
                 self.transport.execute(
                     f"DELETE FROM {self._local(table)} WHERE (project, session_id) IN {pairs}",
                     (),
@@ -83,4 +85,12 @@ class Expiry(ClickHouseBase):
                 _SYNC,
             )
             removed += 1
+        if removed:  # the trace → session mappings of sessions dropped with their days
+            self.transport.execute(
+                f"DELETE FROM {self._local('trace_sessions')} WHERE (project, session_id) "
+                "NOT IN (SELECT project, session_id FROM sessions_agg)",
+                (),
+                None,
+                _SYNC,
+            )
         return removed
