@@ -6,12 +6,6 @@ there, sharing the GIL with the writer. A worker process does it instead and han
 events msgpack-encoded, which the loop decodes in C at the speed of a REST batch. Small bodies
 (a span or two, as tracers send with batching off) are converted in place: a round trip to a
 worker would cost more than the work.
-
-A worker starts cold: spawning it and importing what conversion needs (protobuf, the price
-tables of genai-prices) takes a second or more of CPU on a busy machine. Requests do not wait
-for that: until the pool has answered a warm-up task, bodies are converted in place, so the
-first requests after a start (or after a worker died) cost what they cost on the event loop,
-never a stall behind a process start.
 """
 
 from __future__ import annotations
@@ -26,7 +20,6 @@ import msgspec
 
 from hivelog.errors import BadInput
 from hivelog.event import Event, TraceLink
-from hivelog.normalize.cost import Tokens, price
 from hivelog.normalize.cost import configure as configure_prices
 from hivelog.normalize.logs import logs_to_updates
 from hivelog.normalize.otlp import Converted, spans_to_events
@@ -55,13 +48,6 @@ def convert_logs(raw: bytes, as_json: bool, default_project: str) -> Converted:
     return logs_to_updates(records, default_project)
 
 
-def _warm() -> bool:
-    """Run in a new worker: load what the first conversion would load lazily (the price
-    tables are read on the first priced call)."""
-    price("gpt-4o-mini", "openai", Tokens(prompt=1, completion=1, cached=0, cache_write=0))
-    return True
-
-
 def _convert_encoded(raw: bytes, as_json: bool, default_project: str) -> bytes:
     """`convert` in a worker: the outcome as msgpack, a BadInput as its message and place."""
     try:
@@ -82,7 +68,6 @@ class Converters:
         self.processes = processes
         self.prices = prices  # the prices file (--prices): workers price calls with it too
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
-        self._warm: concurrent.futures.Future[bool] | None = None  # the pool's warm-up task
 
     def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
         if self._pool is None:
@@ -92,18 +77,10 @@ class Converters:
                 initializer=configure_prices,
                 initargs=(self.prices,),
             )
-            self._warm = self._pool.submit(_warm)
         return self._pool
 
-    def _ready(self) -> bool:
-        """The pool exists and has finished its warm-up (starting it if there is none). A
-        warm-up that failed counts as finished: the next conversion meets the broken pool and
-        restarts it (`convert`)."""
-        self._executor()
-        return self._warm is not None and self._warm.done()
-
     async def convert(self, raw: bytes, as_json: bool, default_project: str) -> Converted:
-        if self.processes <= 0 or len(raw) < IN_PLACE_BYTES or not self._ready():
+        if self.processes <= 0 or len(raw) < IN_PLACE_BYTES:
             return convert(raw, as_json, default_project)
         loop = asyncio.get_running_loop()
         try:
@@ -123,4 +100,3 @@ class Converters:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
-            self._warm = None
