@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import shutil
 import sqlite3
 import sys
 import tempfile
 import time
 import uuid
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -124,31 +127,62 @@ def raw_values(e: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def raw_sqlite(events: list[dict[str, Any]], size: int = 100) -> float:
-    """Events/s of plain sqlite3 inserts into hivelog's schema: the same durable ceiling."""
+_RAW_COLS = (
+    "project, event_id, session_id, parent_id, event_type, event_name, source, start_time, "
+    "end_time, duration, config, inputs, outputs, metadata"
+)
+_RAW_INSERT = f"INSERT INTO events ({_RAW_COLS}) VALUES ({', '.join('?' * 14)})"
+
+
+def raw_connection(path: Path) -> sqlite3.Connection:
+    """A new database with hivelog's tables, indexes and triggers and hivelog's pragmas (WAL,
+    synchronous=FULL, 16 KB pages), and no hivelog: what the raw baselines write into."""
     from hivelog.store import migrations
     from hivelog.store.sqlite import statements
 
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma in (
+        "page_size = 16384",
+        "journal_mode = WAL",
+        "synchronous = FULL",
+        "cache_size = -65536",
+    ):
+        conn.execute(f"PRAGMA {pragma}")
+    for _, migration in migrations.migrations():  # the same tables, indexes and triggers
+        for statement in statements(migrations.sql_for(migration, "sqlite")):
+            conn.execute(statement)
+    conn.execute("INSERT INTO projects VALUES (1, 'p', 'bench', 0)")
+    return conn
+
+
+def raw_sqlite(events: list[dict[str, Any]], size: int = 100) -> float:
+    """Events/s of plain sqlite3 inserts into hivelog's schema: the same durable ceiling."""
     with tempfile.TemporaryDirectory() as tmp:
-        conn = sqlite3.connect(Path(tmp) / "raw.db", isolation_level=None)
-        for pragma in (
-            "page_size = 16384",
-            "journal_mode = WAL",
-            "synchronous = FULL",
-            "cache_size = -65536",
-        ):
-            conn.execute(f"PRAGMA {pragma}")
-        for _, migration in migrations.migrations():  # the same tables, indexes and triggers
-            for statement in statements(migrations.sql_for(migration, "sqlite")):
-                conn.execute(statement)
-        conn.execute("INSERT INTO projects VALUES (1, 'p', 'bench', 0)")
-        cols = "project, event_id, session_id, parent_id, event_type, event_name, source, start_time, end_time, duration, config, inputs, outputs, metadata"
-        sql = f"INSERT INTO events ({cols}) VALUES ({', '.join('?' * 14)})"
+        conn = raw_connection(Path(tmp) / "raw.db")
         start = time.perf_counter()
         for i in range(0, len(events), size):
             rows = [(1, *raw_values(e)) for e in events[i : i + size]]
             conn.execute("BEGIN")
-            conn.executemany(sql, rows)
+            conn.executemany(_RAW_INSERT, rows)
+            conn.execute("COMMIT")
+        elapsed = time.perf_counter() - start
+        conn.close()
+    return len(events) / elapsed
+
+
+def raw_group(events: list[dict[str, Any]], group: int = 32) -> float:
+    """Events/s of plain sqlite3 single-row INSERTs, `group` per durable commit.
+
+    `POST /events` from 32 connections has at most 32 requests in flight, so one group commit
+    can carry at most 32 events: this is the ceiling of that scenario on this disk, whatever
+    the server does (one commit = one fsync of the WAL)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = raw_connection(Path(tmp) / "raw.db")
+        start = time.perf_counter()
+        for i in range(0, len(events), group):
+            conn.execute("BEGIN")
+            for e in events[i : i + group]:
+                conn.execute(_RAW_INSERT, (1, *raw_values(e)))
             conn.execute("COMMIT")
         elapsed = time.perf_counter() - start
         conn.close()
@@ -218,12 +252,150 @@ def tree_rss_mb(pid: int) -> float:
 
 
 def prefill(server: ServerProcess, n: int) -> None:
+    """Store `n` events through HTTP (PostgreSQL runs; SQLite uses `prefilled_sqlite`)."""
     for start in range(0, n, 20_000):
         reqs = batch_requests(make_events(min(20_000, n - start), seed=10_000 + start))
         result = run_load(server.port, reqs, 4)
         if result.errors:
             raise RuntimeError(f"prefill failed: {result.errors} errors")
         print(f"  prefilled {start + min(20_000, n - start):,} events", file=sys.stderr)
+
+
+def prefilled_sqlite(n: int, cache: Path) -> Path:
+    """A hivelog SQLite database holding `n` events of the benchmark's shape, built once per
+    size (and schema) in `cache` and reused: sessions of 10 (a session event and 9 events)
+    under project `bench`, the rows written straight into hivelog's tables by sqlite3
+    (synchronous off, 20,000 rows per transaction) — about 30 times faster than through HTTP.
+
+    The search index is marked caught up without holding these rows (indexing 5 M events
+    would take hours here): the measured runs then index only their own events, as a server
+    that had kept up would. Searches on such a database do not find the prefilled rows."""
+    from hivelog.event import Event
+    from hivelog.store import migrations
+    from hivelog.store.rows import INSERT_COLUMNS, event_values
+    from hivelog.store.sqlite import SqliteStore
+
+    schema = "-".join(name for name, _ in migrations.migrations())
+    path = cache / f"prefill-{n}-{zlib.crc32(schema.encode()):08x}.db"
+    if path.exists():
+        return path
+    cache.mkdir(parents=True, exist_ok=True)
+    building = path.with_suffix(".building")
+    building.unlink(missing_ok=True)
+    store = SqliteStore(str(building))
+    store.open()  # schema, pragmas (16 KB pages, WAL)
+    store.close()
+    conn = sqlite3.connect(building, isolation_level=None)
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute("PRAGMA cache_size = -262144")
+    conn.execute(
+        "INSERT INTO projects (project_id, name, created_at) VALUES (?, 'bench', 0)",
+        (str(uuid.uuid4()),),
+    )
+    (key,) = conn.execute("SELECT key FROM projects WHERE name = 'bench'").fetchone()
+    cols = ", ".join(("project", *INSERT_COLUMNS))
+    sql = f"INSERT INTO events ({cols}) VALUES ({', '.join('?' * (len(INSERT_COLUMNS) + 1))})"
+    rng = random.Random(7)
+    # Stored JSON of 2,000 distinct events, each reused with new ids and times.
+    pool = [event_values(Event(**_event_fields(e))) for e in make_events(2_000, seed=77)]
+    t0 = time.perf_counter()
+    done = 0
+    while done < n:
+        rows = []
+        for _ in range(min(20_000, n - done) // 10 or 1):
+            sid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            start = 1_790_000_000_000 + rng.randint(0, 10**9)
+            session = Event(
+                event_id=sid,
+                session_id=sid,
+                parent_id=None,
+                event_type="session",
+                event_name="session",
+                source="bench",
+                start_time=start,
+                end_time=start + 3000,
+                duration=3000.0,
+            )
+            rows.append((key, *event_values(session)))
+            for _ in range(9):
+                v = pool[rng.randrange(len(pool))]
+                eid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+                rows.append((key, eid, sid, sid, *v[3:]))
+        conn.execute("BEGIN")
+        conn.executemany(sql, rows)
+        conn.execute("COMMIT")
+        done += len(rows)
+        if done % 500_000 < len(rows):
+            rate = done / (time.perf_counter() - t0)
+            print(f"  prefill: {done:,} of {n:,} events ({rate:,.0f}/s)", file=sys.stderr)
+    conn.execute("UPDATE search_state SET indexed_seq = (SELECT max(seq) FROM events)")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    building.rename(path)
+    return path
+
+
+def _event_fields(e: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "event_id": e["event_id"],
+        "session_id": e["session_id"],
+        "parent_id": e["session_id"],
+        "event_type": e["event_type"],
+        "event_name": e["event_name"],
+        "source": e["source"],
+        "start_time": e["start_time"],
+        "end_time": e["start_time"] + int(e["duration"]),
+        "duration": e["duration"],
+        **{k: e[k] for k in ("config", "inputs", "outputs", "metadata")},
+    }
+
+
+def wait_indexed(db: str, limit_s: float = 900) -> float:
+    """Seconds until the server's search index has caught up with every stored event."""
+    conn = sqlite3.connect(Path(db).resolve().as_uri() + "?mode=ro", uri=True)
+    start = time.monotonic()
+    try:
+        while time.monotonic() - start < limit_s:
+            (mark,) = conn.execute("SELECT indexed_seq FROM search_state").fetchone()
+            (top,) = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
+            if mark >= top:
+                return time.monotonic() - start
+            time.sleep(0.5)  # polling another process's progress
+    finally:
+        conn.close()
+    raise RuntimeError(f"search index not caught up after {limit_s:.0f} s")
+
+
+def disk_figures(db: str, events: list[dict[str, Any]]) -> dict[str, float]:
+    """Bytes on disk per event of a stopped server's database, against the events' JSON: as
+    compact UTF-8 (msgspec, what hivelog stores) and as the benchmark sent it (Python's
+    json.dumps: ASCII escapes, spaces). Split into the events table, its indexes and the
+    search index (SQLite's dbstat)."""
+    import msgspec
+
+    files = sum(p.stat().st_size for p in Path(db).parent.glob(Path(db).name + "*"))
+    compact = sum(len(msgspec.json.encode(e)) for e in events)
+    sent = sum(len(json.dumps(e)) for e in events)
+    conn = sqlite3.connect(Path(db).resolve().as_uri() + "?mode=ro", uri=True)
+    parts = {"table": 0, "indexes": 0, "search": 0, "other": 0}
+    for name, size in conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"):
+        kind = (
+            "table"
+            if name == "events"
+            else "indexes"
+            if name.startswith(("events_by", "events_sessions", "sqlite_autoindex_events"))
+            else "search"
+            if name.startswith("events_fts")
+            else "other"
+        )
+        parts[kind] += size
+    conn.close()
+    return {
+        "bytes_per_event": files / len(events),
+        "vs_compact_json": files / compact,
+        "vs_sent_json": files / sent,
+        **{f"{k}_vs_compact": v / compact for k, v in parts.items()},
+    }
 
 
 def measure(
@@ -233,16 +405,31 @@ def measure(
     prefill_n: int,
     pg: str | None = None,
     workers: int = 1,
+    db: str | None = None,
+    disk: bool = False,
 ) -> dict[str, float]:
+    """One scenario on a fresh server (on `db` if given, else a fresh database). `single`
+    first measures `GET /healthz` on the same server: the HTTP ceiling of this process."""
     reqs = batch_requests(events) if kind == "batch" else single_requests(events)
-    url, drop = pg_database(pg) if pg else (None, None)
+    url, drop = pg_database(pg) if pg else (db, None)
+    extra: dict[str, float] = {}
     try:
         server = ServerProcess(url, ["--workers", str(workers)] if workers > 1 else [])
         try:
-            if prefill_n:
+            if prefill_n and pg:
                 prefill(server, prefill_n)
+            if kind == "single":
+                health = run_load(server.port, [HEALTHZ] * len(events), concurrency)
+                extra["healthz_per_s"] = health.requests / health.seconds
+                extra["healthz_p99_ms"] = health.pct(0.99)
+            cpu = server.cpu_seconds()
             result = run_load(server.port, reqs, concurrency)
-            rss = server.rss_mb() if workers == 1 else tree_rss_mb(server.pid)
+            extra["cpu_us_per_event"] = (server.cpu_seconds() - cpu) / len(events) * 1e6
+            rss = server.rss_mb("VmHWM") if workers == 1 else tree_rss_mb(server.pid)
+            if disk:
+                extra["index_wait_s"] = wait_indexed(server.db)
+                server.stop()
+                extra.update(disk_figures(server.db, events))
         finally:
             server.close()
     finally:
@@ -256,7 +443,11 @@ def measure(
         "p50_ms": result.pct(0.50),
         "p99_ms": result.pct(0.99),
         "rss_mb": rss,
+        **extra,
     }
+
+
+HEALTHZ = request_bytes("GET", "/healthz", b"")
 
 
 def main() -> None:
@@ -268,7 +459,20 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
-        "--prefill", type=int, default=0, help="events stored before each measured run"
+        "--prefill",
+        type=int,
+        default=0,
+        help="events stored before the measured runs (SQLite: built once per size in "
+        "--prefill-cache, then one copy per invocation, shared by its runs)",
+    )
+    parser.add_argument(
+        "--prefill-cache",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "hivelog-bench-prefill",
+        help="where prefilled SQLite databases are kept between invocations",
+    )
+    parser.add_argument(
+        "--no-disk", action="store_true", help="skip the disk figure (waits for the search index)"
     )
     parser.add_argument(
         "--db",
@@ -280,18 +484,80 @@ def main() -> None:
         main_postgres(args)
         return
 
-    rows: dict[str, list[dict[str, float]]] = {"raw": [], "batch": [], "single": []}
-    for run in range(args.runs):  # interleaved, so drift on a shared machine hits every scenario
-        events = make_events(args.events, seed=run)
-        rows["raw"].append({"events_per_s": raw_sqlite(events)})
-        rows["batch"].append(measure("batch", events, 8, args.prefill))
-        rows["single"].append(
-            measure("single", make_events(args.events // 3, seed=100 + run), 32, args.prefill)
-        )
-        print(f"run {run + 1}/{args.runs} done", file=sys.stderr)
+    work = tempfile.TemporaryDirectory(prefix="hivelog-bench-work-")
+    db: str | None = None
+    if args.prefill:
+        template = prefilled_sqlite(args.prefill, args.prefill_cache)
+        db = str(Path(work.name) / "bench.db")
+        shutil.copyfile(template, db)
+    kinds = ("raw", "batch", "raw_group", "single")
+    rows: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
+    try:
+        for run in range(args.runs):  # interleaved: drift on a shared machine hits every one
+            events = make_events(args.events, seed=run)
+            singles = make_events(args.events // 3, seed=100 + run)
+            rows["raw"].append({"events_per_s": raw_sqlite(events)})
+            disk = not args.prefill and not args.no_disk
+            rows["batch"].append(measure("batch", events, 8, args.prefill, db=db, disk=disk))
+            rows["raw_group"].append({"events_per_s": raw_group(singles)})
+            rows["single"].append(measure("single", singles, 32, args.prefill, db=db))
+            print(f"run {run + 1}/{args.runs} done ({load()})", file=sys.stderr)
+    finally:
+        work.cleanup()
+    report_sqlite(rows, args)
 
-    labels = {"batch": "POST /events/batch ×100, 8 conns", "single": "POST /events, 32 conns"}
-    report("SQLite", "raw sqlite3, 100 rows/commit", rows, labels, "ingest.json", args)
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def report_sqlite(rows: dict[str, list[dict[str, float]]], args: argparse.Namespace) -> None:
+    """Every target line with the baseline of the same runs; also bench/results/ingest.json."""
+
+    def med(kind: str, key: str) -> float:
+        values = [r[key] for r in rows[kind] if key in r]
+        return median(values) if values else float("nan")
+
+    raw, group = med("raw", "events_per_s"), med("raw_group", "events_per_s")
+    healthz = med("single", "healthz_per_s")
+    print(
+        f"\nhivelog ingest, SQLite, {args.events:,} events/run (single: {args.events // 3:,}), "
+        f"prefill {args.prefill:,}, median of {args.runs} runs, {load()}"
+    )
+    head = f"{'scenario':<44}{'events/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'peak MB':>8}{'CPU µs/ev':>10}  ratio"
+    print(head)
+    print(f"{'raw sqlite3, 100 rows/commit':<44}{raw:>9,.0f}{'':>34}  1.00")
+    line = lambda label, kind: (  # noqa: E731
+        f"{label:<44}{med(kind, 'events_per_s'):>9,.0f}{med(kind, 'p50_ms'):>8.1f}"
+        f"{med(kind, 'p99_ms'):>8.1f}{med(kind, 'rss_mb'):>8.0f}{med(kind, 'cpu_us_per_event'):>10.0f}"
+    )
+    eps = med("batch", "events_per_s")
+    print(line("POST /events/batch ×100, 8 conns", "batch") + f"  {eps / raw:.2f} of raw")
+    print(f"{'raw sqlite3, 1 row/INSERT, 32 rows/commit':<44}{group:>9,.0f}{'':>34}  1.00")
+    print(f"{'GET /healthz, 32 conns (the single server)':<44}{healthz:>9,.0f}")
+    eps = med("single", "events_per_s")
+    print(
+        line("POST /events, 32 conns", "single")
+        + f"  {eps / group:.2f} of raw 32/commit, {eps / healthz:.2f} of healthz"
+    )
+    if rows["batch"] and "bytes_per_event" in rows["batch"][0]:
+        parts = ", ".join(
+            f"{k} {med('batch', f'{k}_vs_compact'):.2f}" for k in ("table", "indexes", "search")
+        )
+        print(
+            f"disk, search index caught up: {med('batch', 'bytes_per_event'):,.0f} bytes/event = "
+            f"{med('batch', 'vs_compact_json'):.2f}× compact JSON ({parts}), "
+            f"{med('batch', 'vs_sent_json'):.2f}× the JSON as sent"
+        )
+    out = Path(__file__).resolve().parent / "results"
+    out.mkdir(exist_ok=True)
+    name = f"ingest-prefill-{args.prefill}.json" if args.prefill else "ingest.json"
+    (out / name).write_text(
+        json.dumps(
+            {"args": {**vars(args), "prefill_cache": str(args.prefill_cache)}, "runs": rows},
+            indent=1,
+        )
+    )
 
 
 def report(
@@ -311,17 +577,17 @@ def report(
     raw = med("raw", "events_per_s")
     print(
         f"\nhivelog ingest, {backend}, {args.events:,} events/run, prefill {args.prefill:,}, "
-        f"median of {args.runs} runs"
+        f"median of {args.runs} runs, {load()}"
     )
     print(
-        f"{'scenario':<40}{'events/s':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'RSS MB':>8}{'vs raw':>8}"
+        f"{'scenario':<40}{'events/s':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'RSS MB':>8}{'CPU µs/ev':>10}{'vs raw':>8}"
     )
-    print(f"{baseline:<40}{raw:>10,.0f}{'':>9}{'':>9}{'':>9}{'':>8}{1.0:>8.2f}")
+    print(f"{baseline:<40}{raw:>10,.0f}{'':>9}{'':>9}{'':>9}{'':>8}{'':>10}{1.0:>8.2f}")
     for kind, label in labels.items():
         eps = med(kind, "events_per_s")
         print(
             f"{label:<40}{eps:>10,.0f}{med(kind, 'requests_per_s'):>9,.0f}{med(kind, 'p50_ms'):>9.1f}"
-            f"{med(kind, 'p99_ms'):>9.1f}{med(kind, 'rss_mb'):>8.0f}{eps / raw:>8.2f}"
+            f"{med(kind, 'p99_ms'):>9.1f}{med(kind, 'rss_mb'):>8.0f}{med(kind, 'cpu_us_per_event'):>10.0f}{eps / raw:>8.2f}"
         )
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
@@ -343,7 +609,7 @@ def main_postgres(args: argparse.Namespace) -> None:
             rows[f"single-{workers}"].append(
                 measure("single", singles, 32, args.prefill, args.db, workers)
             )
-        print(f"run {run + 1}/{args.runs} done", file=sys.stderr)
+        print(f"run {run + 1}/{args.runs} done ({load()})", file=sys.stderr)
 
     labels = {}
     for kind in kinds[1:]:

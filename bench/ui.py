@@ -2,6 +2,7 @@
 session, server time and total browser load, with baselines measured in the same run.
 
     .venv/bin/python bench/ui.py [--events 1000000] [--runs 15] [--db /tmp/hivelog-bench-ui.db]
+                                 [--download 100000] [--compare-src DIR]
 
 The database is built once through `SqliteStore.write` (the writer's own path, without HTTP):
 sessions of 20 events (a chain, model calls with chat history in several languages, tools,
@@ -22,12 +23,18 @@ Measured, medians (and p95) of --runs runs on a running `hivelog serve`:
   download  the events page's JSONL download of the newest --download events (100,000),
             streamed: time to the last byte, and the server's RSS before and at its peak
             during the download (memory stays flat); baseline: the same rows by raw SQL
+
+With --compare-src DIR (the `src` directory of another checkout, e.g. `git archive main src`
+unpacked), a second server runs that code on the same database and every server case is
+timed on both, run by run in turn, so the ratio holds on a busy machine where absolute
+figures do not. The load average (1, 5, 15 min) at the start and the end goes in the results.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sqlite3
 import statistics
@@ -181,6 +188,52 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
+def cpu_ms(pid: int) -> float:
+    """CPU time (user + system, all threads) a process has used, in ms."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def timed_pair(
+    a: Callable[[], Any], b: Callable[[], Any], pids: tuple[int, int], runs: int
+) -> tuple[list[float], list[float], list[float]]:
+    """`a` and `b` timed in turn, run by run, the first of the pair alternating (ABBA): both
+    see the same moments of a noisy machine. Returns the times of each and, per server, its
+    CPU ms per request over all runs (CPU time is what load inflates least)."""
+    a()
+    b()
+    times: tuple[list[float], list[float]] = ([], [])
+    cpu = [0.0, 0.0]
+    for run in range(runs):
+        order = (0, 1) if run % 2 == 0 else (1, 0)
+        for k in order:
+            fn = (a, b)[k]
+            c0, t = cpu_ms(pids[k]), time.perf_counter()
+            fn()
+            times[k].append((time.perf_counter() - t) * 1000)
+            cpu[k] += cpu_ms(pids[k]) - c0
+    return times[0], times[1], [round(cpu[0] / runs, 1), round(cpu[1] / runs, 1)]
+
+
+def serve(db: str, src: str | None = None) -> ServerProcess:
+    """`hivelog serve` on `db`, running the code in `src` when given."""
+    if src is None:
+        return ServerProcess(db=db)
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(Path(src).resolve())
+    try:
+        return ServerProcess(db=db)
+    finally:
+        if before is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = before
+
+
+def load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--events", type=int, default=1_000_000)
@@ -188,55 +241,98 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--db", default="/tmp/hivelog-bench-ui.db")
     ap.add_argument("--download", type=int, default=100_000, help="events in the download")
+    ap.add_argument("--compare-src", help="also time the server cases on this code (a src dir)")
+    ap.add_argument("--server-only", action="store_true", help="skip the browser and download")
     args = ap.parse_args()
     big_id = build(args.db, args.events, args.big)
-    server = ServerProcess(db=args.db)
+    load_start = load()
+    print(f"load average at start: {load_start}", flush=True)
+    server = serve(args.db)
+    other = serve(args.db, args.compare_src) if args.compare_src else None
     base = f"http://127.0.0.1:{server.port}"
     results: dict[str, dict[str, float]] = {}
     try:
         raw = sqlite3.connect(f"file:{args.db}?mode=ro", uri=True)
-        with httpx.Client(base_url=base, timeout=60) as c:
+        # the page of the sessions list that holds the big session (its row's numbers and
+        # previews read all its 10,000 events)
+        (newer,) = raw.execute(
+            "SELECT count(*) FROM events WHERE project = 1 AND event_type = 'session' "
+            "AND start_time > (SELECT start_time FROM events WHERE event_id = ?)",
+            (big_id,),
+        ).fetchone()
+        big_page = newer // 50 + 1
+        clients = [httpx.Client(base_url=base, timeout=60)]
+        if other is not None:
+            clients.append(httpx.Client(base_url=f"http://127.0.0.1:{other.port}", timeout=60))
+        c = clients[0]
 
-            def get(path: str) -> Callable[[], None]:
-                def go() -> None:
-                    r = c.get(path)
-                    r.raise_for_status()
+        def get(path: str, client: httpx.Client = c) -> Callable[[], None]:
+            def go() -> None:
+                r = client.get(path)
+                r.raise_for_status()
 
-                return go
+            return go
 
-            cases: dict[str, Callable[[], Any]] = {
-                "baseline: GET /healthz": get("/healthz"),
-                "baseline: raw SQL newest 50 sessions": lambda: raw.execute(
-                    "SELECT * FROM events WHERE project = 1 AND event_type = 'session' "
-                    "ORDER BY start_time DESC LIMIT 50"
-                ).fetchall(),
-                "baseline: raw SQL count(*) of events": lambda: raw.execute(
-                    "SELECT count(*) FROM events WHERE project = 1"
-                ).fetchall(),
-                "server: sessions page": get(f"/?project={PROJECT}"),
-                "server: sessions page, filtered": get(
-                    f"/?project={PROJECT}&range=7d&f=source&op=is&v=production"
-                    "&f=metadata.channel&op=is&v=web"
-                ),
-                "server: sessions page, filtered on any event": get(
-                    f"/?project={PROJECT}&range=24h&match=event&f=config.model&op=is&v=gpt-4o"
-                ),
-                "server: sessions page 100": get(f"/?project={PROJECT}&page=100"),
-                f"server: {args.big:,}-event session page": get(
-                    f"/ui/sessions/{big_id}?project={PROJECT}"
-                ),
-                "server: chart p95 latency per day, 30 days": get(
-                    f"/v1/events/chart?project={PROJECT}&aggregation=p95&bucket=day"
-                    '&dateRange={"relative":"30d"}'
-                ),
-            }
-            for name, fn in cases.items():
-                results[name] = summary(timed(fn, args.runs))
+        baselines: dict[str, Callable[[], Any]] = {
+            "baseline: GET /healthz": get("/healthz"),
+            "baseline: raw SQL newest 50 sessions": lambda: raw.execute(
+                "SELECT * FROM events WHERE project = 1 AND event_type = 'session' "
+                "ORDER BY start_time DESC LIMIT 50"
+            ).fetchall(),
+            "baseline: raw SQL count(*) of events": lambda: raw.execute(
+                "SELECT count(*) FROM events WHERE project = 1"
+            ).fetchall(),
+        }
+        pages: dict[str, str] = {
+            "server: sessions page": f"/?project={PROJECT}",
+            "server: sessions page, filtered": f"/?project={PROJECT}&range=7d&f=source&op=is"
+            "&v=production&f=metadata.channel&op=is&v=web",
+            "server: sessions page, filtered on any event": f"/?project={PROJECT}&range=24h"
+            "&match=event&f=config.model&op=is&v=gpt-4o",
+            "server: sessions page 100": f"/?project={PROJECT}&page=100",
+            f"server: sessions page holding the {args.big:,}-event session": (
+                f"/?project={PROJECT}&page={big_page}"
+            ),
+            f"server: {args.big:,}-event session page": f"/ui/sessions/{big_id}?project={PROJECT}",
+            "server: chart p95 latency per day, 30 days": f"/v1/events/chart?project={PROJECT}"
+            '&aggregation=p95&bucket=day&dateRange={"relative":"30d"}',
+        }
+        for name, fn in baselines.items():
+            results[name] = summary(timed(fn, args.runs))
+            print(f"{name:58s} {results[name]}", flush=True)
+        for name, path in pages.items():
+            if other is None:
+                results[name] = summary(timed(get(path), args.runs))
                 print(f"{name:58s} {results[name]}", flush=True)
-        results.update(browser(base, big_id, args.big, args.runs))
-        results.update(download(server, base, raw, args.download))
+                continue
+            mine, theirs, cpu = timed_pair(
+                get(path), get(path, clients[1]), (server.pid, other.pid), args.runs
+            )
+            results[name] = {**summary(mine), "cpu_ms": cpu[0]}
+            results[f"{name} [{args.compare_src}]"] = {**summary(theirs), "cpu_ms": cpu[1]}
+            ratio = statistics.median(mine) / statistics.median(theirs)
+            results[name]["ratio_to_compared"] = round(ratio, 2)
+            results[name]["cpu_ratio_to_compared"] = round(cpu[0] / max(cpu[1], 0.1), 2)
+            print(f"{name:58s} {results[name]}", flush=True)
+            print(
+                f"{'  compared: ' + args.compare_src:58s} {results[f'{name} [{args.compare_src}]']}"
+            )
+        for client in clients:
+            client.close()
+        if other is not None:
+            other.close()
+            other = None
+        if not args.server_only:
+            results.update(browser(base, big_id, args.big, args.runs))
+        if args.download and not args.server_only:
+            results.update(download(server, base, raw, args.download))
     finally:
         server.close()
+        if other is not None:
+            other.close()
+    load_end = load()
+    print(f"load average at end: {load_end}", flush=True)
+    results["load average (1, 5, 15 min)"] = {"start": load_start, "end": load_end}  # type: ignore[dict-item]
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "ui.json").write_text(json.dumps({"events": args.events, "results": results}, indent=2))

@@ -21,7 +21,6 @@ from hivelog.middleware import (
     BodyLimit,
     BrowserGuard,
     HostAllowList,
-    InflightLimit,
     SecurityHeaders,
 )
 from hivelog.normalize.cost import configure as configure_prices
@@ -169,8 +168,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
                 BodyLimit,
                 max_bytes=settings.max_body_bytes,
                 body_timeout=settings.body_timeout_seconds,
+                max_inflight=settings.inflight_bytes,
             ),
-            Middleware(InflightLimit, max_bytes=settings.inflight_bytes),
         ],
         exception_handlers={
             HivelogError: _hivelog_error,

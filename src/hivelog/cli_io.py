@@ -439,21 +439,16 @@ def export_from_store(
 ) -> int:
     """Read the store directly (no server needed); the same JSON the export route sends."""
     from hivelog.query.events import event_dict
-    from hivelog.query.filters import compile_query
-    from hivelog.query.sessions import read_events
+    from hivelog.query.sessions import read_event_chunks
     from hivelog.wire.rest import DateRange
 
     date_range = _date_range(since, until)
     dr = DateRange(gte=date_range.get("$gte"), lte=date_range.get("$lte")) if date_range else None
     written = 0
-    for page in range(1, 10**9):
-        query = compile_query(store.dialect, None, dr, page_size, page)
-        events, total = read_events(store, project, query)
+    for events in read_event_chunks(store, project, None, dr, chunk=page_size):
         for event in events:
             out.write(_encode(event_dict(event, project)) + b"\n")
         written += len(events)
-        if len(events) < page_size or written >= total:
-            break
     return written
 
 

@@ -238,123 +238,76 @@ def _misdirected(host: str) -> HivelogError:
     )
 
 
-class InflightLimit:
-    """503 + Retry-After when the request bodies being read and decoded at once would pass
-    `max_bytes`.
+class BodyLimit:
+    """Every limit on a request body, in one receive wrapper:
 
-    The writer queue bounds what waits to be stored; this bounds what is still on its way
-    there, so memory stays bounded however many clients upload at once. A request with no
-    other in flight is always admitted: no body within the size limit is refused for ever.
-    Bodies are counted as they arrive (after decompression when inside BodyLimit), and a
-    declared Content-Length is reserved up front so a flood is refused before it is read.
+    - 413 for bodies over `max_bytes`, counted after decompression (gzip/deflate bodies are
+      inflated here, within the same limit), so a small gzip bomb is a 413 like any other;
+    - 408 for a body stalled `body_timeout` seconds between two chunks;
+    - 503 + Retry-After (`max_inflight`) when the POST/PUT bodies being received at once would
+      pass that many bytes. The writer queue bounds what waits to be stored; this bounds what
+      is still on its way there, so memory stays bounded however many clients upload at once.
+      A request with no other in flight is always admitted: no body within the size limit is
+      refused for ever. A declared Content-Length is reserved up front, so a flood is refused
+      before it is read; bodies are counted as they arrive.
+
+    One middleware, not one per limit: each layer costs every request a call and every chunk
+    a coroutine, and `POST /events` is one small chunk.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-        self.inflight = 0  # one event loop per process: no lock needed
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT"):
-            await self.app(scope, receive, send)
-            return
-        reserved = 0
-
-        def reserve(n: int) -> None:
-            nonlocal reserved
-            others = self.inflight - reserved
-            if others > 0 and self.inflight + n > self.max_bytes:
-                raise Overloaded(
-                    f"{self.inflight} request bytes are being received already "
-                    f"(--inflight-bytes {self.max_bytes}); retry shortly"
-                )
-            self.inflight += n
-            reserved += n
-
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > reserved:
-                    reserve(seen - reserved)
-            return message
-
-        try:
-            length = dict(scope["headers"]).get(b"content-length")
-            if length is not None and length.isdigit():
-                try:
-                    reserve(int(length))
-                except Overloaded as error:
-                    await send_error(send, error)
-                    return
-            await self.app(scope, counted, send)
-        finally:
-            self.inflight -= reserved
-
-
-class BodyLimit:
-    """413 for bodies over `max_bytes`; inflates gzip/deflate bodies within the same limit."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int, body_timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        body_timeout: float | None = None,
+        max_inflight: int | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.body_timeout = body_timeout
+        self.max_inflight = max_inflight
+        self.inflight = 0  # one event loop per process: no lock needed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        length = headers.get(b"content-length")
-        encoding = headers.get(b"content-encoding", b"identity").decode("latin-1").strip().lower()
-        receive = self._timed(receive)
+        length = encoding = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                length = value
+            elif name == b"content-encoding":
+                encoding = value.decode("latin-1").strip().lower()
+        if encoding in ("identity", ""):
+            encoding = None
+        body = _Body(self, receive)
         try:
-            if length is not None and encoding == "identity" and int(length) > self.max_bytes:
+            if length is not None and encoding is None and int(length) > self.max_bytes:
                 raise self._too_large()
-            if encoding not in ("identity", "") and encoding not in _DECODERS:
+            if encoding is not None and encoding not in _DECODERS:
                 raise BadInput(
                     f"unsupported Content-Encoding {encoding!r}; use gzip or deflate",
                     "Content-Encoding",
                 )
-            if encoding in _DECODERS:
-                body = await self._inflate(receive, _DECODERS[encoding])
-                receive = _replay(body)
+            if self.max_inflight is not None and scope["method"] in ("POST", "PUT"):
+                body.counts = True
+                if length is not None and length.isdigit():
+                    body.reserve(int(length))
+            if encoding is not None:
+                receive = _replay(await body.inflate(_DECODERS[encoding]))
             else:
-                receive = self._counting(receive)
+                receive = body.receive
         except HivelogError as error:
+            body.release()
             await send_error(send, error)
             return
         except ValueError:
             await send_error(send, BadInput("Content-Length is not a number", "Content-Length"))
             return
-        await self.app(scope, receive, send)
-
-    def _timed(self, receive: Receive) -> Receive:
-        """`receive` that gives up on a body stalled for `body_timeout` (408). Once the body is
-        complete, waiting (for a disconnect) is not limited."""
-        if not self.body_timeout:
-            return receive
-        timeout = self.body_timeout
-        complete = False
-
-        async def timed() -> Message:
-            nonlocal complete
-            if complete:
-                return await receive()
-            try:
-                async with asyncio.timeout(timeout):  # a timer, not a task per chunk
-                    message = await receive()
-            except TimeoutError:
-                raise RequestTimeout(
-                    f"no request body data for {timeout:g} s (--body-timeout-seconds)", "body"
-                ) from None
-            complete = message["type"] != "http.request" or not message.get("more_body", False)
-            return message
-
-        return timed
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            body.release()
 
     def _too_large(self) -> TooLarge:
         return TooLarge(
@@ -363,42 +316,85 @@ class BodyLimit:
             "body",
         )
 
-    def _counting(self, receive: Receive) -> Receive:
-        seen = 0
 
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise self._too_large()
-            return message
+class _Body:
+    """One request's body as the app receives it: timed, counted against the size limit and
+    the in-flight budget of its `BodyLimit`."""
 
-        return counted
+    __slots__ = ("complete", "counts", "limit", "raw", "reserved", "seen")
 
-    async def _inflate(self, receive: Receive, wbits: int) -> bytes:
+    def __init__(self, limit: BodyLimit, receive: Receive) -> None:
+        self.limit = limit
+        self.raw = receive
+        self.seen = 0  # body bytes received (after decompression)
+        self.reserved = 0  # of the in-flight budget
+        self.counts = False  # POST/PUT under an in-flight budget
+        self.complete = False  # the whole body is in: waiting further is not limited
+
+    def reserve(self, n: int) -> None:
+        limit = self.limit
+        assert limit.max_inflight is not None
+        others = limit.inflight - self.reserved
+        if others > 0 and limit.inflight + n > limit.max_inflight:
+            raise Overloaded(
+                f"{limit.inflight} request bytes are being received already "
+                f"(--inflight-bytes {limit.max_inflight}); retry shortly"
+            )
+        limit.inflight += n
+        self.reserved += n
+
+    def release(self) -> None:
+        self.limit.inflight -= self.reserved
+        self.reserved = 0
+
+    def count(self, n: int) -> None:
+        self.seen += n
+        if self.seen > self.limit.max_bytes:
+            raise self.limit._too_large()
+        if self.counts and self.seen > self.reserved:
+            self.reserve(self.seen - self.reserved)
+
+    async def next_chunk(self) -> Message:
+        """The next message from the client; 408 if the body stalls `body_timeout` seconds."""
+        timeout = self.limit.body_timeout
+        if self.complete or not timeout:
+            return await self.raw()
+        try:
+            async with asyncio.timeout(timeout):  # a timer, not a task per chunk
+                message = await self.raw()
+        except TimeoutError:
+            raise RequestTimeout(
+                f"no request body data for {timeout:g} s (--body-timeout-seconds)", "body"
+            ) from None
+        self.complete = message["type"] != "http.request" or not message.get("more_body", False)
+        return message
+
+    async def receive(self) -> Message:
+        message = await self.next_chunk()
+        if message["type"] == "http.request":
+            self.count(len(message.get("body", b"")))
+        return message
+
+    async def inflate(self, wbits: int) -> bytes:
         inflater = zlib.decompressobj(wbits)
         parts: list[bytes] = []
-        size = 0
         more = True
+        max_bytes = self.limit.max_bytes
         while more:
-            message = await receive()
+            message = await self.next_chunk()
             if message["type"] != "http.request":
                 break
             more = message.get("more_body", False)
             chunk = message.get("body", b"")
             try:
                 while chunk:
-                    out = inflater.decompress(chunk, self.max_bytes + 1 - size)
-                    size += len(out)
+                    out = inflater.decompress(chunk, max_bytes + 1 - self.seen)
                     parts.append(out)
-                    if size > self.max_bytes:
-                        raise self._too_large()
+                    self.count(len(out))
                     chunk = inflater.unconsumed_tail
             except zlib.error as exc:
                 raise BadInput(f"body is not valid compressed data: {exc}", "body") from None
-        if not inflater.eof and size:
+        if not inflater.eof and self.seen:
             raise BadInput("compressed body is truncated", "body")
         return b"".join(parts)
 

@@ -131,6 +131,33 @@ def test_calendar_buckets(client: httpx.Client, seeded: str) -> None:
     assert len(minute["events"]) == 30
 
 
+def test_one_bucket_over_a_range_spanning_months(client: httpx.Client, seeded: str) -> None:
+    """`bucket=all`: a percentile per model over the whole range, here February and March
+    (the dashboard's per-model table); month buckets could not be combined into it."""
+    feb = [
+        {"event_type": "model", "event_name": "call", "start_time": T0 - 30 * 24 * HOUR + k,
+         "duration": 1000 + k, "config": {"model": MODELS[k % 2]}}
+        for k in range(10)
+    ]  # fmt: skip
+    r = client.post("/events/batch", json={"project": seeded, "events": feb})
+    assert r.status_code == 200, r.text
+    since = T0 - 40 * 24 * HOUR
+    for aggregation, q in (("p50", 0.5), ("p95", 0.95)):
+        body = chart(
+            client, seeded, aggregation=aggregation, bucket="all", groupBy="config.model",
+            filters=MODEL_ONLY, dateRange={"$gte": since},
+        )  # fmt: skip
+        assert body["bucket"] == "all"
+        for model in MODELS:
+            values = sorted(
+                [10 * (k + 1) for k in range(30) if MODELS[k % 2] == model]
+                + [1000 + k for k in range(10) if MODELS[k % 2] == model]
+            )
+            expected = values[max(1, math.ceil(q * len(values))) - 1]
+            (item,) = [e for e in body["events"] if e["group"] == model]
+            assert (item["value"], item["count"], item["start_time"]) == (expected, 20, since)
+
+
 def test_auto_bucket_follows_the_range(client: httpx.Client, seeded: str) -> None:
     two_hours = {"$gte": T0, "$lte": T0 + 2 * HOUR}
     body = chart(client, seeded, aggregation="count", bucket="auto", dateRange=two_hours)

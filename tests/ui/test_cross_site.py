@@ -13,17 +13,21 @@ Neither stores anything; the same events sent as curl sends them are stored.
 
 from __future__ import annotations
 
+import base64
 import http.server
 import json
+import struct
 import threading
 import uuid
 from collections.abc import Iterator
 
+import grpc
 import httpx
 import pytest
 from playwright.sync_api import Browser
 
 from tests.conftest import Server, free_port
+from tests.otlp.otlp_helpers import new_span, new_trace, pb_request, pb_span
 from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS
 
 ATTACK = """<!doctype html><html><body><script>
@@ -136,3 +140,61 @@ def test_dns_rebinding_page_cannot_read_or_write(chromium: Browser, server: Serv
     finally:
         context.close()
     assert _stored(server, project) == 0
+
+
+GRPC_ATTACK = """<!doctype html><html><body><script>
+window.sent = (async () => {
+  const target = %(target)s, body = Uint8Array.from(atob(%(body)s), c => c.charCodeAt(0));
+  const results = [];
+  for (const path of [%(traces)s, "/"]) {
+    try {
+      await fetch(target + path, {method: "POST", mode: "no-cors", body,
+                                  headers: {"Content-Type": "text/plain"}});
+      results.push(path + " sent");
+    } catch (e) { results.push(path + " refused"); }
+  }
+  return results;
+})();
+</script></body></html>"""
+
+
+@pytest.fixture(scope="module")
+def grpc_server(database: str) -> Iterator[Server]:
+    srv = Server(database, grpc=True)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def test_a_page_cannot_write_to_the_grpc_port(chromium: Browser, grpc_server: Server) -> None:
+    """OTLP/gRPC is HTTP/2 over cleartext (h2c), which browsers never speak: whatever a page
+    sends to the gRPC port arrives as HTTP/1.1 and is refused before any export runs; the
+    same export from a gRPC client on the machine is stored."""
+    project = f"grpc-csrf-{uuid.uuid4().hex[:8]}"
+    message = pb_request([pb_span(new_trace(), new_span(), "csrf")], {"honeyhive.project": project})
+    framed = b"\x00" + struct.pack(">I", len(message)) + message  # one gRPC message
+    traces = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+    _Attacker.page = (
+        GRPC_ATTACK
+        % {
+            "target": json.dumps(f"http://127.0.0.1:{grpc_server.grpc_port}"),
+            "body": json.dumps(base64.b64encode(framed).decode()),
+            "traces": json.dumps(traces),
+        }
+    ).encode()
+    port = free_port()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), _Attacker)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"http://localhost:{port}/")
+        results = page.evaluate("window.sent")
+        assert len(results) == 2, results  # both attempts ran to an answer or a refusal
+    finally:
+        context.close()
+        httpd.shutdown()
+    assert _stored(grpc_server, project) == 0
+    with grpc.insecure_channel(grpc_server.grpc_target) as channel:
+        channel.unary_unary(traces)(message, timeout=30)
+    assert _stored(grpc_server, project) > 0  # the span (and the session it opens)

@@ -61,16 +61,18 @@ def test_sessions_page_lists_sessions_newest_first(page: Page, seeded: Seeded) -
     page.goto(seeded.url("/"))
     expect(page.locator("table.sessions tbody tr")).to_have_count(N_SESSIONS + 1)
     headers = page.locator("table.sessions thead th").all_inner_texts()
-    assert headers == ["Name", "Input", "Start", "Duration", "Events", "Model calls",
+    assert headers == ["Name", "Input", "Output", "Start", "Duration", "Events", "Model calls",
                        "Tokens", "Cost", "Errors", "Feedback", "User", "Source"]  # fmt: skip
     first = page.locator("table.sessions tbody tr").first
     assert "support chat 11" in first.inner_text()
     cells = first.locator("td").all_inner_texts()
-    assert cells[4] == "4" and cells[5] == "2"  # events, model calls
-    assert cells[10] == "user-2" and cells[11] == "production"
-    assert cells[1] == "我的包裹在哪里？"  # session 11's question (no session has an output)
+    assert cells[5] == "4" and cells[6] == "2"  # events, model calls
+    assert cells[11] == "user-2" and cells[12] == "production"
+    assert cells[1] == "我的包裹在哪里？"  # session 11's question
+    assert cells[2] == "您的包裹已经发货了。"  # and its last model call's answer
     big = page.locator(f"tr[data-session='{seeded.big}'] td").all_inner_texts()
-    assert big[4] == f"{BIG - 1:,}"
+    assert big[5] == f"{BIG - 1:,}"
+    assert big[1] == "question 1" and big[2] == f"answer {BIG - 3}"  # first and last model calls
     # session 4 and 9 have a failed tool call: the row and its count say so
     failing = page.locator(f"tr[data-session='{seeded.ids[4]}']")
     expect(failing).to_have_class(re.compile("has-error"))

@@ -583,7 +583,7 @@ def test_dashboard_totals_legends_and_gaps(page: Page, demo: Demo) -> None:
     }
     assert rows["gpt-4o"][0] == "5" and rows["claude-3-5-sonnet"][0] == "4"
     assert rows["my-own-finetune-xyz"][:3] == ["1", "7", "–"]
-    assert rows["my-own-finetune-xyz"][3] == "400 ms"  # one month bucket: the exact p50
+    assert rows["my-own-finetune-xyz"][3] == "400 ms"  # its one call: the exact p50
     expect(page.locator("figure[data-chart=model-latency] .uplot")).to_be_visible()
 
 

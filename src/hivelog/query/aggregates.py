@@ -13,6 +13,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
+
 from hivelog.errors import BadInput
 from hivelog.event import Event
 from hivelog.normalize.times import to_ms
@@ -24,7 +26,15 @@ from hivelog.query.filters import (
     compile_query,
 )
 from hivelog.query.sessions import cost_of, session_span
-from hivelog.store.base import ChartPoint, ChartSpec, EventQuery, Project, SessionStats, Store
+from hivelog.store.base import (
+    ChartPoint,
+    ChartSpec,
+    EventQuery,
+    Project,
+    SessionPreview,
+    SessionStats,
+    Store,
+)
 from hivelog.wire.rest import DateRange, EventFilterIn
 
 # ---- session list --------------------------------------------------------------------------
@@ -65,7 +75,11 @@ def session_user(session: Event) -> str | None:
     return None
 
 
-def session_row(session: Event, stats: SessionStats | None) -> SessionRow:
+def session_row(
+    session: Event, stats: SessionStats | None, events: SessionPreview | None = None
+) -> SessionRow:
+    """A line of the sessions list; `events` (Store.session_previews) previews what the
+    session was asked and answered when the session event itself does not say."""
     start, end = session_span(session, stats)
     if stats is None:
         stats = SessionStats(0, 0, int(session.error is not None), 0, 0.0, 0, 0)
@@ -86,38 +100,88 @@ def session_row(session: Event, stats: SessionStats | None) -> SessionRow:
         error=session.error,
         feedback=session.feedback,
         metrics=session.metrics,
-        first_input=preview(session.inputs, "user"),
-        last_output=preview(session.outputs, "assistant"),
+        first_input=first_input(session, events),
+        last_output=last_output(session, events),
     )
 
 
-PREVIEW_CHARS = 300
+# ---- previews: what a session was asked and answered ---------------------------------------
+
+PREVIEW_CHARS = 1000  # the whole value on hover up to this; the cell shows what fits, with "…"
+# Keys that name or identify rather than say something: never a preview on their own.
+_NOT_TEXT = frozenset(("role", "type", "id", "tool_call_id", "name", "model", "mime_type"))
+# Keys that usually hold what was said, tried first in this order.
+_TEXT_KEYS = (
+    "content", "text", "question", "query", "input", "prompt", "message", "answer", "output",
+    "response", "result",
+)  # fmt: skip
+_decode = msgspec.json.Decoder(dict[str, Any]).decode
 
 
-def preview(value: Any, role: str) -> str | None:
-    """The text a person would call the session's input (or output): in a chat history the
-    first message of `role` (the last for outputs), else the first text found; cut short."""
-    if isinstance(value, dict):
-        for key in ("chat_history", "messages"):
-            history = value.get(key)
-            if isinstance(history, list):
-                said = [m for m in history if isinstance(m, dict) and m.get("role") == role]
-                if said:
-                    return preview(said[0 if role == "user" else -1].get("content"), role)
-        for v in value.values():
-            found = preview(v, role)
-            if found:
-                return found
+def first_input(session: Event, events: SessionPreview | None) -> str | None:
+    """The session's first user input: the session event's own inputs (the first user
+    message of a chat history), else those of its first model call (the last user message
+    of its chat history: what the user asked that call), else of its first event."""
+    own = preview(session.inputs, "user")
+    if own or events is None or not events.inputs:
+        return own
+    return preview(_json(events.inputs), "user", last=events.input_type == "model")
+
+
+def last_output(session: Event, events: SessionPreview | None) -> str | None:
+    """The session's last output: the session event's own outputs (a client sets them when
+    the session ends), else those of its last model call, else of its last event."""
+    own = preview(session.outputs, "assistant", last=True)
+    if own or events is None or not events.outputs:
+        return own
+    return preview(_json(events.outputs), "assistant", last=True)
+
+
+def _json(text: str | bytes) -> Any:
+    try:
+        return _decode(text)
+    except (msgspec.DecodeError, UnicodeDecodeError):
         return None
+
+
+def preview(value: Any, role: str, last: bool = False) -> str | None:
+    """The text a person would call the input (or output) in a JSON field: in a chat history
+    the first message of `role` (with `last`, the last), else the first text found, the
+    usual keys (content, text, question, …) before others; whitespace folded, cut short."""
+    text = _find_text(value, role, last, depth=0)
+    if text is None:
+        return None
+    return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS].rstrip() + "…"
+
+
+def _find_text(value: Any, role: str, last: bool, depth: int) -> str | None:
+    if depth > 8:  # stored JSON nests as deep as ingest allows; a preview needs little of it
+        return None
+    if isinstance(value, str):
+        text = " ".join(value.split())
+        return text or None
     if isinstance(value, list):
         for v in value:
-            found = preview(v, role)
+            found = _find_text(v, role, last, depth + 1)
             if found:
                 return found
         return None
-    if isinstance(value, str) and value.strip():
-        text = " ".join(value.split())
-        return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"
+    if not isinstance(value, dict):
+        return None
+    for key in ("chat_history", "messages"):
+        history = value.get(key)
+        if isinstance(history, list):
+            said = [m for m in history if isinstance(m, dict) and m.get("role") == role]
+            for message in reversed(said) if last else said:
+                found = _find_text(message.get("content"), role, last, depth + 1)
+                if found:
+                    return found
+    keys = [k for k in _TEXT_KEYS if k in value]
+    keys += [k for k in value if k not in _TEXT_KEYS and k not in _NOT_TEXT]
+    for key in keys:
+        found = _find_text(value[key], role, last, depth + 1)
+        if found:
+            return found
     return None
 
 
@@ -148,8 +212,19 @@ def list_sessions(
         base = compile_query(store.dialect, filters if match_any_event else (), date_range, 1, 1)
         events = dataclasses.replace(base, search=search or None)
     found, total = store.list_sessions(project, sessions, events)
-    stats = store.session_stats(project, [s.session_id for s in found])
-    return [session_row(s, stats.get(s.session_id)) for s in found], total
+    ids = [s.session_id for s in found]
+    stats = store.session_stats(project, ids)
+    # From the events only what the session event itself does not say.
+    ask_inputs = [s.session_id for s in found if preview(s.inputs, "user") is None]
+    ask_outputs = [s.session_id for s in found if preview(s.outputs, "assistant") is None]
+    previews = (
+        store.session_previews(project, ask_inputs, ask_outputs)
+        if ask_inputs or ask_outputs
+        else {}
+    )
+    return [
+        session_row(s, stats.get(s.session_id), previews.get(s.session_id)) for s in found
+    ], total
 
 
 # ---- charts --------------------------------------------------------------------------------
@@ -160,6 +235,7 @@ BUCKET_ALIASES = {
     "day": "day", "days": "day", "1d": "day",
     "week": "week", "weeks": "week", "1w": "week",
     "month": "month", "months": "month", "1M": "month",
+    "all": "all", "none": "all",  # one bucket for the whole range
     "auto": "auto", "": "auto",
 }  # fmt: skip
 AGGREGATION_ALIASES: dict[str, tuple[str, float]] = {
@@ -290,7 +366,9 @@ def chart(
     `metric` is a field (`duration` by default, `metadata.cost`, `metrics.score`),
     `error_rate` (1 for an event with an error, else 0: with `avg`, the share of errors) or
     `tokens` (metadata.total_tokens, else prompt_tokens + completion_tokens). `bucket`
-    omitted means hour as in HoneyHive; `auto` picks one from the date range (at most 240).
+    omitted means hour as in HoneyHive; `auto` picks one from the date range (at most 240);
+    `all` is one bucket for the whole range (a percentile of the range, which no sum of
+    smaller buckets gives).
     """
     check_search(search)
     metric = (metric or "duration").strip()
@@ -305,7 +383,8 @@ def chart(
     unit = BUCKET_ALIASES.get(unit_name) or BUCKET_ALIASES.get(unit_name.lower())
     if unit is None:
         raise BadInput(
-            f"unknown bucket {bucket!r}; expected minute, hour, day, week, month or auto", "bucket"
+            f"unknown bucket {bucket!r}; expected minute, hour, day, week, month, all or auto",
+            "bucket",
         )
     if unit == "auto":
         unit = _auto_bucket(date_range)
@@ -329,4 +408,7 @@ def chart(
     else:
         spec = ChartSpec(value=value, group=group, bucket=unit, aggregation=agg, quantile=quantile)
         points = store.chart(project, dataclasses.replace(query, search=search or None), spec)
+        if unit == "all":  # the one bucket starts where the range does
+            start = to_ms(date_range.gte, "dateRange.$gte") if date_range is not None else None
+            points = [dataclasses.replace(p, bucket=start or 0) for p in points]
     return Chart(points, unit, agg_name.lower(), metric, group_by)

@@ -8,15 +8,21 @@ like any other session, whatever the interpreter's recursion limit.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
 
 import msgspec
 
 from hivelog.event import Event
 from hivelog.query.events import event_dict
+from hivelog.query.filters import compile_query
 from hivelog.store.base import EventQuery, Project, SessionStats, Store, StoredEvent
 from hivelog.store.rows import whole
+from hivelog.wire.rest import DateRange, EventFilterIn
+
+AnyEvent = TypeVar("AnyEvent", Event, StoredEvent)
 
 
 def _number(value: Any) -> float:
@@ -46,41 +52,79 @@ def cost_of(cost: float, priced: int, unpriced: int) -> tuple[float | None, str]
     return round(cost, 12), "partial" if unpriced else "complete"
 
 
+@dataclasses.dataclass
+class _Tally:
+    """Sums over a session's events (its session event excluded), for `aggregates` and
+    `stats_of`."""
+
+    num_events: int = 0
+    num_model: int = 0
+    errors: int = 0
+    priced: int = 0
+    unpriced: int = 0
+    has_feedback: bool = False
+    cost: float = 0.0
+    prompt: float = 0.0
+    completion: float = 0.0
+    total: float = 0.0
+
+
+def _tally(events: list[StoredEvent], root_id: str) -> _Tally:
+    t = _Tally()
+    for e in events:
+        if e.error is not None:
+            t.errors += 1
+        if e.event_id == root_id:
+            continue
+        t.num_events += 1
+        if e.feedback:
+            t.has_feedback = True
+        md = e.metadata
+        if is_priced(md):
+            t.priced += 1
+            t.cost += md["cost"]
+        elif e.event_type == "model":
+            t.unpriced += 1
+        if e.event_type == "model":
+            t.num_model += 1
+        p, c = _number(md.get("prompt_tokens")), _number(md.get("completion_tokens"))
+        t.prompt += p
+        t.completion += c
+        t.total += _number(md.get("total_tokens")) or (p + c)
+    return t
+
+
 def aggregates(events: list[StoredEvent], root_id: str) -> dict[str, Any]:
     """HoneyHive's session metadata aggregates over every event but the root, and the
     `cost_status` of its cost (see cost_of)."""
-    cost = prompt = completion = total = 0.0
-    num_events = num_model = priced = unpriced = 0
-    has_feedback = False
-    for e in events:
-        if e.event_id == root_id:
-            continue
-        num_events += 1
-        if e.feedback:
-            has_feedback = True
-        md = e.metadata
-        if is_priced(md):
-            priced += 1
-            cost += md["cost"]
-        elif e.event_type == "model":
-            unpriced += 1
-        if e.event_type == "model":
-            num_model += 1
-        p, c = _number(md.get("prompt_tokens")), _number(md.get("completion_tokens"))
-        prompt += p
-        completion += c
-        total += _number(md.get("total_tokens")) or (p + c)
-    session_cost, status = cost_of(cost, priced, unpriced)
+    t = _tally(events, root_id)
+    session_cost, status = cost_of(t.cost, t.priced, t.unpriced)
     return {
-        "num_events": num_events,
-        "num_model_events": num_model,
-        "has_feedback": has_feedback,
+        "num_events": t.num_events,
+        "num_model_events": t.num_model,
+        "has_feedback": t.has_feedback,
         "cost": session_cost,
         "cost_status": status,
-        "prompt_tokens": whole(prompt),
-        "completion_tokens": whole(completion),
-        "total_tokens": whole(total),
+        "prompt_tokens": whole(t.prompt),
+        "completion_tokens": whole(t.completion),
+        "total_tokens": whole(t.total),
     }
+
+
+def stats_of(events: list[StoredEvent], root_id: str) -> SessionStats:
+    """`Store.session_stats` of a session whose events are all at hand (a tree, a download)."""
+    t = _tally(events, root_id)
+    return SessionStats(
+        num_events=t.num_events,
+        num_model_events=t.num_model,
+        errors=t.errors,
+        total_tokens=whole(t.total),
+        cost=t.cost,
+        first_start=min(e.start_time for e in events),
+        last_end=max(e.end_time for e in events),
+        priced=t.priced,
+        unpriced=t.unpriced,
+    )
 
 
 def build_tree(events: list[StoredEvent], root_id: str, project: Project) -> dict[str, Any] | None:
@@ -123,10 +167,7 @@ def build_tree(events: list[StoredEvent], root_id: str, project: Project) -> dic
     if top["event_type"] == "session":
         top["metadata"] = {**top["metadata"], **aggregates(events, top["event_id"])}
         session = next(e for e in events if e.event_id == top["event_id"])
-        span = SessionStats(
-            0, 0, 0, 0, 0.0, min(e.start_time for e in events), max(e.end_time for e in events)
-        )
-        start, end = session_span(session, span)
+        start, end = session_span(session, stats_of(events, top["event_id"]))
         top["start_time"], top["end_time"], top["duration"] = start, end, float(end - start)
     return nodes[root_id]
 
@@ -150,7 +191,7 @@ def session_span(session: Event | StoredEvent, stats: SessionStats | None) -> tu
     return min(start, stats.first_start), max(end, stats.last_end)
 
 
-def complete_session(event: Event, stats: SessionStats | None) -> Event:
+def complete_session(event: AnyEvent, stats: SessionStats | None) -> AnyEvent:
     """A session event as every route and page shows it: its span (session_span) and, when
     any of its events has or lacks a price, their cost and `cost_status` (cost_of) in its
     metadata (as the session tree's aggregates carry them)."""
@@ -184,6 +225,59 @@ def read_events(store: Store, project: Project, query: EventQuery) -> tuple[list
     """`Store.query_events`, with sessions completed: export, search and the events page."""
     events, total = store.query_events(project, query)
     return _complete(store, project, events), total
+
+
+def read_session_events(store: Store, project: Project, session_id: str) -> list[StoredEvent]:
+    """`Store.session_events`, with the session event completed from the events themselves:
+    a download of a session shows what its page shows."""
+    events = store.session_events(project, session_id)
+    for e in events:
+        if e.event_type == "session" and e.event_id == session_id:
+            complete_session(e, stats_of(events, session_id))
+    return events
+
+
+def read_event_chunks(
+    store: Store,
+    project: Project,
+    filters: Sequence[EventFilterIn] | None,
+    date_range: DateRange | None,
+    *,
+    chunk: int,
+    newest_first: bool = False,
+    search: str | None = None,
+) -> Iterator[list[Event]]:
+    """Every event a filter matches, `chunk` at a time in start-time order, sessions completed.
+
+    Each chunk starts where the last ended (an indexed range read however deep into the
+    result) rather than at an ever larger OFFSET: downloads and `hivelog export` stay linear.
+    """
+    base = date_range or DateRange()
+    edge: int | None = None
+    at_edge: set[str] = set()  # ids already sent whose start time is `edge`
+    while True:
+        if edge is None:
+            bounds = base
+        elif newest_first:
+            bounds = DateRange(gte=base.gte, lte=edge)
+        else:
+            bounds = DateRange(gte=edge, lte=base.lte)
+        query = compile_query(
+            store.dialect, filters, bounds, chunk + len(at_edge), 1, newest_first=newest_first
+        )
+        found, _ = store.query_events(project, dataclasses.replace(query, search=search))
+        fresh = [e for e in found if not (e.start_time == edge and e.event_id in at_edge)]
+        if not fresh:
+            return
+        # The next edge from the stored start times, before completing moves a session's.
+        last = fresh[-1].start_time
+        at_edge = (at_edge if last == edge else set()) | {
+            e.event_id for e in fresh if e.start_time == last
+        }
+        edge = last
+        yield _complete(store, project, fresh)
+        if len(found) < query.limit:
+            return
 
 
 _encode = msgspec.json.Encoder().encode

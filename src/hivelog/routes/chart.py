@@ -2,10 +2,10 @@
 
 Query parameters: `metric` (default `duration`; a field, or `tokens` or `error_rate`),
 `aggregation` (avg|average|mean|median|p50|p75|p90|p95|p99|count|sum|min|max, default avg),
-`bucket` (minute|hour|day|week|month and their aliases, or `auto`; default hour), `groupBy`
-(a field such as `config.model` or `event_name`), `filters` and `dateRange` (JSON, as
-`GET /events` takes them; `dateRange` may also be relative: `{"relative": "7d"}` or `7d`),
-`search` (text in inputs/outputs), `project`.
+`bucket` (minute|hour|day|week|month and their aliases, `all` for one bucket over the whole
+range, or `auto`; default hour), `groupBy` (a field such as `config.model` or `event_name`),
+`filters` and `dateRange` (JSON, as `GET /events` takes them; `dateRange` may also be
+relative: `{"relative": "7d"}` or `7d`), `search` (text in inputs/outputs), `project`.
 Answers `{"events": [{bucket, start_time, value, count, group?}...], "totalEvents": n}`.
 """
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import msgspec
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from hivelog.auth import request_key
@@ -57,7 +57,29 @@ def convert(obj: Any, kind: type[T], where: str = "$") -> T:
 
 
 async def read_body(request: Request) -> bytes:
-    return await request.body()
+    """The whole request body, straight from `receive` (BodyLimit has bounded it).
+
+    What `Request.body()` does, without its stream generator: one message for a body sent in
+    one piece, the common case of every write route."""
+    body: bytes | None = getattr(request, "_body", None)
+    if body is not None:
+        return body
+    message = await request.receive()
+    if message["type"] != "http.request":
+        raise ClientDisconnect()
+    body = message.get("body", b"")
+    if message.get("more_body", False):
+        parts = [body]
+        while True:
+            message = await request.receive()
+            if message["type"] != "http.request":
+                raise ClientDisconnect()
+            parts.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(parts)
+    request._body = body
+    return body
 
 
 def first_name(*names: str | None) -> str | None:
@@ -87,7 +109,8 @@ def named_project(request: Request, *names: str | None) -> str | None:
     name or id) is refused with 403 rather than silently ignored, so a misconfigured client
     finds out at once instead of writing to a project it did not mean.
     """
-    named = first_name(*names, request.query_params.get("project"))
+    query = request.query_params.get("project") if request.scope["query_string"] else None
+    named = first_name(*names, query)
     key = request_key(request.scope)
     if key is None:
         return _name_of_id(request, named) if named else named

@@ -366,6 +366,16 @@ class Store(Protocol):
         """Aggregates of each named session that exists (see SessionStats), one query."""
         ...
 
+    def session_previews(
+        self, project: Project, inputs_of: Sequence[str], outputs_of: Sequence[str]
+    ) -> dict[str, SessionPreview]:
+        """What sessions were asked and answered, from their events (the session event
+        excluded), one query for all: for each session of `inputs_of` the inputs of its first
+        event with inputs, for each of `outputs_of` the outputs of its last event with
+        outputs; by start time then arrival, model calls before other events (a model call's
+        chat history holds what the user typed). Sessions with neither are left out."""
+        ...
+
     def session_outline(self, project: Project, session_id: str) -> list[EventBrief]:
         """Every event of a session, light (no JSON fields), by start time then arrival: the
         tree and timeline of the session page load this, and each event's detail on demand."""
@@ -396,6 +406,16 @@ class SessionStats:
 
 
 @dataclasses.dataclass(frozen=True)
+class SessionPreview:
+    """The JSON fields the sessions list previews a session by (Store.session_previews), as
+    stored (JSON text): only the page's query layer decodes them."""
+
+    inputs: str | bytes | None  # of its first event with inputs (model calls first)
+    input_type: str | None  # that event's event_type
+    outputs: str | bytes | None  # of its last event with outputs (model calls first)
+
+
+@dataclasses.dataclass(frozen=True)
 class EventBrief:
     """An event without its JSON fields: enough to draw it in a tree and on a timeline."""
 
@@ -409,7 +429,8 @@ class EventBrief:
     error: str | None  # the first 200 characters
 
 
-CHART_BUCKETS: tuple[str, ...] = ("minute", "hour", "day", "week", "month")
+# `all`: one bucket for the whole range (its start reads 0): a percentile over any range.
+CHART_BUCKETS: tuple[str, ...] = ("minute", "hour", "day", "week", "month", "all")
 CHART_AGGREGATIONS: tuple[str, ...] = ("count", "sum", "avg", "min", "max", "quantile")
 
 

@@ -30,39 +30,55 @@ PAUSE_BETWEEN_STEPS_S = 0.01
 
 
 def expire_sqlite(path: str, before_ms: int, chunk: int = 100) -> int:
-    """Delete up to `chunk` sessions that started before `before_ms`; return how many."""
+    """Delete up to `chunk` sessions that started before `before_ms` (with their events, parked
+    updates and trace mappings); once none is left, up to `chunk` updates parked before
+    `before_ms` for events that never came. Returns how many were removed."""
     conn = sqlite3.connect(Path(path).expanduser(), isolation_level=None, timeout=10.0)
     try:
         conn.execute("PRAGMA busy_timeout = 10000")
         conn.execute("BEGIN IMMEDIATE")
         try:
-            rows: list[tuple[int, str]] = []
-            for (project,) in conn.execute("SELECT key FROM projects ORDER BY key").fetchall():
-                rows = conn.execute(
-                    "SELECT project, event_id FROM events WHERE project = ? "
-                    "AND event_type = 'session' AND event_id = session_id AND start_time < ? "
-                    "LIMIT ?",
-                    (project, before_ms, chunk),
-                ).fetchall()
-                if rows:
-                    break
-            for project, session_id in rows:
-                conn.execute(
-                    "DELETE FROM pending_updates WHERE project = ? AND event_id IN "
-                    "(SELECT event_id FROM events WHERE project = ? AND session_id = ?)",
-                    (project, project, session_id),
-                )
-                conn.execute(
-                    "DELETE FROM events WHERE project = ? AND session_id = ?",
-                    (project, session_id),
-                )
+            removed = _expire_sqlite_sessions(conn, before_ms, chunk)
+            if not removed:
+                removed = conn.execute(
+                    "DELETE FROM pending_updates WHERE seq IN (SELECT seq FROM pending_updates "
+                    "WHERE received_at < ? LIMIT ?)",
+                    (before_ms, chunk),
+                ).rowcount
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        return len(rows)
+        return removed
     finally:
         conn.close()
+
+
+def _expire_sqlite_sessions(conn: sqlite3.Connection, before_ms: int, chunk: int) -> int:
+    rows: list[tuple[int, str]] = []
+    for (project,) in conn.execute("SELECT key FROM projects ORDER BY key").fetchall():
+        rows = conn.execute(
+            "SELECT project, event_id FROM events WHERE project = ? "
+            "AND event_type = 'session' AND event_id = session_id AND start_time < ? "
+            "LIMIT ?",
+            (project, before_ms, chunk),
+        ).fetchall()
+        if rows:
+            break
+    for project, session_id in rows:
+        conn.execute(
+            "DELETE FROM pending_updates WHERE project = ? AND event_id IN "
+            "(SELECT event_id FROM events WHERE project = ? AND session_id = ?)",
+            (project, project, session_id),
+        )
+        conn.execute(
+            "DELETE FROM events WHERE project = ? AND session_id = ?", (project, session_id)
+        )
+        conn.execute(
+            "DELETE FROM trace_sessions WHERE project = ? AND session_id = ?",
+            (project, session_id),
+        )
+    return len(rows)
 
 
 def expire_step(store: Store, before_ms: int) -> int:

@@ -26,10 +26,10 @@ from hivelog.event import Event
 from hivelog.query import aggregates
 from hivelog.query.events import event_dict
 from hivelog.query.filters import compile_query
+from hivelog.query.sessions import read_event_chunks, read_events, read_session_events
 from hivelog.routes.http import store
 from hivelog.store.base import EventQuery, Project, Store, StoredEvent
 from hivelog.ui.pages import View, read_view
-from hivelog.wire.rest import DateRange
 
 CHUNK = 1000  # events read per query
 SESSION_CHUNK = 100  # sessions read per query
@@ -56,41 +56,15 @@ def _events_query(s: Store, view: View, page: int) -> EventQuery:
 
 def _events(s: Store, project: Project, view: View) -> Iterator[list[AnyEvent]]:
     """The events page's events, a chunk at a time, in the page's order."""
-    if view.sort != "start_time":
-        yield from _events_by_offset(s, project, view)
+    if view.sort == "start_time":
+        for chunk in read_event_chunks(
+            s, project, view.filters, view.date_range(),
+            chunk=CHUNK, newest_first=view.desc, search=view.q or None,
+        ):  # fmt: skip
+            yield list(chunk)
         return
-    # In time order, each chunk starts where the last ended (an indexed range read, however
-    # deep into the download), rather than at an ever larger OFFSET.
-    base = view.date_range() or DateRange()
-    edge: int | None = None
-    at_edge: set[str] = set()  # ids already sent whose start time is `edge`
-    while True:
-        if edge is None:
-            bounds = base
-        elif view.desc:
-            bounds = DateRange(gte=base.gte, lte=edge)
-        else:
-            bounds = DateRange(gte=edge, lte=base.lte)
-        query = compile_query(
-            s.dialect, view.filters, bounds, CHUNK + len(at_edge), 1, newest_first=view.desc
-        )
-        query = dataclasses.replace(query, search=view.q or None)
-        found, _ = s.query_events(project, query)
-        fresh = [e for e in found if not (e.start_time == edge and e.event_id in at_edge)]
-        if fresh:
-            yield list(fresh)
-        if len(found) < query.limit or not fresh:
-            return
-        last = fresh[-1].start_time
-        at_edge = (at_edge if last == edge else set()) | {
-            e.event_id for e in fresh if e.start_time == last
-        }
-        edge = last
-
-
-def _events_by_offset(s: Store, project: Project, view: View) -> Iterator[list[AnyEvent]]:
     for page in range(1, 10**9):
-        events, _ = s.query_events(project, _events_query(s, view, page))
+        events, _ = read_events(s, project, _events_query(s, view, page))
         if events:
             yield list(events)
         if len(events) < CHUNK:
@@ -106,7 +80,7 @@ def _sessions(s: Store, project: Project, view: View) -> Iterator[list[AnyEvent]
             page=page, limit=SESSION_CHUNK,
         )  # fmt: skip
         for row in rows:
-            yield list(s.session_events(project, row.session_id))
+            yield list(read_session_events(s, project, row.session_id))
         if len(rows) < SESSION_CHUNK:
             return
 

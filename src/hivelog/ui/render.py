@@ -131,6 +131,16 @@ def markdown(text: str) -> Markup:
     return Markup(_MD.render(text))
 
 
+def cut(text: str | None, chars: int = 120) -> str:
+    """Text for a narrow cell: at most `chars` characters, ending with "…" when cut. The
+    cell's CSS cuts what does not fit with an ellipsis too; its `title` holds the whole
+    value, so nothing is lost to the cut (the page stays small: a cell shows ~30 characters
+    and need not carry a thousand)."""
+    if not text:
+        return ""
+    return text if len(text) <= chars else text[:chars].rstrip() + "…"
+
+
 def is_long(text: str) -> bool:
     """Long enough to fold after a few lines behind "show more"."""
     return len(text) > 700 or text.count("\n") > 10
@@ -227,6 +237,7 @@ def environment() -> jinja2.Environment:
         moment=moment,
         markdown=markdown,
         number=number,
+        cut=cut,
         money=money,
         money_exact=money_exact,
         money_or_dash=money_or_dash,

@@ -12,7 +12,15 @@ from typing import Any
 
 from hivelog.event import Event
 from hivelog.query.filters import CLICKHOUSE
-from hivelog.store.base import ChartPoint, ChartSpec, EventBrief, EventQuery, Project, SessionStats
+from hivelog.store.base import (
+    ChartPoint,
+    ChartSpec,
+    EventBrief,
+    EventQuery,
+    Project,
+    SessionPreview,
+    SessionStats,
+)
 from hivelog.store.clickhouse.connection import SELECT, events_of
 from hivelog.store.clickhouse.reads import Reads, where_of
 from hivelog.store.clickhouse.transport import literal
@@ -37,6 +45,16 @@ _SESSION_STATS = (
     f"countIf(event_id != session_id AND event_type = 'model' AND NOT {_PRICED}) "
     "FROM {events} WHERE session_id IN {ids} GROUP BY session_id"
 )
+# Per session, its first event with inputs and its last with outputs, model calls first.
+_HAS_INPUTS = "inputs IS NOT NULL AND event_id != session_id AND session_id IN {ins}"
+_HAS_OUTPUTS = "outputs IS NOT NULL AND event_id != session_id AND session_id IN {outs}"
+_FIRST = "(event_type != 'model', start_time, seq)"
+_SESSION_PREVIEWS = (
+    f"SELECT session_id, argMinIf(inputs, {_FIRST}, {_HAS_INPUTS}), "
+    f"argMinIf(event_type, {_FIRST}, {_HAS_INPUTS}), "
+    f"argMaxIf(outputs, (event_type = 'model', start_time, seq), {_HAS_OUTPUTS}) "
+    "FROM {events} WHERE session_id IN {ids} GROUP BY session_id"
+)
 _WEEK_MS, _MONDAY_MS = 7 * 86_400_000, 4 * 86_400_000  # 1970-01-05 was a Monday
 _BUCKET_SQL = {
     "minute": "intDiv(start_time, 60000) * 60000",
@@ -45,6 +63,7 @@ _BUCKET_SQL = {
     "week": f"intDiv(start_time - {_MONDAY_MS}, {_WEEK_MS}) * {_WEEK_MS} + {_MONDAY_MS}",
     "month": "toInt64(toUnixTimestamp(toStartOfMonth(toDateTime(intDiv(start_time, 1000), "
     "'UTC')))) * 1000",
+    "all": "toInt64(0)",
 }
 
 
@@ -112,6 +131,24 @@ class Views(Reads):
                 unpriced=int(row[9] or 0),
             )
         return out
+
+    def session_previews(
+        self, project: Project, inputs_of: Sequence[str], outputs_of: Sequence[str]
+    ) -> dict[str, SessionPreview]:
+        ids = list(dict.fromkeys([*inputs_of, *outputs_of]))
+        if not ids:
+            return {}
+        sql = _SESSION_PREVIEWS.format(
+            events=events_of(project.key, placeholders=False),
+            ids=literal(ids),
+            ins=literal(list(inputs_of) or [""]),
+            outs=literal(list(outputs_of) or [""]),
+        )
+        return {
+            sid: SessionPreview(inputs, input_type or None, outputs)
+            for sid, inputs, input_type, outputs in self._read(sql)
+            if inputs is not None or outputs is not None
+        }
 
     def session_outline(self, project: Project, session_id: str) -> list[EventBrief]:
         span = self.session_span(project, session_id)

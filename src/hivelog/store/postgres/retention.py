@@ -46,14 +46,15 @@ class Expiry(PostgresBase):
                 if old_days:
                     day = old_days[0]
                     for key in projects:
-                        cur = conn.execute(
+                        gone = conn.execute(
                             "DELETE FROM sessions WHERE project = %s AND day = %s AND session_id "
                             "IN (SELECT session_id FROM sessions WHERE project = %s AND day = %s "
-                            "LIMIT %s)",
+                            "LIMIT %s) RETURNING session_id",
                             (key, day, key, day, chunk),
-                        )
-                        if cur.rowcount:
-                            return cur.rowcount
+                        ).fetchall()
+                        if gone:
+                            _forget_traces(conn, key, [r[0] for r in gone])
+                            return len(gone)
                 else:
                     for key in projects:
                         removed = self._expire_sessions(conn, key, before_ms, chunk)
@@ -108,4 +109,13 @@ class Expiry(PostgresBase):
         conn.execute(
             "DELETE FROM sessions WHERE project = %s AND session_id = ANY(%s)", (project, ids)
         )
+        _forget_traces(conn, project, ids)
         return len(ids)
+
+
+def _forget_traces(conn: psycopg.Connection[Any], project: int, session_ids: list[str]) -> None:
+    """The trace → session mappings of expired sessions go with them."""
+    conn.execute(
+        "DELETE FROM trace_sessions WHERE project = %s AND session_id = ANY(%s)",
+        (project, session_ids),
+    )

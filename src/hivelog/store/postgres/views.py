@@ -11,7 +11,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from hivelog.event import Event
-from hivelog.store.base import ChartPoint, ChartSpec, EventBrief, EventQuery, Project, SessionStats
+from hivelog.store.base import (
+    ChartPoint,
+    ChartSpec,
+    EventBrief,
+    EventQuery,
+    Project,
+    SessionPreview,
+    SessionStats,
+)
 from hivelog.store.postgres.connection import _SELECT, PostgresBase
 from hivelog.store.postgres.reads import _where
 from hivelog.store.rows import row_to_event, whole
@@ -38,6 +46,24 @@ _SESSION_STATS = (
     f"count(*) FILTER (WHERE event_id <> session_id AND event_type = 'model' AND NOT {_PRICED}) "
     "FROM events WHERE project = %s AND session_id = ANY(%s) GROUP BY session_id"
 )
+# Per session, its first event with inputs and its last with outputs: a top-1 of its own
+# partition (the session's `day`, so one partition's index is read), model calls first; a
+# session not asked for one of the two skips it (a one-time filter on the outer row).
+_PICK = (
+    "LEFT JOIN LATERAL (SELECT e.{field}, e.event_type FROM events AS e "
+    "WHERE s.session_id = ANY(%({ids})s) "
+    "AND e.project = s.project AND e.day = s.day AND e.session_id = s.session_id "
+    "AND e.event_id <> e.session_id AND e.{field} IS NOT NULL "
+    "ORDER BY e.event_type <> 'model', e.start_time {order}, e.seq {order} LIMIT 1) AS {name} "
+    "ON true "
+)
+_SESSION_PREVIEWS = (
+    "SELECT s.session_id, fi.inputs, fi.event_type, lo.outputs FROM sessions AS s "
+    + _PICK.format(ids="ins", field="inputs", order="ASC", name="fi")
+    + _PICK.format(ids="outs", field="outputs", order="DESC", name="lo")
+    + "WHERE s.project = %(project)s "
+    "AND (s.session_id = ANY(%(ins)s) OR s.session_id = ANY(%(outs)s))"
+)
 _WEEK_MS, _MONDAY_MS = 7 * 86_400_000, 4 * 86_400_000  # 1970-01-05 was a Monday
 _BUCKET_SQL = {
     "minute": "(start_time / 60000) * 60000",
@@ -46,6 +72,7 @@ _BUCKET_SQL = {
     "week": f"((start_time - {_MONDAY_MS}) / {_WEEK_MS}) * {_WEEK_MS} + {_MONDAY_MS}",
     "month": "(extract(epoch FROM date_trunc('month', "
     "to_timestamp(start_time / 1000.0) AT TIME ZONE 'UTC')) * 1000)::int8",
+    "all": "0::int8",
 }
 
 
@@ -104,6 +131,18 @@ class Views(PostgresBase):
                 unpriced=row[9] or 0,
             )
         return out
+
+    def session_previews(
+        self, project: Project, inputs_of: Sequence[str], outputs_of: Sequence[str]
+    ) -> dict[str, SessionPreview]:
+        params = {"project": project.key, "ins": list(inputs_of), "outs": list(outputs_of)}
+        with self._reader(project) as conn:
+            rows = conn.execute(_SESSION_PREVIEWS, params).fetchall()
+        return {
+            sid: SessionPreview(inputs, input_type, outputs)
+            for sid, inputs, input_type, outputs in rows
+            if inputs is not None or outputs is not None
+        }
 
     def session_outline(self, project: Project, session_id: str) -> list[EventBrief]:
         with self._reader(project) as conn:

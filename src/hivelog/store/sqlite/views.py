@@ -7,6 +7,7 @@ is waiting: indexing in a trigger would cut ingest by an order of magnitude.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from hivelog.store.base import (
     EventBrief,
     EventQuery,
     Project,
+    SessionPreview,
     SessionStats,
 )
 from hivelog.store.rows import row_to_event, whole
@@ -119,6 +121,19 @@ class SqliteViews(SqliteBase):
                     )
         return out
 
+    def session_previews(
+        self, project: Project, inputs_of: Sequence[str], outputs_of: Sequence[str]
+    ) -> dict[str, SessionPreview]:
+        out: dict[str, SessionPreview] = {}
+        params = {"project": project.key, "ins": json.dumps(list(inputs_of))}
+        params["outs"] = json.dumps(list(outputs_of))
+        with self._time_limit(project):
+            rows = self._conn_r().execute(_SESSION_PREVIEWS, params)
+            for sid, inputs, input_type, outputs in rows:
+                if inputs is not None or outputs is not None:
+                    out[sid] = SessionPreview(inputs, input_type, outputs)
+        return out
+
     def session_outline(self, project: Project, session_id: str) -> list[EventBrief]:
         with self._time_limit(project):
             rows = self._conn_r().execute(
@@ -181,6 +196,24 @@ _SESSION_STATS = (
     f"sum(event_id != session_id AND event_type = 'model' AND NOT {_PRICED}) "
     "FROM events WHERE project = ? AND session_id IN ({marks}) GROUP BY session_id"
 )
+# Per session, the row of its first event with inputs and of its last with outputs: each picked
+# by `seq` alone on the session index (scalar columns only: no JSON is read while ranking a
+# 10,000-event session), then that one row's JSON is read by its rowid.
+# A session not asked for one of the two skips its subquery (CASE evaluates lazily).
+_PICK = (
+    "CASE WHEN sid IN (SELECT value FROM json_each(:{ids})) THEN "
+    "(SELECT seq FROM events WHERE project = :project AND session_id = ids.sid "
+    "AND event_id != session_id AND {field} IS NOT NULL "
+    "ORDER BY event_type != 'model', start_time {order}, seq {order} LIMIT 1) END"
+)
+_SESSION_PREVIEWS = (
+    "WITH ids(sid) AS (SELECT value FROM json_each(:ins) UNION SELECT value FROM "
+    "json_each(:outs)), picked AS (SELECT sid, "
+    f"{_PICK.format(ids='ins', field='inputs', order='ASC')} AS first_in, "
+    f"{_PICK.format(ids='outs', field='outputs', order='DESC')} AS last_out FROM ids) "
+    "SELECT sid, i.inputs, i.event_type, o.outputs FROM picked "
+    "LEFT JOIN events AS i ON i.seq = first_in LEFT JOIN events AS o ON o.seq = last_out"
+)
 _WEEK_MS, _MONDAY_MS = 7 * 86_400_000, 4 * 86_400_000  # 1970-01-05 was a Monday
 _BUCKET_SQL = {
     "minute": "(start_time / 60000) * 60000",
@@ -189,6 +222,7 @@ _BUCKET_SQL = {
     "week": f"((start_time - {_MONDAY_MS}) / {_WEEK_MS}) * {_WEEK_MS} + {_MONDAY_MS}",
     "month": "CAST(strftime('%s', start_time / 1000, 'unixepoch', 'start of month') AS INTEGER)"
     " * 1000",
+    "all": "0",
 }
 
 

@@ -8,6 +8,7 @@ an event but not yet started get a placeholder; updates that arrive before their
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -64,6 +65,8 @@ _WRITE_BACK = (
     "feedback = ?, metrics = ?, user_properties = ?, duration = ?, end_time = ?, error = ? "
     "WHERE seq = ?"
 )
+# An update whose event is not stored yet; `received_at` lets retention expire it.
+_PARK = "INSERT INTO pending_updates (project, event_id, body, received_at) VALUES (?, ?, ?, ?)"
 _encode_update = msgspec.json.Encoder().encode
 _decode_update = msgspec.json.Decoder(EventUpdate).decode
 
@@ -185,8 +188,13 @@ class SqliteWrites(SqliteTraces):
             if not placeholder:
                 return
         conn.execute(
-            "INSERT INTO pending_updates (project, event_id, body) VALUES (?, ?, ?)",
-            (project.key, update.event_id, _encode_update(update).decode()),
+            _PARK,
+            (
+                project.key,
+                update.event_id,
+                _encode_update(update).decode(),
+                int(time.time() * 1000),
+            ),
         )
 
     def _update_anywhere(self, conn: sqlite3.Connection, update: EventUpdate) -> None:
@@ -207,8 +215,13 @@ class SqliteWrites(SqliteTraces):
                 real = real or not placeholder
         if not real:
             conn.execute(
-                "INSERT INTO pending_updates (project, event_id, body) VALUES (?, ?, ?)",
-                (UNRESOLVED, update.event_id, _encode_update(update).decode()),
+                _PARK,
+                (
+                    UNRESOLVED,
+                    update.event_id,
+                    _encode_update(update).decode(),
+                    int(time.time() * 1000),
+                ),
             )
 
     def _load_for_update(

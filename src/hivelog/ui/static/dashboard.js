@@ -23,7 +23,22 @@
 
   const from = root.dataset.from, to = root.dataset.to;
   const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-  const DASH = { p50: [], p95: [6, 3], p99: [2, 3] };
+  // Percentiles told apart by more than colour: p50 solid, p95 a wide dashed band drawn
+  // first, p99 a thin dotted line on top (where p95 and p99 are equal both stay visible).
+  const STYLE = { p50: { dash: [], width: 1.5 }, p95: { dash: [8, 4], width: 3.5 }, p99: { dash: [2, 3], width: 1.5 } };
+
+  // Axis ticks at round values: steps of 1, 2 or 5 times a power of ten (counts: whole steps).
+  const INCRS = [];
+  for (let e = -6; e <= 12; e++) for (const m of [1, 2, 5]) INCRS.push(Number((m * Math.pow(10, e)).toPrecision(1)));
+  const WHOLE = INCRS.filter((v) => v >= 1);
+  const FORMAT = {
+    cost: (v) => money(v),
+    errors: (v) => v.toLocaleString(undefined, { maximumFractionDigits: 2 }) + " %",
+    latency: (v) => v.toLocaleString(undefined, { maximumFractionDigits: 1 }) + " ms",
+  };
+  FORMAT["model-latency"] = FORMAT.latency;
+  const plain = (v) => v.toLocaleString(undefined, { maximumFractionDigits: 2 });
+  const money = (v) => "$" + v.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: v && Math.abs(v) < 0.01 ? 6 : 4 });
 
   function url(metric, aggregation, extra, bucket, groupBy) {
     const p = new URLSearchParams({ project, metric, aggregation, bucket: bucket || "auto" });
@@ -62,23 +77,39 @@
     }
     const x = Array.from(xs).sort((a, b) => a - b);
     const counts = fig.dataset.chart === "sessions" || fig.dataset.chart === "events";
+    // A bucket without events is a gap (null, and spanGaps false: no line is drawn across
+    // it); only counts read 0 there, as that is what they are.
     const data = [x, ...series.map(([, values]) => x.map((t) => (values.has(t) ? values.get(t) : counts ? 0 : null)))];
+    const fmt = FORMAT[fig.dataset.chart] || plain;
+    const utc = () => window.hivelogUTC && window.hivelogUTC();
+    // the zone the header names: the browser's, or UTC when the person chose it
+    const tzDate = (ts) => (utc() ? uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC") : new Date(ts * 1e3));
+    const when = uPlot.fmtDate("{YYYY}-{MM}-{DD} {HH}:{mm}");
     const axis = { stroke: css("--muted"), grid: { stroke: css("--line"), width: 1 }, ticks: { stroke: css("--line"), width: 1 } };
+    const style = (name) => STYLE[name.split(" ")[0]] || STYLE.p50;
+    // Each series' latest value: what its legend shows while the pointer is elsewhere.
+    const latest = data.map((ys) => { for (let i = ys.length - 1; i >= 0; i--) if (ys[i] != null) return ys[i]; return null; });
+    // A value between two gaps is no line at all: draw the points of such a series.
+    const lonely = data.map((ys) => ys.some((v, i) => v != null && ys[i - 1] == null && ys[i + 1] == null));
     const opts = {
       width: Math.max(280, Math.min(fig.clientWidth - 16, 2000)), height: 200,
       scales: { x: { time: true } },
-      // the zone the header names: the browser's, or UTC when the person chose it
-      tzDate: (ts) => (window.hivelogUTC && window.hivelogUTC() ? uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC") : new Date(ts * 1e3)),
+      tzDate,
       legend: { show: true, live: true },
-      // A bucket without events is a gap (counts are 0 there): no line is drawn across it.
-      series: [{}, ...series.map(([name], k) => ({ label: name, stroke: COLORS[k % COLORS.length], width: 1.5, dash: DASH[name.split(" ")[0]] || [], points: { show: x.length < 60 }, spanGaps: false }))],
-      axes: [{ ...axis }, { ...axis, size: 60 }],
+      series: [
+        { label: "Time", value: (u, v, si, idx) => (idx == null ? "latest" : v == null ? "–" : when(tzDate(v))) },
+        ...series.map(([name], k) => ({
+          label: name, stroke: COLORS[k % COLORS.length], width: style(name).width, dash: style(name).dash,
+          points: { show: x.length < 60 || lonely[k + 1] }, spanGaps: false,
+          value: (u, v, si, idx) => { const shown = idx == null ? latest[si] : v; return shown == null ? "–" : fmt(shown); },
+        })),
+      ],
+      axes: [{ ...axis }, { ...axis, size: 64, space: 22, incrs: counts ? WHOLE : INCRS, values: (u, splits) => splits.map((v) => (v == null ? "" : v.toLocaleString(undefined, { maximumFractionDigits: 10 }))) }],
     };
-    // The legend shows the latest value until the pointer asks for another.
-    const last = x.length - 1;
-    opts.hooks = { ready: [(u) => u.setLegend({ idx: last })] };
     const chart = new uPlot(opts, data, fig);
-    fig.addEventListener("mouseleave", () => setTimeout(() => chart.setLegend({ idx: last }), 0));
+    // the legend shows each series' latest value whenever the pointer is not on the chart
+    fig.addEventListener("mouseleave", () => setTimeout(() => chart.setLegend({ idx: null }), 0));
+    fig.uplot = chart;
     fig.dataset.drawn = "1";
   }
 
@@ -86,33 +117,29 @@
   document.addEventListener("hivelog:theme", () => location.reload());
   document.addEventListener("hivelog:timezone", () => location.reload());
 
-  // Per model: calls, tokens, cost and latency over the whole range (month buckets, summed;
-  // a percentile is shown only where the range falls in one bucket, as percentiles of parts
-  // cannot be combined into the whole's).
+  // Per model: calls, tokens, cost and latency over the whole range, each one bucket of the
+  // whole range (`bucket=all`): percentiles are exact over any range, as percentiles of
+  // smaller buckets could not be combined into the range's.
   async function models() {
     const table = document.querySelector("[data-models] tbody");
     if (!table) return;
     const only = [{ field: "event_type", operator: "is", value: "model" }];
     const asks = [["duration", "count"], ["tokens", "sum"], ["metadata.cost", "sum"], ["duration", "p50"], ["duration", "p95"]];
-    const answers = await Promise.all(asks.map(([m, a]) => fetch(url(m, a, only, "month", "config.model")).then((r) => r.json())));
+    const answers = await Promise.all(asks.map(([m, a]) => fetch(url(m, a, only, "all", "config.model")).then((r) => r.json())));
     const rows = new Map();
     answers.forEach((body, k) => {
       for (const item of body.events || []) {
         const name = item.group ?? "(none)";
-        if (!rows.has(name)) rows.set(name, [0, 0, null, [], []]);
-        const row = rows.get(name);
-        if (k === 0) row[0] += item.value || 0;
-        else if (k === 1) row[1] += item.value || 0;
-        else if (k === 2 && item.value != null) row[2] = (row[2] || 0) + item.value;
-        else if (k >= 3) row[k].push(item.value);
+        if (!rows.has(name)) rows.set(name, [0, 0, null, null, null]);
+        rows.get(name)[k] = item.value;
       }
     });
     const fmt = (n, d = 0) => (n == null ? "–" : n.toLocaleString(undefined, { maximumFractionDigits: d }));
-    const pct = (list) => (list.length === 1 && list[0] != null ? fmt(list[0]) + " ms" : "–");
+    const pct = (v) => (v == null ? "–" : fmt(v) + " ms");
     table.innerHTML = "";
     for (const [name, row] of [...rows].sort((a, b) => b[1][0] - a[1][0])) {
       const tr = document.createElement("tr");
-      const cells = [name, fmt(row[0]), fmt(row[1]), row[2] == null ? "–" : "$" + fmt(row[2], 4), pct(row[3]), pct(row[4])];
+      const cells = [name, fmt(row[0]), fmt(row[1]), row[2] == null ? "–" : money(row[2]), pct(row[3]), pct(row[4])];
       cells.forEach((text, i) => { const td = document.createElement("td"); td.textContent = text; if (i) td.className = "num"; tr.appendChild(td); });
       table.appendChild(tr);
     }
@@ -131,7 +158,7 @@
     const errRate = errCount ? errors.reduce((a, i) => a + (i.value || 0) * i.count, 0) / errCount : null;
     const values = {
       sessions: fmt(sum(items("sessions"))), events: fmt(sum(items("events"))), tokens: fmt(sum(items("tokens"))),
-      cost: costSum == null ? "–" : "$" + costSum.toLocaleString(undefined, { maximumFractionDigits: 4 }),
+      cost: costSum == null ? "–" : money(costSum),
       errors: errRate == null ? "–" : fmt(errRate * 100, 2) + " %",
     };
     for (const [k, v] of Object.entries(values)) box.querySelector(`[data-total="${k}"]`).textContent = v;

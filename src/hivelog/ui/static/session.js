@@ -77,7 +77,7 @@
         `<div class="row${i === selected ? " sel" : ""}${r[7] ? " err" : ""}" style="top:${v * ROW}px" data-i="${i}" role="treeitem" aria-level="${depth[i] + 1}"` +
         (kids[i].length ? ` aria-expanded="${open[i] ? "true" : "false"}"` : "") + (r[7] ? ` title="${esc(r[7])}"` : "") + `>` +
         `<div class="tcell" style="padding-left:${4 + depth[i] * 14}px"><span class="caret" data-caret>${caret}</span>` +
-        `<span class="icon t-${esc(r[2])}">${esc(r[2].slice(0, 1).toUpperCase())}</span><span class="nm">${esc(r[3])}</span>` +
+        `<span class="icon t-${esc(r[2])}">${esc(r[2].slice(0, 1).toUpperCase())}</span><span class="nm" title="${esc(r[3])}">${esc(r[3])}</span>` +
         (r[8] ? `<span class="mark" title="has feedback">★</span>` : "") +
         (kids[i].length && !open[i] ? `<span class="muted small">(${kids[i].length})</span>` : "") +
         `<span class="dur">${fmt(r[6])}</span></div>` +
