@@ -16,8 +16,8 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 
-from tests.conftest import Server, new_database
-from tests.otlp.otlp_helpers import event_id, events_of, trace_uuid
+from tests.conftest import Server
+from tests.otlp.otlp_helpers import event_id, events_of, trace_uuid, two_processes
 
 
 def _trace(
@@ -146,25 +146,18 @@ def test_user_ids_and_source_from_any_dialect(
 
 def test_two_processes_on_postgres(tmp_path_factory: pytest.TempPathFactory, project: str) -> None:
     """The root to one server process, the spans naming the session to another, both orders."""
-    with new_database("postgres", tmp_path_factory.mktemp("pg")) as db:
-        first, second = Server(db), Server(db)
-        first.start()
-        second.start()
-        try:
-            for n, (a, b) in enumerate(((first, second), (second, first))):
-                root, chain, llm, session = _trace()
-                _send(a.url, f"{project}-{n}", [root])
-                _send(b.url, f"{project}-{n}", [chain, llm])
-                with first.client() as client:
-                    _check_one_session(client, f"{project}-{n}", root, chain, llm, session)
-                root, chain, llm, session = _trace()
-                _send(a.url, f"{project}-{n}-late", [llm, chain])
-                _send(b.url, f"{project}-{n}-late", [root])
-                with second.client() as client:
-                    _check_one_session(client, f"{project}-{n}-late", root, chain, llm, session)
-        finally:
-            first.stop()
-            second.stop()
+    with two_processes(tmp_path_factory.mktemp("pg")) as (first, second):
+        for n, (a, b) in enumerate(((first, second), (second, first))):
+            root, chain, llm, session = _trace()
+            _send(a.url, f"{project}-{n}", [root])
+            _send(b.url, f"{project}-{n}", [chain, llm])
+            with first.client() as client:
+                _check_one_session(client, f"{project}-{n}", root, chain, llm, session)
+            root, chain, llm, session = _trace()
+            _send(a.url, f"{project}-{n}-late", [llm, chain])
+            _send(b.url, f"{project}-{n}-late", [root])
+            with second.client() as client:
+                _check_one_session(client, f"{project}-{n}-late", root, chain, llm, session)
 
 
 # ---- several sessions named in one trace -------------------------------------------------------
@@ -275,18 +268,11 @@ def test_conversation_ids_from_two_processes_on_postgres(
     tmp_path_factory: pytest.TempPathFactory, project: str
 ) -> None:
     """Each run to another server process, in both orders: the same session."""
-    with new_database("postgres", tmp_path_factory.mktemp("pg")) as db:
-        first, second = Server(db), Server(db)
-        first.start()
-        second.start()
-        try:
-            for n, (a, b) in enumerate(((first, second), (second, first))):
-                low, high = sorted(f"conv-{uuid.uuid4().hex[:8]}" for _ in range(2))
-                spans = _two_runs({"gen_ai.conversation.id": high}, {"gen_ai.conversation.id": low})
-                _send(a.url, f"{project}-{n}", [spans[0], *spans[1:3]])
-                _send(b.url, f"{project}-{n}", spans[3:])
-                with first.client() as client:
-                    _settled(client, f"{project}-{n}", spans, low)
-        finally:
-            first.stop()
-            second.stop()
+    with two_processes(tmp_path_factory.mktemp("pg")) as (first, second):
+        for n, (a, b) in enumerate(((first, second), (second, first))):
+            low, high = sorted(f"conv-{uuid.uuid4().hex[:8]}" for _ in range(2))
+            spans = _two_runs({"gen_ai.conversation.id": high}, {"gen_ai.conversation.id": low})
+            _send(a.url, f"{project}-{n}", [spans[0], *spans[1:3]])
+            _send(b.url, f"{project}-{n}", spans[3:])
+            with first.client() as client:
+                _settled(client, f"{project}-{n}", spans, low)

@@ -10,6 +10,8 @@ to, and the names sessions created from attributes get.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 
 from hivelog.event import Event, TraceLink
@@ -56,6 +58,22 @@ def settle(
             mapping[trace] = session
             moves.append((trace, have[0], session))
     return mapping, moves
+
+
+def move_traces(
+    traces: dict[str, TraceLink],
+    mapping: dict[str, str],
+    moves: list[Move],
+    move_trace: Callable[[str, str], None],
+    move_out: Callable[[str, str, str], None],
+) -> None:
+    """`Store` step 4, after a job's events are in: what is stored of its traces in the wrong
+    session moves to the mapped one — from the trace's own session (`move_trace(trace,
+    session)`), from a session the job outranked (`move_out(trace, left, session)`)."""
+    for trace, session, _ in named_links(traces):
+        move_trace(trace, mapping.get(trace, session))
+    for trace, left, session in moves:
+        move_out(trace, left, session)
 
 
 def trace_hex(trace_session: str) -> str:

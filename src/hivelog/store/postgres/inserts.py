@@ -22,7 +22,7 @@ from hivelog.store.postgres.connection import _json, _no_nul, _text, day_of
 from hivelog.store.postgres.traces import Traces
 from hivelog.store.postgres.updates import Updates
 from hivelog.store.rows import INSERT_COLUMNS, event_values, placeholder_sessions
-from hivelog.store.traces import relink, session_names
+from hivelog.store.traces import move_traces, relink, session_names
 
 _JSON_COLUMNS = ("children_ids", *INSERT_COLUMNS[-7:])
 _TYPES = {
@@ -252,7 +252,15 @@ class Inserts(Updates, Traces):
         parked = pending.fetchall()
         if parked:
             self._fold_pending(conn, project, ids, parked)
-        self._move_traces(conn, project, job, mapping, moves)
+        move_traces(
+            job.traces,
+            mapping,
+            moves,
+            lambda trace, session: self._move_trace(conn, project, trace, session),
+            lambda trace, left, session: self._move_out(
+                conn, project, trace, _no_nul(left), _no_nul(session)
+            ),
+        )
 
     @staticmethod
     def _copy_lines(

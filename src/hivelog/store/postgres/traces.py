@@ -111,21 +111,6 @@ class Traces(PostgresBase):
             )
         return settle({t: (s, r) for t, s, r in rows}, named)
 
-    def _move_traces(
-        self,
-        conn: psycopg.Connection[Any],
-        project: Project,
-        job: WriteEvents,
-        mapping: dict[str, str],
-        moves: list[Move],
-    ) -> None:
-        """After a job's events are in: what is stored of its traces in the wrong session
-        moves to the mapped one (the trace's own session, or one the job outranked)."""
-        for trace, session, _ in named_links(job.traces):
-            self._move_trace(conn, project, trace, mapping.get(trace, session))
-        for trace, left, session in moves:
-            self._move_out(conn, project, trace, _no_nul(left), _no_nul(session))
-
     def _move_out(
         self, conn: psycopg.Connection[Any], project: Project, trace: str, left: str, session: str
     ) -> None:

@@ -90,21 +90,6 @@ class SqliteTraces(SqliteBase):
             conn.executemany(_LINK, [(project.key, t, s, r) for t, s, r in named])
         return settle(stored, named)
 
-    def _move_traces(
-        self,
-        conn: sqlite3.Connection,
-        project: Project,
-        job: WriteEvents,
-        mapping: dict[str, str],
-        moves: list[Move],
-    ) -> None:
-        """After a job's events are in: what is stored of its traces in the wrong session
-        moves to the mapped one (the trace's own session, or one the job outranked)."""
-        for trace, session, _ in named_links(job.traces):
-            self._move_trace(conn, project, trace, mapping.get(trace, session))
-        for trace, left, session in moves:
-            self._move_out(conn, project, trace, left, session)
-
     def _move_trace(
         self, conn: sqlite3.Connection, project: Project, trace: str, session: str
     ) -> None:

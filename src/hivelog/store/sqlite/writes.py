@@ -34,7 +34,7 @@ from hivelog.store.rows import (
 )
 from hivelog.store.sqlite.connection import SELECT, chunks, marks
 from hivelog.store.sqlite.traces import SqliteTraces
-from hivelog.store.traces import relink, session_names
+from hivelog.store.traces import move_traces, relink, session_names
 
 _INSERT_COLS = ", ".join(("project", *INSERT_COLUMNS))
 _INSERT_MARKS = ", ".join("?" * (len(INSERT_COLUMNS) + 1))
@@ -153,7 +153,13 @@ class SqliteWrites(SqliteTraces):
             )
         ids = list({e.event_id for e in job.events} | placeholders.keys())
         self._fold_pending(conn, project, ids)
-        self._move_traces(conn, project, job, mapping, moves)
+        move_traces(
+            job.traces,
+            mapping,
+            moves,
+            lambda trace, session: self._move_trace(conn, project, trace, session),
+            lambda trace, left, session: self._move_out(conn, project, trace, left, session),
+        )
 
     def _fold_pending(self, conn: sqlite3.Connection, project: Project, ids: list[str]) -> None:
         """Apply updates that arrived before their event; drop them once the event is real."""
