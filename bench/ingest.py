@@ -273,6 +273,16 @@ def raw_copy(events: list[dict[str, Any]], admin_url: str, size: int = 100) -> f
     return len(events) / elapsed
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU used so far by a process and its children (uvicorn's supervisor and workers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    total = 0.0
+    for p in [pid, *map(int, children)]:
+        fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def tree_rss_mb(pid: int) -> float:
     """RSS of a process and its children (uvicorn's supervisor and its workers)."""
     total = 0.0
@@ -461,9 +471,10 @@ def measure(
                 health = run_load(server.port, [HEALTHZ] * len(events), concurrency)
                 extra["healthz_per_s"] = health.requests / health.seconds
                 extra["healthz_p99_ms"] = health.pct(0.99)
-            cpu = server.cpu_seconds()
+            cpu_now = server.cpu_seconds if workers == 1 else lambda: tree_cpu_seconds(server.pid)
+            cpu = cpu_now()
             result = run_load(server.port, reqs, concurrency)
-            extra["cpu_us_per_event"] = (server.cpu_seconds() - cpu) / len(events) * 1e6
+            extra["cpu_us_per_event"] = (cpu_now() - cpu) / len(events) * 1e6
             rss = server.rss_mb("VmHWM") if workers == 1 else tree_rss_mb(server.pid)
             if disk:
                 extra["index_wait_s"] = wait_indexed(server.db)
@@ -591,12 +602,7 @@ def report_sqlite(rows: dict[str, list[dict[str, float]]], args: argparse.Namesp
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
     name = f"ingest-prefill-{args.prefill}.json" if args.prefill else "ingest.json"
-    (out / name).write_text(
-        json.dumps(
-            {"args": {**vars(args), "prefill_cache": str(args.prefill_cache)}, "runs": rows},
-            indent=1,
-        )
-    )
+    (out / name).write_text(json.dumps({"args": vars(args), "runs": rows}, indent=1, default=str))
 
 
 def report(
@@ -630,7 +636,9 @@ def report(
         )
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
-    (out / out_name).write_text(json.dumps({"args": vars(args), "runs": rows}, indent=1))
+    (out / out_name).write_text(
+        json.dumps({"args": vars(args), "runs": rows}, indent=1, default=str)
+    )
 
 
 def main_postgres(args: argparse.Namespace) -> None:
