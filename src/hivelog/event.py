@@ -75,14 +75,25 @@ class TraceLink(msgspec.Struct, kw_only=True, omit_defaults=True):
     """What one request says about the session of one OTLP trace (one trace, one session).
 
     Keyed by the trace's own session id (its trace id as a UUID, where spans of a trace that
-    names no session go). `session_id`: the session a span of the trace named in this request.
-    `name`: the trace's root span name, when the root came in this request (it names a session
-    created from attributes). The store keeps trace → named session and moves the trace's
-    spans there, whatever order they come in (`Store` in store/base.py).
+    names no session go). `session_id`: the session the spans of the trace named in this
+    request (of several, the one `preferred`); `rank` how it was named: 0 by a session
+    attribute (`session.id`, `honeyhive.session_id`, …), 1 only by a GenAI conversation id
+    (`gen_ai.conversation.id`, which an agent framework sets per agent run: one trace may hold
+    several). `name`: the trace's root span name, when the root came in this request (it names
+    a session created from attributes). The store keeps trace → named session and moves the
+    trace's spans there, whatever order they come in (`Store` in store/base.py).
     """
 
     session_id: str | None = None
     name: str | None = None
+    rank: int = 0
+
+    def prefers(self, session_id: str, rank: int) -> bool:
+        """Would (`session_id`, `rank`) be this trace's session rather than the one it has?
+        The least (rank, session id) wins: a session attribute over a conversation id, then
+        the smaller id. A rule on what was named, not on when: every process, whatever order
+        the spans come in, settles on the same session."""
+        return self.session_id is None or (rank, session_id) < (self.rank, self.session_id)
 
 
 def apply_update(event: Event, update: EventUpdate) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,9 +17,27 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
+from tests.conftest import Server, new_database
 from tests.helpers import export, is_
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
+
+
+@contextlib.contextmanager
+def two_processes(directory: Path) -> Iterator[tuple[Server, Server]]:
+    """Two server processes on one new PostgreSQL database (what one process stores, the
+    other must see and converge with), stopped after."""
+    with new_database("postgres", directory) as db:
+        first, second = Server(db), Server(db)
+        first.start()
+        second.start()
+        try:
+            yield first, second
+        finally:
+            first.stop()
+            second.stop()
+
+
 SPAN_NAMESPACE = uuid.UUID("0b5c7e1e-4f43-5e8a-9d6b-2c1f7a3e9b10")
 
 

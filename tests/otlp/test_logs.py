@@ -25,8 +25,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from tests.conftest import Server, new_database
-from tests.otlp.otlp_helpers import PROTOBUF, event_id, events_of
+from tests.conftest import Server
+from tests.otlp.otlp_helpers import PROTOBUF, event_id, events_of, two_processes
 
 RESOURCE = Resource.create({"service.name": "logs-test"})
 SYSTEM = "You are terse."
@@ -286,19 +286,12 @@ def test_logs_and_span_through_two_processes_on_postgres(
     tmp_path_factory: pytest.TempPathFactory, project: str
 ) -> None:
     """Records to one server process, the span to another, on one PostgreSQL database."""
-    with new_database("postgres", tmp_path_factory.mktemp("pg")) as db:
-        first, second = Server(db), Server(db)
-        first.start()
-        second.start()
-        try:
-            app = Pipeline(second.url, project, log_url=first.url)
-            trace_id, span_id = app.chat_call()
-            app.send_spans()
-            app.close()
-            with second.client() as client:
-                model = _model(client, project, trace_id, span_id)
-            assert model["inputs"]["chat_history"] == _expected_history()
-            assert model["outputs"]["content"] == ANSWER
-        finally:
-            first.stop()
-            second.stop()
+    with two_processes(tmp_path_factory.mktemp("pg")) as (first, second):
+        app = Pipeline(second.url, project, log_url=first.url)
+        trace_id, span_id = app.chat_call()
+        app.send_spans()
+        app.close()
+        with second.client() as client:
+            model = _model(client, project, trace_id, span_id)
+        assert model["inputs"]["chat_history"] == _expected_history()
+        assert model["outputs"]["content"] == ANSWER

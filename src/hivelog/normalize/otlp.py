@@ -41,8 +41,11 @@ SESSION_KEYS = (
     "session.id",
     "langfuse.session.id",
     "ai.telemetry.metadata.sessionId",
-    "gen_ai.conversation.id",
 )
+# A GenAI conversation id names a session too, but weaker (`TraceLink.rank` 1): an agent
+# framework sets one per agent run, and one trace may hold several runs. It stays in
+# metadata (`gen_ai.conversation.id`) so each span still says which run it belonged to.
+CONVERSATION_KEYS = ("gen_ai.conversation.id",)
 # A user id in any dialect → user_properties.user_id (HoneyHive's own is its dialect's)
 USER_KEYS = (
     "user.id",
@@ -60,6 +63,8 @@ PROJECT_KEYS = (
 )
 SOURCE_KEYS = ("honeyhive.source", "traceloop.association.properties.source")
 _ENVIRONMENT_KEYS = ("deployment.environment.name", "deployment.environment", "service.name")
+# Every key `take` reads from a span: a span with none of them (most) skips those lookups
+_TAKEN_KEYS = frozenset(PROJECT_KEYS + SESSION_KEYS + CONVERSATION_KEYS + SOURCE_KEYS)
 _MAX_REASONS = 3
 
 
@@ -124,8 +129,11 @@ class Converted:
         return "; ".join(self.reasons) + (f"; and {more} more" if more > 0 else "")
 
 
-def take(attrs: dict[str, Any], resource: dict[str, Any], keys: tuple[str, ...]) -> Any:
-    """The first value of `keys` in the span (else the resource); drop span copies equal to it."""
+def take(
+    attrs: dict[str, Any], resource: dict[str, Any], keys: tuple[str, ...], keep: bool = False
+) -> Any:
+    """The first value of `keys` in the span (else the resource); drop span copies equal to
+    it (unless `keep`)."""
     found = None
     for key in keys:
         value = attrs.get(key)
@@ -138,6 +146,8 @@ def take(attrs: dict[str, Any], resource: dict[str, Any], keys: tuple[str, ...])
             if value is not None and value != "":
                 return value
         return None
+    if keep:
+        return found
     for key in keys:
         if key in attrs and attrs[key] == found:
             del attrs[key]
@@ -163,6 +173,11 @@ class _Converter:
         self.default_project = default_project
         self.out = Converted()
         self._resources: dict[int, dict[str, Any]] = {}
+        # per resource: what `take` finds there (project, session, its rank, source), once
+        self._resource_values: dict[int, tuple[Any, Any, int, Any]] = {}
+        # (trace id, span id) → event id: a parent's id is its own, computed once
+        self._ids: dict[tuple[str, str], str] = {}
+        self._trace_sessions: dict[str, str] = {}
         self._session_spans: dict[tuple[str, str], str] = {}
         self._children: list[tuple[Event, str, str]] = []
         # (project, trace session id) → the trace's events in this request, and its root
@@ -174,6 +189,28 @@ class _Converter:
         if meta is None:
             meta = self._resources[id(resource)] = unflatten(resource.items())
         return meta
+
+    def taken(self, resource: dict[str, Any]) -> tuple[Any, Any, int, Any]:
+        """Project, session (and its rank) and source a resource gives spans that give none
+        of their own."""
+        found = self._resource_values.get(id(resource))
+        if found is None:
+            found = _taken({}, resource)
+            self._resource_values[id(resource)] = found
+        return found
+
+    def event_id(self, trace_id: str, span_id: str) -> str:
+        key = (trace_id, span_id)
+        found = self._ids.get(key)
+        if found is None:
+            found = self._ids[key] = span_event_id(trace_id, span_id)
+        return found
+
+    def trace_session(self, trace_id: str) -> str:
+        found = self._trace_sessions.get(trace_id)
+        if found is None:
+            found = self._trace_sessions[trace_id] = trace_session_id(trace_id)
+        return found
 
     def add(self, project: str, event: Event) -> None:
         group = self.out.by_project.get(project)
@@ -188,17 +225,19 @@ class _Converter:
             return
         attrs = span.attributes
         resource = span.resource
-        project = take(attrs, resource, PROJECT_KEYS)
-        session = take(attrs, resource, SESSION_KEYS)
-        source = take(attrs, resource, SOURCE_KEYS) or take({}, resource, _ENVIRONMENT_KEYS)
+        if attrs.keys().isdisjoint(_TAKEN_KEYS):
+            project, session, rank, source = self.taken(resource)
+        else:
+            project, session, rank, source = _taken(attrs, resource)
         trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
-        session_id = str(session) if session is not None else trace_session_id(trace_id)
+        trace_session = self.trace_session(trace_id)
+        session_id = str(session) if session is not None else trace_session
         start_ms = span.start_ns // 1_000_000
         end_ns = max(span.end_ns, span.start_ns)
         event = Event(
-            event_id=span_event_id(trace_id, span_id),
+            event_id=self.event_id(trace_id, span_id),
             session_id=session_id,
-            parent_id=span_event_id(trace_id, parent) if parent else session_id,
+            parent_id=self.event_id(trace_id, parent) if parent else session_id,
             event_type="chain",
             event_name=span.name or "unknown",
             source=str(source) if source is not None else "unknown",
@@ -254,10 +293,10 @@ class _Converter:
             fill_cost(event)
 
         project_name = str(project or self.default_project)
-        trace = (project_name, trace_session_id(trace_id))
+        trace = (project_name, trace_session)
         link = self.out.traces.setdefault(project_name, {}).setdefault(trace[1], TraceLink())
-        if session is not None and link.session_id is None:
-            link.session_id = session_id
+        if session is not None and link.prefers(session_id, rank):
+            link.session_id, link.rank = session_id, rank
         honeyhive_name = metadata.get("session_name")
         name = given_name or (honeyhive_name if isinstance(honeyhive_name, str) else None)
         if name and not link.name:
@@ -318,6 +357,17 @@ class _Converter:
                 if session_id is not None:
                     event.parent_id = session_id
         return self.out
+
+
+def _taken(attrs: dict[str, Any], resource: dict[str, Any]) -> tuple[Any, Any, int, Any]:
+    """Project, session, the session's rank (`TraceLink.rank`) and source of a span: its own
+    attributes first, then its resource's."""
+    project = take(attrs, resource, PROJECT_KEYS)
+    session, rank = take(attrs, resource, SESSION_KEYS), 0
+    if session is None:
+        session, rank = take(attrs, resource, CONVERSATION_KEYS, keep=True), 1
+    source = take(attrs, resource, SOURCE_KEYS) or take({}, resource, _ENVIRONMENT_KEYS)
+    return project, session, rank, source
 
 
 def _name(attrs: dict[str, Any]) -> str | None:

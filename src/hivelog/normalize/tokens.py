@@ -131,7 +131,9 @@ def set_tokens(
         "reasoning_tokens": reasoning,
     }
     for key, value in given.items():
-        count = as_int(value)
+        if value is None:  # most of the six are not given
+            continue
+        count = value if type(value) is int and value >= 0 else as_int(value)
         if count is not None and (overwrite or metadata.get(key) is None):
             metadata[key] = count
 

@@ -172,14 +172,18 @@ def merge_runs(jobs: Sequence[Job], encode_row: Callable[[Event], Any]) -> list[
 
 
 def merge_links(into: dict[str, TraceLink], more: dict[str, TraceLink]) -> None:
-    """What two requests said of the same traces: the first session named, the first name."""
+    """What two requests said of the same traces: the session preferred (`TraceLink.prefers`),
+    the first name."""
     for trace, link in more.items():
         have = into.get(trace)
         if have is None:
             into[trace] = link
-        elif (have.session_id is None and link.session_id) or (not have.name and link.name):
+            continue
+        better = link.session_id is not None and have.prefers(link.session_id, link.rank)
+        if better or (not have.name and link.name):
+            named = link if better else have
             into[trace] = TraceLink(
-                session_id=have.session_id or link.session_id, name=have.name or link.name
+                session_id=named.session_id, rank=named.rank, name=have.name or link.name
             )
 
 

@@ -10,6 +10,8 @@ to, and the names sessions created from attributes get.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 
 from hivelog.event import Event, TraceLink
@@ -25,9 +27,58 @@ def trace_of(event: Event) -> str | None:
     return trace_session_id(trace_id)
 
 
-def named_links(traces: dict[str, TraceLink]) -> list[tuple[str, str]]:
-    """(trace session, session named) for every trace of a job that names a session."""
-    return [(t, link.session_id) for t, link in traces.items() if link.session_id not in (None, t)]
+def named_links(traces: dict[str, TraceLink]) -> list[tuple[str, str, int]]:
+    """(trace session, session named, its rank) for every trace of a job that names a session."""
+    return [
+        (t, link.session_id, link.rank)
+        for t, link in traces.items()
+        if link.session_id is not None and link.session_id != t
+    ]
+
+
+# (trace session, session it was mapped to, session it maps to now)
+Move = tuple[str, str, str]
+
+
+def settle(
+    stored: dict[str, tuple[str, int]], named: list[tuple[str, str, int]]
+) -> tuple[dict[str, str], list[Move]]:
+    """The mapping of a job's traces once its links are recorded, from what was stored
+    (trace session → (session, rank)) and what the job names (`named_links`): a trace maps to
+    the least (rank, session) either names (`TraceLink.prefers`, the rule the stores' upsert
+    applies too). And the traces whose mapping changed: what is stored of them in the session
+    they left moves to the new one (`Store` step 4)."""
+    mapping = {t: session for t, (session, _) in stored.items()}
+    moves: list[Move] = []
+    for trace, session, rank in named:
+        have = stored.get(trace)
+        if have is None:
+            mapping[trace] = session
+        elif (rank, session) < (have[1], have[0]):
+            mapping[trace] = session
+            moves.append((trace, have[0], session))
+    return mapping, moves
+
+
+def move_traces(
+    traces: dict[str, TraceLink],
+    mapping: dict[str, str],
+    moves: list[Move],
+    move_trace: Callable[[str, str], None],
+    move_out: Callable[[str, str, str], None],
+) -> None:
+    """`Store` step 4, after a job's events are in: what is stored of its traces in the wrong
+    session moves to the mapped one — from the trace's own session (`move_trace(trace,
+    session)`), from a session the job outranked (`move_out(trace, left, session)`)."""
+    for trace, session, _ in named_links(traces):
+        move_trace(trace, mapping.get(trace, session))
+    for trace, left, session in moves:
+        move_out(trace, left, session)
+
+
+def trace_hex(trace_session: str) -> str:
+    """The trace id (32 hex digits, as `metadata.otel.trace_id` holds it) of a trace session."""
+    return trace_session.replace("-", "")
 
 
 def relink(events: list[Event], mapping: dict[str, str]) -> tuple[list[Event], dict[str, str]]:

@@ -13,7 +13,7 @@ What a dialect leaves in `attrs` is kept by the caller in `metadata`, so nothing
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
@@ -172,3 +172,34 @@ def messages(items: Any) -> list[Any]:
     if isinstance(items, dict):
         return [items]
     return list(items) if isinstance(items, list) else []
+
+
+# Reads one content part of a message into the message being built (`out`), its texts or its
+# tool calls; False for a part it does not know (kept whole in the message's `parts`).
+PartReader = Callable[[dict[str, Any], dict[str, Any], list[str], list[Any]], bool]
+
+
+def parts_message(raw: dict[str, Any], key: str, read: PartReader) -> dict[str, Any]:
+    """A message whose `key` holds content parts (GenAI `parts`, the Vercel AI SDK's
+    `content`) → the `{role, content, tool_calls}` shape every model event's messages have:
+    the texts joined, tool calls as OpenAI's, unknown parts kept in `parts`. Each dialect
+    says only how to read its own parts (`read`)."""
+    out = dict(raw)
+    parts = out.pop(key)
+    texts: list[str] = []
+    calls: list[Any] = []
+    other: list[Any] = []
+    for part in parts or ():
+        if not (isinstance(part, dict) and read(part, out, texts, calls)):
+            other.append(part)
+    out["content"] = "".join(texts) if texts else None
+    if calls:
+        out["tool_calls"] = calls
+    if other:
+        out["parts"] = other
+    return out
+
+
+def tool_call(call_id: Any, name: Any, arguments: Any) -> dict[str, Any]:
+    """A tool call as OpenAI's chat API writes it (the shape stored for every dialect)."""
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}

@@ -20,8 +20,9 @@ from hivelog.normalize.dialects._shared import (
     indexed,
     messages,
     parse_json,
-    pop_prefix,
+    parts_message,
     set_tokens,
+    tool_call,
 )
 from hivelog.wire.otlp import SpanEventIn, SpanIn
 
@@ -45,46 +46,36 @@ def applies(attrs: dict[str, Any]) -> bool:
     return any(k.startswith("gen_ai.") for k in attrs)
 
 
+def _part(part: dict[str, Any], out: dict[str, Any], texts: list[str], calls: list[Any]) -> bool:
+    kind = part.get("type")
+    if kind == "text":
+        content = part.get("content")
+        if isinstance(content, str):
+            texts.append(content)
+            return True
+        # content not recorded (capture off): the message's role is what is known
+        return content is None
+    if kind == "tool_call":
+        calls.append(tool_call(part.get("id"), part.get("name"), part.get("arguments")))
+        return True
+    if kind == "tool_call_response":
+        out["tool_call_id"] = part.get("id")
+        response = part.get("response", part.get("result"))  # Pydantic AI: `result`
+        if isinstance(response, str):
+            texts.append(response)
+        elif response is not None:
+            texts.append(_encode(response).decode())
+        if part.get("name"):
+            out.setdefault("name", part["name"])
+        return True
+    return False
+
+
 def message(raw: Any) -> Any:
     """A semconv message (`{role, parts: [...]}`) → the `{role, content, tool_calls}` shape."""
     if not isinstance(raw, dict) or "parts" not in raw:
         return raw
-    out: dict[str, Any] = {k: v for k, v in raw.items() if k != "parts"}
-    texts: list[str] = []
-    calls: list[Any] = []
-    other: list[Any] = []
-    for part in raw.get("parts") or []:
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text" and isinstance(part.get("content"), str):
-            texts.append(part["content"])
-        elif kind == "text" and part.get("content") is None:
-            continue  # content not recorded (capture off): the message's role is what is known
-        elif kind == "tool_call":
-            arguments = part.get("arguments")
-            calls.append(
-                {
-                    "id": part.get("id"),
-                    "type": "function",
-                    "function": {"name": part.get("name"), "arguments": arguments},
-                }
-            )
-        elif kind == "tool_call_response":
-            out["tool_call_id"] = part.get("id")
-            response = part.get("response", part.get("result"))  # Pydantic AI: `result`
-            if isinstance(response, str):
-                texts.append(response)
-            elif response is not None:
-                texts.append(_encode(response).decode())
-            if part.get("name"):
-                out.setdefault("name", part["name"])
-        else:
-            other.append(part)
-    out["content"] = "".join(texts) if texts else None
-    if calls:
-        out["tool_calls"] = calls
-    if other:
-        out["parts"] = other
-    return out
+    return parts_message(raw, "parts", _part)
 
 
 def output_fields(items: list[Any]) -> dict[str, Any]:
@@ -209,6 +200,30 @@ REASONING = (
 )
 
 
+_DETAIL_KEYS = frozenset(CACHE_READ + CACHE_WRITE + REASONING)
+_REQUEST, _PROMPT, _COMPLETION = "gen_ai.request.", "gen_ai.prompt.", "gen_ai.completion."
+_GROUPS = (_REQUEST, _PROMPT, _COMPLETION)
+
+
+def _grouped(
+    attrs: dict[str, Any],
+) -> tuple[dict[str, Any], list[tuple[str, Any]], list[tuple[str, Any]]]:
+    """Request parameters and the flattened prompt and completion, popped in one scan of the
+    attributes (they were three)."""
+    hyper: dict[str, Any] = {}
+    prompt: list[tuple[str, Any]] = []
+    completion: list[tuple[str, Any]] = []
+    for key in [k for k in attrs if k.startswith(_GROUPS)]:
+        value = attrs.pop(key)
+        if key.startswith(_REQUEST):
+            hyper[key[len(_REQUEST) :]] = value
+        elif key.startswith(_PROMPT):
+            prompt.append((key[len(_PROMPT) :], value))
+        else:
+            completion.append((key[len(_COMPLETION) :], value))
+    return hyper, prompt, completion
+
+
 def apply(attrs: dict[str, Any], span: SpanIn, event: Event) -> str | None:
     operation = attrs.pop("gen_ai.operation.name", None)
     request_model = attrs.pop("gen_ai.request.model", None)
@@ -221,20 +236,23 @@ def apply(attrs: dict[str, Any], span: SpanIn, event: Event) -> str | None:
     provider = first(attrs, "gen_ai.provider.name", "gen_ai.system")
     if provider:
         event.config["provider"] = provider
-    hyper = dict(pop_prefix(attrs, "gen_ai.request."))
+    hyper, flat_prompt, flat_completion = _grouped(attrs)
     if hyper:
         event.config.setdefault("hyperparameters", {}).update(hyper)
     prompt = first(attrs, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
     completion = first(attrs, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
-    set_tokens(
-        event,
-        prompt,
-        completion,
-        attrs.pop("gen_ai.usage.total_tokens", None),
-        cached=first(attrs, *CACHE_READ),
-        cache_write=first(attrs, *CACHE_WRITE),
-        reasoning=first(attrs, *REASONING),
-    )
+    if attrs.keys().isdisjoint(_DETAIL_KEYS):  # the usual case: no breakdown sent
+        set_tokens(event, prompt, completion, attrs.pop("gen_ai.usage.total_tokens", None))
+    else:
+        set_tokens(
+            event,
+            prompt,
+            completion,
+            attrs.pop("gen_ai.usage.total_tokens", None),
+            cached=first(attrs, *CACHE_READ),
+            cache_write=first(attrs, *CACHE_WRITE),
+            reasoning=first(attrs, *REASONING),
+        )
     for key, target in (
         ("gen_ai.response.id", "response_id"),
         ("gen_ai.response.finish_reasons", "finish_reasons"),
@@ -255,7 +273,6 @@ def apply(attrs: dict[str, Any], span: SpanIn, event: Event) -> str | None:
         history.append(_system(attrs.pop("gen_ai.system_instructions")))
     if "gen_ai.input.messages" in attrs:
         history.extend(message(m) for m in messages(attrs.pop("gen_ai.input.messages")))
-    flat_prompt = pop_prefix(attrs, "gen_ai.prompt.")
     if flat_prompt:
         history.extend(indexed(flat_prompt))
     if "gen_ai.prompt" in attrs:
@@ -264,7 +281,6 @@ def apply(attrs: dict[str, Any], span: SpanIn, event: Event) -> str | None:
         event.inputs["chat_history"] = history
     if "gen_ai.output.messages" in attrs:
         _outputs(event, messages(attrs.pop("gen_ai.output.messages")))
-    flat_completion = pop_prefix(attrs, "gen_ai.completion.")
     if flat_completion:
         _outputs(event, indexed(flat_completion))
     if "gen_ai.completion" in attrs:

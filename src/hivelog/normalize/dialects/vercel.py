@@ -26,8 +26,10 @@ from hivelog.normalize.dialects._shared import (
     first,
     merge_into,
     parse_json,
+    parts_message,
     pop_prefix,
     set_tokens,
+    tool_call,
     unflatten,
 )
 from hivelog.wire.otlp import SpanIn
@@ -69,11 +71,7 @@ def _text(value: Any) -> str:
 
 def _tool_call(part: dict[str, Any]) -> dict[str, Any]:
     arguments = part.get("input", part.get("args"))
-    return {
-        "id": part.get("toolCallId"),
-        "type": "function",
-        "function": {"name": part.get("toolName"), "arguments": parse_json(arguments)},
-    }
+    return tool_call(part.get("toolCallId"), part.get("toolName"), parse_json(arguments))
 
 
 def _tool_output(part: dict[str, Any]) -> Any:
@@ -94,32 +92,26 @@ def _tool_output(part: dict[str, Any]) -> Any:
     return output
 
 
+def _part(part: dict[str, Any], out: dict[str, Any], texts: list[str], calls: list[Any]) -> bool:
+    kind = part.get("type")
+    if kind == "text" and isinstance(part.get("text"), str):
+        texts.append(part["text"])
+    elif kind == "tool-call":
+        calls.append(_tool_call(part))
+    elif kind == "tool-result":
+        out["tool_call_id"] = part.get("toolCallId")
+        out.setdefault("name", part.get("toolName"))
+        texts.append(_text(_tool_output(part)))
+    else:
+        return False
+    return True
+
+
 def message(raw: Any) -> Any:
     """An SDK message (`content` a string or a list of parts) → `{role, content, tool_calls}`."""
     if not isinstance(raw, dict) or not isinstance(raw.get("content"), list):
         return raw
-    out: dict[str, Any] = {k: v for k, v in raw.items() if k != "content"}
-    texts: list[str] = []
-    calls: list[Any] = []
-    other: list[Any] = []
-    for part in raw["content"]:
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text" and isinstance(part.get("text"), str):
-            texts.append(part["text"])
-        elif kind == "tool-call":
-            calls.append(_tool_call(part))
-        elif kind == "tool-result":
-            out["tool_call_id"] = part.get("toolCallId")
-            out.setdefault("name", part.get("toolName"))
-            texts.append(_text(_tool_output(part)))
-        else:
-            other.append(part)
-    out["content"] = "".join(texts) if texts else None
-    if calls:
-        out["tool_calls"] = calls
-    if other:
-        out["parts"] = other
-    return out
+    return parts_message(raw, "content", _part)
 
 
 def _prompt_history(prompt: Any) -> list[Any]:

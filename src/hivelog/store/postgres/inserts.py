@@ -22,7 +22,7 @@ from hivelog.store.postgres.connection import _json, _no_nul, _text, day_of
 from hivelog.store.postgres.traces import Traces
 from hivelog.store.postgres.updates import Updates
 from hivelog.store.rows import INSERT_COLUMNS, event_values, placeholder_sessions
-from hivelog.store.traces import named_links, relink, session_names
+from hivelog.store.traces import move_traces, relink, session_names
 
 _JSON_COLUMNS = ("children_ids", *INSERT_COLUMNS[-7:])
 _TYPES = {
@@ -184,7 +184,7 @@ class Inserts(Updates, Traces):
         four statements sent as one pipeline (one round trip), then folding if any."""
         if not job.events:
             return
-        mapping = self._link_traces(conn, project, job)
+        mapping, moves = self._link_traces(conn, project, job)
         dropped: dict[str, str] = {}
         if mapping:
             job.events, dropped = relink(job.events, mapping)
@@ -252,8 +252,15 @@ class Inserts(Updates, Traces):
         parked = pending.fetchall()
         if parked:
             self._fold_pending(conn, project, ids, parked)
-        for trace, session in named_links(job.traces):
-            self._move_trace(conn, project, trace, mapping.get(trace, session))
+        move_traces(
+            job.traces,
+            mapping,
+            moves,
+            lambda trace, session: self._move_trace(conn, project, trace, session),
+            lambda trace, left, session: self._move_out(
+                conn, project, trace, _no_nul(left), _no_nul(session)
+            ),
+        )
 
     @staticmethod
     def _copy_lines(

@@ -32,8 +32,9 @@ from hivelog.store.rows import (
     row_to_event,
     to_json,
 )
-from hivelog.store.sqlite.connection import SELECT, SqliteBase, chunks, marks
-from hivelog.store.traces import named_links, relink, session_names
+from hivelog.store.sqlite.connection import SELECT, chunks, marks
+from hivelog.store.sqlite.traces import SqliteTraces
+from hivelog.store.traces import move_traces, relink, session_names
 
 _INSERT_COLS = ", ".join(("project", *INSERT_COLUMNS))
 _INSERT_MARKS = ", ".join("?" * (len(INSERT_COLUMNS) + 1))
@@ -59,26 +60,6 @@ _INSERT_PLACEHOLDER = (
     "ELSE events.event_name END "
     "WHERE events.placeholder = 1"
 )
-_LINK = (
-    "INSERT INTO trace_sessions (project, trace_session, session_id) VALUES (?, ?, ?) "
-    "ON CONFLICT (project, trace_session) DO NOTHING"
-)
-# The trace's own session event: its name and times go to the session that replaces it.
-_TRACE_SESSION = (
-    "DELETE FROM events WHERE project = ? AND event_id = ? AND session_id = ? "
-    "RETURNING event_name, start_time, end_time"
-)
-_MOVE = (
-    "UPDATE events SET session_id = ?1, parent_id = CASE WHEN parent_id = ?2 THEN ?1 "
-    "ELSE parent_id END WHERE project = ?3 AND session_id = ?2 "
-    "RETURNING start_time, end_time"
-)
-_NAME_PLACEHOLDER = (
-    "UPDATE events SET event_name = CASE event_name WHEN 'unknown' THEN ?1 ELSE event_name END, "
-    "start_time = min(start_time, ?2), end_time = max(end_time, ?3), "
-    "duration = max(end_time, ?3) - min(start_time, ?2) "
-    "WHERE project = ?4 AND event_id = ?5 AND placeholder = 1"
-)
 _WRITE_BACK = (
     "UPDATE events SET children_ids = ?, config = ?, inputs = ?, outputs = ?, metadata = ?, "
     "feedback = ?, metrics = ?, user_properties = ?, duration = ?, end_time = ?, error = ? "
@@ -90,10 +71,9 @@ _encode_update = msgspec.json.Encoder().encode
 _decode_update = msgspec.json.Decoder(EventUpdate).decode
 
 
-class SqliteWrites(SqliteBase):
+class SqliteWrites(SqliteTraces):
     encode_row = staticmethod(event_values)  # bound as parameters of one INSERT
     writers = 1  # SQLite has one writer at a time
-    _any_links: bool | None = None  # has any trace named a session? (None: not looked yet)
 
     def write(self, jobs: Sequence[Job]) -> list[JobResult]:
         """All jobs in one transaction. A savepoint per job costs two statements per request,
@@ -155,7 +135,7 @@ class SqliteWrites(SqliteBase):
         if not job.events:
             return
         key = project.key
-        mapping = self._link_traces(conn, project, job)
+        mapping, moves = self._link_traces(conn, project, job)
         dropped: dict[str, str] = {}
         if mapping:
             job.events, dropped = relink(job.events, mapping)
@@ -173,51 +153,13 @@ class SqliteWrites(SqliteBase):
             )
         ids = list({e.event_id for e in job.events} | placeholders.keys())
         self._fold_pending(conn, project, ids)
-        for trace, session in named_links(job.traces):
-            self._move_trace(conn, project, trace, mapping.get(trace, session))
-
-    def _link_traces(
-        self, conn: sqlite3.Connection, project: Project, job: WriteEvents
-    ) -> dict[str, str]:
-        """Record the sessions this job's traces name (the first recorded wins); return the
-        mapping of every trace of the job that has one."""
-        if not job.traces:
-            return {}
-        named = named_links(job.traces)
-        if named:
-            conn.executemany(_LINK, [(project.key, t, s) for t, s in named])
-            self._any_links = True
-        elif self._any_links is None:
-            found = conn.execute("SELECT 1 FROM trace_sessions LIMIT 1").fetchone()
-            self._any_links = found is not None
-        if not self._any_links:  # no trace has named a session yet: nothing to look up
-            return {}
-        mapping: dict[str, str] = {}
-        for chunk in chunks(list(job.traces)):
-            mapping.update(
-                conn.execute(
-                    f"SELECT trace_session, session_id FROM trace_sessions "
-                    f"WHERE project = ? AND trace_session IN ({marks(len(chunk))})",
-                    (project.key, *chunk),
-                ).fetchall()
-            )
-        return mapping
-
-    def _move_trace(
-        self, conn: sqlite3.Connection, project: Project, trace: str, session: str
-    ) -> None:
-        """What is stored of a trace under its own session moves to `session`, and the trace's
-        session event gives way to it (its name naming `session` if still "unknown")."""
-        key = project.key
-        gone = conn.execute(_TRACE_SESSION, (key, trace, trace)).fetchone()
-        moved = conn.execute(_MOVE, (session, trace, key)).fetchall()
-        spans = [*moved, *([gone[1:]] if gone else [])]
-        if spans:
-            start = min(s for s, _ in spans)
-            end = max(e for _, e in spans)
-            conn.execute(
-                _NAME_PLACEHOLDER, (gone[0] if gone else "unknown", start, end, key, session)
-            )
+        move_traces(
+            job.traces,
+            mapping,
+            moves,
+            lambda trace, session: self._move_trace(conn, project, trace, session),
+            lambda trace, left, session: self._move_out(conn, project, trace, left, session),
+        )
 
     def _fold_pending(self, conn: sqlite3.Connection, project: Project, ids: list[str]) -> None:
         """Apply updates that arrived before their event; drop them once the event is real."""
