@@ -3,14 +3,27 @@
     .venv/bin/python bench/ingest.py [--events 30000] [--runs 3] [--prefill 0]
 
 Scenarios (each on a fresh server and database, after an optional prefill):
-  batch   POST /events/batch, 100 events of ~2 KB each, 8 connections
-  single  POST /events, one ~2 KB event per request, 32 connections
-  raw     the same rows inserted by sqlite3 directly into the same schema, WAL + synchronous=FULL,
-          one transaction per 100 rows: the ceiling hivelog is measured against.
+  batch     POST /events/batch, 100 events of ~2 KB each, 8 connections
+  raw       the same rows inserted by sqlite3 directly into the same schema, WAL +
+            synchronous=FULL, one transaction per 100 rows: the ceiling batches are measured
+            against
+  single    POST /events, one ~2 KB event per request, 32 connections
+  raw 32    the single run's rows by sqlite3, one INSERT each, 32 per durable commit: 32
+            connections have at most 32 requests in flight, so this is the most one group
+            commit per fsync allows them
+  healthz   GET /healthz from 32 connections on the single run's server, before it: what the
+            HTTP stack of that process answers with no work behind it
+  disk      after the batch run: wait until the search index has caught up, stop the server,
+            bytes of the database files against the events' JSON (--no-disk skips it)
+Every line reports the server's CPU per event and its peak RSS (VmHWM) where it applies.
 Events carry client UUIDv4 ids and mixed-language text (non-ASCII halves JSON parsers).
 Figures are medians of --runs runs; ratios are against the raw baseline of the same run.
 
     .venv/bin/python bench/ingest.py --db postgresql://postgres@127.0.0.1:5432/test
+
+With --prefill N (SQLite) every run stores into one copy of a database already holding N
+events (built once per size, see `prefilled_sqlite`), and the raw baselines insert into that
+same database too, under a project of their own: the same rows into tables of the same size.
 
 With --db postgresql://… (an admin URL: every measured run gets a fresh database, dropped
 after) the same scenarios run on PostgreSQL with 1 and with 2 uvicorn workers, and the baseline
@@ -155,13 +168,16 @@ def raw_connection(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def raw_sqlite(events: list[dict[str, Any]], size: int = 100) -> float:
-    """Events/s of plain sqlite3 inserts into hivelog's schema: the same durable ceiling."""
+def raw_sqlite(events: list[dict[str, Any]], size: int = 100, db: str | None = None) -> float:
+    """Events/s of plain sqlite3 inserts into hivelog's schema: the same durable ceiling.
+
+    Into a new database, or into `db` (a prefilled one: the same rows into tables of the same
+    size, under a project of their own)."""
     with tempfile.TemporaryDirectory() as tmp:
-        conn = raw_connection(Path(tmp) / "raw.db")
+        conn, key = raw_target(Path(tmp) / "raw.db", db)
         start = time.perf_counter()
         for i in range(0, len(events), size):
-            rows = [(1, *raw_values(e)) for e in events[i : i + size]]
+            rows = [(key, *raw_values(e)) for e in events[i : i + size]]
             conn.execute("BEGIN")
             conn.executemany(_RAW_INSERT, rows)
             conn.execute("COMMIT")
@@ -170,19 +186,36 @@ def raw_sqlite(events: list[dict[str, Any]], size: int = 100) -> float:
     return len(events) / elapsed
 
 
-def raw_group(events: list[dict[str, Any]], group: int = 32) -> float:
+def raw_target(new: Path, db: str | None) -> tuple[sqlite3.Connection, int]:
+    """A connection for a raw baseline and the project key its rows go under: a new database
+    at `new`, or the existing database `db` with hivelog's pragmas and a project of its own."""
+    if db is None:
+        return raw_connection(new), 1
+    conn = sqlite3.connect(db, isolation_level=None)
+    for pragma in ("journal_mode = WAL", "synchronous = FULL", "cache_size = -65536"):
+        conn.execute(f"PRAGMA {pragma}")
+    conn.execute(
+        "INSERT INTO projects (project_id, name, created_at) VALUES (?, 'raw-baseline', 0) "
+        "ON CONFLICT (name) DO NOTHING",
+        (str(uuid.uuid4()),),
+    )
+    (key,) = conn.execute("SELECT key FROM projects WHERE name = 'raw-baseline'").fetchone()
+    return conn, int(key)
+
+
+def raw_group(events: list[dict[str, Any]], group: int = 32, db: str | None = None) -> float:
     """Events/s of plain sqlite3 single-row INSERTs, `group` per durable commit.
 
     `POST /events` from 32 connections has at most 32 requests in flight, so one group commit
     can carry at most 32 events: this is the ceiling of that scenario on this disk, whatever
     the server does (one commit = one fsync of the WAL)."""
     with tempfile.TemporaryDirectory() as tmp:
-        conn = raw_connection(Path(tmp) / "raw.db")
+        conn, key = raw_target(Path(tmp) / "raw.db", db)
         start = time.perf_counter()
         for i in range(0, len(events), group):
             conn.execute("BEGIN")
             for e in events[i : i + group]:
-                conn.execute(_RAW_INSERT, (1, *raw_values(e)))
+                conn.execute(_RAW_INSERT, (key, *raw_values(e)))
             conn.execute("COMMIT")
         elapsed = time.perf_counter() - start
         conn.close()
@@ -238,6 +271,16 @@ def raw_copy(events: list[dict[str, Any]], admin_url: str, size: int = 100) -> f
     finally:
         drop()
     return len(events) / elapsed
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU used so far by a process and its children (uvicorn's supervisor and workers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    total = 0.0
+    for p in [pid, *map(int, children)]:
+        fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def tree_rss_mb(pid: int) -> float:
@@ -412,6 +455,12 @@ def measure(
     first measures `GET /healthz` on the same server: the HTTP ceiling of this process."""
     reqs = batch_requests(events) if kind == "batch" else single_requests(events)
     url, drop = pg_database(pg) if pg else (db, None)
+    if db is not None:
+        # As on a fresh database, the run's server indexes only the run's own events: what
+        # earlier runs and the raw baselines stored counts as indexed already.
+        with sqlite3.connect(db, isolation_level=None) as conn:
+            conn.execute("UPDATE search_state SET indexed_seq = (SELECT max(seq) FROM events)")
+        conn.close()
     extra: dict[str, float] = {}
     try:
         server = ServerProcess(url, ["--workers", str(workers)] if workers > 1 else [])
@@ -422,9 +471,10 @@ def measure(
                 health = run_load(server.port, [HEALTHZ] * len(events), concurrency)
                 extra["healthz_per_s"] = health.requests / health.seconds
                 extra["healthz_p99_ms"] = health.pct(0.99)
-            cpu = server.cpu_seconds()
+            cpu_now = server.cpu_seconds if workers == 1 else lambda: tree_cpu_seconds(server.pid)
+            cpu = cpu_now()
             result = run_load(server.port, reqs, concurrency)
-            extra["cpu_us_per_event"] = (server.cpu_seconds() - cpu) / len(events) * 1e6
+            extra["cpu_us_per_event"] = (cpu_now() - cpu) / len(events) * 1e6
             rss = server.rss_mb("VmHWM") if workers == 1 else tree_rss_mb(server.pid)
             if disk:
                 extra["index_wait_s"] = wait_indexed(server.db)
@@ -496,10 +546,10 @@ def main() -> None:
         for run in range(args.runs):  # interleaved: drift on a shared machine hits every one
             events = make_events(args.events, seed=run)
             singles = make_events(args.events // 3, seed=100 + run)
-            rows["raw"].append({"events_per_s": raw_sqlite(events)})
+            rows["raw"].append({"events_per_s": raw_sqlite(events, db=db)})
             disk = not args.prefill and not args.no_disk
             rows["batch"].append(measure("batch", events, 8, args.prefill, db=db, disk=disk))
-            rows["raw_group"].append({"events_per_s": raw_group(singles)})
+            rows["raw_group"].append({"events_per_s": raw_group(singles, db=db)})
             rows["single"].append(measure("single", singles, 32, args.prefill, db=db))
             print(f"run {run + 1}/{args.runs} done ({load()})", file=sys.stderr)
     finally:
@@ -552,12 +602,7 @@ def report_sqlite(rows: dict[str, list[dict[str, float]]], args: argparse.Namesp
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
     name = f"ingest-prefill-{args.prefill}.json" if args.prefill else "ingest.json"
-    (out / name).write_text(
-        json.dumps(
-            {"args": {**vars(args), "prefill_cache": str(args.prefill_cache)}, "runs": rows},
-            indent=1,
-        )
-    )
+    (out / name).write_text(json.dumps({"args": vars(args), "runs": rows}, indent=1, default=str))
 
 
 def report(
@@ -591,7 +636,9 @@ def report(
         )
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
-    (out / out_name).write_text(json.dumps({"args": vars(args), "runs": rows}, indent=1))
+    (out / out_name).write_text(
+        json.dumps({"args": vars(args), "runs": rows}, indent=1, default=str)
+    )
 
 
 def main_postgres(args: argparse.Namespace) -> None:

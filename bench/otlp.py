@@ -16,7 +16,10 @@ Scenarios (each HTTP one on a fresh server and SQLite database):
            protobuf requests, each folded into its span's event (`records after spans`); and
            on another server the records first (parked) and the spans after them (`spans
            after records`, each span folding its parked records in)
-Figures are medians of --runs runs; p50/p99 are request latencies.
+Figures are medians of --runs runs; p50/p99 are request latencies. In `otlp` and `rest` the
+first request is sent alone and not timed (it starts the conversion worker, which a running
+server has), and the server's CPU per item is reported: its own process, and its conversion
+workers (user + system time from /proc), so a ratio under load can be read as CPU spent.
 """
 
 from __future__ import annotations
@@ -258,20 +261,40 @@ def rest_requests(bodies: list[bytes]) -> tuple[list[bytes], int]:
     return reqs, len(events)
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU (user + system) the server process and its conversion workers have used so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def used(p: int | str) -> float:
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return used(pid), sum(used(c) for c in children)
+
+
 def measure(reqs: list[bytes], items: int, concurrency: int) -> dict[str, float]:
+    """A fresh server; the first request alone (it starts what starts on first use, e.g. the
+    conversion worker) is not timed; the CPU the server used per item is reported with the rate."""
     server = ServerProcess(extra=["--grpc-port", "0"])
     try:
-        result = run_load(server.port, reqs, concurrency)
+        run_load(server.port, reqs[:1], 1)
+        main0, workers0 = cpu_seconds(server.pid)
+        result = run_load(server.port, reqs[1:], concurrency)
+        main1, workers1 = cpu_seconds(server.pid)
         rss = server.rss_mb()
     finally:
         server.close()
     if result.errors:
         raise RuntimeError(f"{result.errors} requests failed")
+    timed = items * (len(reqs) - 1) / len(reqs)
     return {
-        "per_s": items / result.seconds,
+        "per_s": timed / result.seconds,
         "p50_ms": result.pct(0.50),
         "p99_ms": result.pct(0.99),
         "rss_mb": rss,
+        "main_us": (main1 - main0) / timed * 1e6,
+        "workers_us": (workers1 - workers0) / timed * 1e6,
     }
 
 
@@ -322,7 +345,10 @@ def main() -> None:
         f"requests (~{size // 1024} KB), {args.concurrency} connections, median of {args.runs} runs, "
         f"{os.cpu_count()} CPUs"
     )
-    print(f"{'scenario':<44}{'items/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'RSS MB':>8}")
+    print(
+        f"{'scenario':<44}{'items/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'RSS MB':>8}"
+        f"{'CPU µs/item: server':>21}{'workers':>9}"
+    )
     for kind, label in (
         ("otlp", "POST /v1/traces protobuf ×100 spans (durable)"),
         ("rest", "POST /events/batch ×100 same events (durable)"),
@@ -330,6 +356,7 @@ def main() -> None:
         print(
             f"{label:<44}{med(kind, 'per_s'):>10,.0f}{med(kind, 'p50_ms'):>9.1f}"
             f"{med(kind, 'p99_ms'):>9.1f}{med(kind, 'rss_mb'):>8.0f}"
+            f"{med(kind, 'main_us'):>21.0f}{med(kind, 'workers_us'):>9.0f}"
         )
     print(f"{'decode + convert only, in process':<44}{med('decode', 'per_s'):>10,.0f}")
     if not args.no_logs:

@@ -156,12 +156,11 @@ def test_session_tree_timeline_and_chat(page: Page, seeded: Seeded) -> None:
 
 
 def test_big_session_is_virtualised(page: Page, seeded: Seeded) -> None:
-    started = time.perf_counter()
+    """The big session opens and only a window of its rows is in the DOM. How fast it opens
+    is bench/ui.py's figure (a timed assertion here would fail on a busy machine)."""
     page.goto(seeded.url(f"/ui/sessions/{seeded.big}"))
     page.wait_for_selector("body[data-ready='1']")
     expect(page.locator("#detail .event")).to_be_visible()
-    elapsed = time.perf_counter() - started
-    assert elapsed < 5, f"{BIG}-event session took {elapsed:.2f} s to open"
     expect(page.locator("[data-tree-count]")).to_have_text(f"{BIG:,} events")
     page.get_by_role("button", name="Expand all").click()
     in_dom = page.locator("[data-tree] .row").count()

@@ -609,7 +609,9 @@ def test_a_download_larger_than_a_chunk_has_every_event_once(server: Server) -> 
     project = f"dl-{uuid.uuid4().hex[:8]}"
     t0 = int(time.time() * 1000) - 60_000
     ids: set[str] = set()
-    with server.client() as c:
+    # a generous read timeout: a busy machine (PostgreSQL shared with load tests) can stretch
+    # a 2,500-event download from ~1 s to well past httpx's usual 30 s
+    with httpx.Client(base_url=server.url, timeout=180) as c:
         for part in range(5):
             events = []
             for k in range(500):

@@ -226,9 +226,11 @@ class Store(Protocol):
     one, including spans stored earlier, in any arrival order and from any process. Inside the
     write transaction, for each job:
 
-    1. `link_traces`: record trace session → named session for every link that names one
-       (the first recorded wins, in every process: insert-if-absent into a mapping table,
-       `trace_sessions` here), then read the mapping of every trace of the job;
+    1. `link_traces`: read the mapping of every trace of the job, and record trace session
+       → named session for every link that names one (of several sessions named, the least
+       (rank, session id) wins, `TraceLink.prefers`, in every process: an upsert keeping the
+       least into a mapping table, `trace_sessions` here; `traces.settle` says which mapping
+       results and which traces it moved);
     2. rewrite the job's events of mapped traces before inserting them
        (`traces.relink`: session and root parent → the mapped session; the trace-session
        event is dropped, its name kept to name the session);
@@ -237,7 +239,11 @@ class Store(Protocol):
     4. for each mapped trace, move what is stored under its trace session (a span that came
        before the trace named its session) to the mapped session: its events' `session_id`
        (and `parent_id` where it was the trace session), and delete the trace-session event,
-       whose name goes to the mapped session if that is a placeholder still named "unknown".
+       whose name goes to the mapped session if that is a placeholder still named "unknown";
+       for each trace whose mapping the job changed, move the trace's events (by
+       `metadata.otel.trace_id`, never the session event itself) from the session it left to
+       the new one, and drop the session left if it is a placeholder with nothing left in it
+       (else its times shrink to what it holds). `traces.move_traces` runs both moves.
 
     Concurrency: a job that names a session for a trace must not interleave with another
     job storing the same trace (PostgreSQL takes the advisory lock of the trace session's
