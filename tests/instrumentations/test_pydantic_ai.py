@@ -104,13 +104,11 @@ def test_pydantic_ai_through_logfire(
 
 
 def test_two_agent_runs_in_one_trace(
-    backend: str, server: Server, client: httpx.Client, project: str, fake_openai: FakeOpenAI
+    server: Server, client: httpx.Client, project: str, fake_openai: FakeOpenAI
 ) -> None:
     """Two runs (two conversation ids) inside one app span: one trace, so one session — the
     smaller conversation id, whatever order the spans came in — and each span keeps its own
     run's conversation id in metadata."""
-    if backend == "chdb":
-        pytest.skip("one trace, one session is not implemented on ClickHouse yet (tests/otlp)")
     run = _run(server, project, fake_openai, content=True, one_trace=True)
     conversations = {run["tool_run"], run["streamed"]}
     assert len(conversations) == 2
