@@ -264,6 +264,15 @@ def server(database: str) -> Iterator[Server]:
     srv.stop()
 
 
+@pytest.fixture(scope="module")
+def grpc_server(database: str) -> Iterator[Server]:
+    """`server`, with OTLP/gRPC on a free port of its own (`grpc_target`)."""
+    srv = Server(database, grpc=True)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
 @pytest.fixture()
 def fresh_server(fresh_database: str) -> Iterator[Server]:
     srv = Server(fresh_database)

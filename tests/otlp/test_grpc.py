@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
 
 import grpc
 import pytest
@@ -29,14 +28,6 @@ from tests.security.keyed import create_key
 
 TRACES = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 LOGS = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
-
-
-@pytest.fixture(scope="module")
-def grpc_server(database: str) -> Iterator[Server]:
-    srv = Server(database, grpc=True)
-    srv.start()
-    yield srv
-    srv.stop()
 
 
 def _call(

@@ -14,6 +14,7 @@ Neither stores anything; the same events sent as curl sends them are stored.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.server
 import json
 import struct
@@ -24,7 +25,7 @@ from collections.abc import Iterator
 import grpc
 import httpx
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, Page
 
 from tests.conftest import Server, free_port
 from tests.otlp.otlp_helpers import new_span, new_trace, pb_request, pb_span
@@ -85,27 +86,33 @@ class _Attacker(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_a_page_of_another_origin_cannot_store_events(chromium: Browser, server: Server) -> None:
-    project = f"csrf-{uuid.uuid4().hex[:8]}"
-    _Attacker.page = (
-        ATTACK % {"target": json.dumps(server.url), "project": json.dumps(project)}
-    ).encode()
+@contextlib.contextmanager
+def attacker(chromium: Browser, html: str) -> Iterator[tuple[Page, str]]:
+    """A page of another site than the server's (`localhost:<port>`, not `127.0.0.1`) serving
+    `html`, and a fresh browser page to open it in: (page, its URL)."""
+    _Attacker.page = html.encode()
     port = free_port()
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), _Attacker)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     context = chromium.new_context()
     try:
-        page = context.new_page()
-        # seen by the server: what the browser really sent
-        seen: list[int] = []
-        page.on("response", lambda r: seen.append(1) if server.url in r.url else None)
-        page.goto(f"http://localhost:{port}/")  # another site than 127.0.0.1
-        results = page.evaluate("window.sent")
-        assert results == ["/events sent", "/v1/traces sent"], results
-        assert len(seen) == 2  # the browser did send both requests
+        yield context.new_page(), f"http://localhost:{port}/"
     finally:
         context.close()
         httpd.shutdown()
+
+
+def test_a_page_of_another_origin_cannot_store_events(chromium: Browser, server: Server) -> None:
+    project = f"csrf-{uuid.uuid4().hex[:8]}"
+    html = ATTACK % {"target": json.dumps(server.url), "project": json.dumps(project)}
+    with attacker(chromium, html) as (page, url):
+        # seen by the server: what the browser really sent
+        seen: list[int] = []
+        page.on("response", lambda r: seen.append(1) if server.url in r.url else None)
+        page.goto(url)
+        results = page.evaluate("window.sent")
+        assert results == ["/events sent", "/v1/traces sent"], results
+        assert len(seen) == 2  # the browser did send both requests
     assert _stored(server, project) == 0
     # the same body, as curl sends it, is stored: the refusal is about the browser's page
     r = httpx.post(
@@ -158,14 +165,6 @@ window.sent = (async () => {
 </script></body></html>"""
 
 
-@pytest.fixture(scope="module")
-def grpc_server(database: str) -> Iterator[Server]:
-    srv = Server(database, grpc=True)
-    srv.start()
-    yield srv
-    srv.stop()
-
-
 def test_a_page_cannot_write_to_the_grpc_port(chromium: Browser, grpc_server: Server) -> None:
     """OTLP/gRPC is HTTP/2 over cleartext (h2c), which browsers never speak: whatever a page
     sends to the gRPC port arrives as HTTP/1.1 and is refused before any export runs; the
@@ -174,26 +173,15 @@ def test_a_page_cannot_write_to_the_grpc_port(chromium: Browser, grpc_server: Se
     message = pb_request([pb_span(new_trace(), new_span(), "csrf")], {"honeyhive.project": project})
     framed = b"\x00" + struct.pack(">I", len(message)) + message  # one gRPC message
     traces = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-    _Attacker.page = (
-        GRPC_ATTACK
-        % {
-            "target": json.dumps(f"http://127.0.0.1:{grpc_server.grpc_port}"),
-            "body": json.dumps(base64.b64encode(framed).decode()),
-            "traces": json.dumps(traces),
-        }
-    ).encode()
-    port = free_port()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), _Attacker)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    context = chromium.new_context()
-    try:
-        page = context.new_page()
-        page.goto(f"http://localhost:{port}/")
+    html = GRPC_ATTACK % {
+        "target": json.dumps(f"http://127.0.0.1:{grpc_server.grpc_port}"),
+        "body": json.dumps(base64.b64encode(framed).decode()),
+        "traces": json.dumps(traces),
+    }
+    with attacker(chromium, html) as (page, url):
+        page.goto(url)
         results = page.evaluate("window.sent")
         assert len(results) == 2, results  # both attempts ran to an answer or a refusal
-    finally:
-        context.close()
-        httpd.shutdown()
     assert _stored(grpc_server, project) == 0
     with grpc.insecure_channel(grpc_server.grpc_target) as channel:
         channel.unary_unary(traces)(message, timeout=30)
