@@ -3,8 +3,10 @@ one). Screenshots of every page go to tests/ui/screenshots/ (git-ignored)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -42,9 +44,11 @@ def browser() -> Iterator[Browser]:
         b.close()
 
 
-@pytest.fixture()
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
+@contextlib.contextmanager
+def checked_page(browser: Browser, **options: Any) -> Iterator[Page]:
+    """A page in a context of its own (1440×900, 15 s timeouts, plus `options`) that fails
+    the test if any JavaScript error happened on it."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, **options)
     context.set_default_timeout(15_000)
     p = context.new_page()
     errors: list[str] = []
@@ -52,6 +56,12 @@ def page(browser: Browser) -> Iterator[Page]:
     yield p
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture()
+def page(browser: Browser) -> Iterator[Page]:
+    with checked_page(browser) as p:
+        yield p
 
 
 def screenshot(page: Page, name: str) -> Path:

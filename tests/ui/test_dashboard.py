@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import Server
-from tests.ui.conftest import screenshot
+from tests.ui.conftest import checked_page, screenshot
 
 HOUR = 3_600_000
 DAY = 24 * HOUR
@@ -71,14 +71,8 @@ def board(server: Server) -> Iterator[Board]:
 @pytest.fixture()
 def utc_page(browser: Browser) -> Iterator[Page]:
     """A page whose browser runs in UTC, so round times are round in epoch seconds too."""
-    ctx = browser.new_context(viewport={"width": 1440, "height": 900}, timezone_id="UTC")
-    ctx.set_default_timeout(15_000)
-    page = ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    ctx.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    with checked_page(browser, timezone_id="UTC") as page:
+        yield page
 
 
 def _open(page: Page, url: str) -> None:
