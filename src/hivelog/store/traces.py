@@ -16,6 +16,7 @@ import msgspec
 
 from hivelog.event import Event, TraceLink
 from hivelog.normalize.otlp import trace_session_id
+from hivelog.store.base import WriteEvents
 
 
 def trace_of(event: Event) -> str | None:
@@ -100,6 +101,17 @@ def relink(events: list[Event], mapping: dict[str, str]) -> tuple[list[Event], d
             parent = target if e.parent_id in (e.session_id, trace) else e.parent_id
             out.append(msgspec.structs.replace(e, session_id=target, parent_id=parent))
     return out, names
+
+
+def relink_job(job: WriteEvents, mapping: dict[str, str]) -> dict[str, str]:
+    """Move `job`'s events of mapped traces to their trace's session (`relink`; rows encoded
+    before are stale then) and return the names their placeholders take (`session_names`).
+    Every backend's insert starts here."""
+    dropped: dict[str, str] = {}
+    if mapping and job.events:
+        job.events, dropped = relink(job.events, mapping)
+        job.rows = None
+    return session_names(job.traces, mapping, dropped) if job.traces else {}
 
 
 def session_names(

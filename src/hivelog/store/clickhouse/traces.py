@@ -45,7 +45,7 @@ from hivelog.store.clickhouse.rows import (
 )
 from hivelog.store.clickhouse.transport import literal
 from hivelog.store.rows import row_to_event
-from hivelog.store.traces import named_links, relink, session_names, trace_hex
+from hivelog.store.traces import named_links, relink_job, trace_hex
 
 _SYNC = {"mutations_sync": 2, "lightweight_deletes_sync": 2}
 # A session's sessions_agg rows from the events it holds now: the materialized view's SELECT
@@ -91,15 +91,12 @@ class Traces(ClickHouseBase):
         names: list[tuple[int, str, str, int, int]] = []
         for job, project in jobs:
             mine = {t: s for (k, t), s in mapping.items() if k == project.key and t in job.traces}
-            dropped: dict[str, str] = {}
-            if mine and job.events:
-                job.events, dropped = relink(job.events, mine)
-                job.rows = None
+            placeholder_names = relink_job(job, mine)
             starts: dict[str, int] = {}
             for e in job.events:
                 if e.event_type != "session":
                     starts.setdefault(e.session_id, e.start_time)
-            for session, name in session_names(job.traces, mine, dropped).items():
+            for session, name in placeholder_names.items():
                 if session in starts:
                     names.append((project.key, session, name, starts[session], next_arrival()))
         return names

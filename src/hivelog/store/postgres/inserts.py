@@ -22,7 +22,7 @@ from hivelog.store.postgres.connection import _json, _no_nul, _text, day_of
 from hivelog.store.postgres.traces import Traces
 from hivelog.store.postgres.updates import Updates
 from hivelog.store.rows import INSERT_COLUMNS, event_values, placeholder_sessions
-from hivelog.store.traces import move_traces, relink, session_names
+from hivelog.store.traces import move_traces, relink_job
 
 _JSON_COLUMNS = ("children_ids", *INSERT_COLUMNS[-7:])
 _TYPES = {
@@ -185,11 +185,7 @@ class Inserts(Updates, Traces):
         if not job.events:
             return
         mapping, moves = self._link_traces(conn, project, job)
-        dropped: dict[str, str] = {}
-        if mapping:
-            job.events, dropped = relink(job.events, mapping)
-            job.rows = None
-        names = session_names(job.traces, mapping, dropped) if job.traces else None
+        names = relink_job(job, mapping)
         pairs = list(zip(job.events, job.event_rows(copy_line), strict=True))
         if any("\x00" in f"{e.event_id}{e.session_id}{e.parent_id}" for e in job.events):
             clean = [

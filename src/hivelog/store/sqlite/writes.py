@@ -34,7 +34,7 @@ from hivelog.store.rows import (
 )
 from hivelog.store.sqlite.connection import SELECT, chunks, marks
 from hivelog.store.sqlite.traces import SqliteTraces
-from hivelog.store.traces import move_traces, relink, session_names
+from hivelog.store.traces import move_traces, relink_job
 
 _INSERT_COLS = ", ".join(("project", *INSERT_COLUMNS))
 _INSERT_MARKS = ", ".join("?" * (len(INSERT_COLUMNS) + 1))
@@ -136,11 +136,7 @@ class SqliteWrites(SqliteTraces):
             return
         key = project.key
         mapping, moves = self._link_traces(conn, project, job)
-        dropped: dict[str, str] = {}
-        if mapping:
-            job.events, dropped = relink(job.events, mapping)
-            job.rows = None
-        names = session_names(job.traces, mapping, dropped) if job.traces else None
+        names = relink_job(job, mapping)
         conn.executemany(_INSERT_EVENT, [(key, *row) for row in job.event_rows(event_values)])
         placeholders = placeholder_sessions(job.events, names)
         if placeholders:
