@@ -47,7 +47,7 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest import make_event, pg_database, raw_copy, raw_sqlite
-from loadgen import ServerProcess, request_bytes, run_load
+from loadgen import ServerProcess, batch_requests, run_load
 
 PROJECT = "bench"
 DAY_MS = 86_400_000
@@ -135,22 +135,11 @@ def live_chunk(start: int, n: int, seed: int) -> list[dict[str, Any]]:
     return out
 
 
-def batches(events: list[dict[str, Any]], size: int = 500) -> list[bytes]:
-    return [
-        request_bytes(
-            "POST",
-            "/events/batch",
-            json.dumps({"project": PROJECT, "events": events[i : i + size]}).encode(),
-        )
-        for i in range(0, len(events), size)
-    ]
-
-
 def ingest(server: ServerProcess, total: int, seed: int) -> float:
     """Events/s through hivelog; only the time spent sending counts."""
     seconds = 0.0
     for start in range(0, total, CHUNK):
-        reqs = batches(live_chunk(start, min(CHUNK, total - start), seed))
+        reqs = batch_requests(live_chunk(start, min(CHUNK, total - start), seed), PROJECT, 500)
         result = run_load(server.port, reqs, 8)
         if result.errors:
             raise RuntimeError(f"ingest: {result.errors} requests failed")

@@ -49,6 +49,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadgen import ServerProcess, median, request_bytes, run_load
+from loadgen import batch_requests as loadgen_batches
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog while the model thinks about tokens.",
@@ -104,14 +105,7 @@ def make_events(n: int, seed: int) -> list[dict[str, Any]]:
 
 
 def batch_requests(events: list[dict[str, Any]], size: int = 100) -> list[bytes]:
-    return [
-        request_bytes(
-            "POST",
-            "/events/batch",
-            json.dumps({"project": "bench", "events": events[i : i + size]}).encode(),
-        )
-        for i in range(0, len(events), size)
-    ]
+    return loadgen_batches(events, "bench", size)
 
 
 def single_requests(events: list[dict[str, Any]]) -> list[bytes]:

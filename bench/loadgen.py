@@ -7,6 +7,7 @@ not on JSON: on a 2-core machine the client shares the CPU with the server under
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import statistics
 import subprocess
@@ -16,6 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -44,6 +46,18 @@ def request_bytes(
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body
+
+
+def batch_requests(events: list[dict[str, Any]], project: str, size: int) -> list[bytes]:
+    """`events` as `POST /events/batch` requests of `size` events each."""
+    return [
+        request_bytes(
+            "POST",
+            "/events/batch",
+            json.dumps({"project": project, "events": events[k : k + size]}).encode(),
+        )
+        for k in range(0, len(events), size)
+    ]
 
 
 async def _read_response(reader: asyncio.StreamReader) -> int:
