@@ -57,6 +57,7 @@ def index_all(store: SqliteStore) -> None:
     conn = store._conn_w()
     (mark,) = conn.execute("SELECT indexed_seq FROM search_state").fetchone()
     assert mark == conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+    assert conn.execute("SELECT count(*) FROM search_stale").fetchone() == (0,)
     conn.execute("INSERT INTO events_fts (events_fts) VALUES ('integrity-check')")
 
 
@@ -94,3 +95,31 @@ def test_updates_and_deletes_keep_the_index_exact(store: SqliteStore) -> None:
     assert found(store, "東京の天気") == set(newer)
     index_all(store)
     assert found(store, "東京の天気") == set(newer)
+
+
+def test_changed_rows_are_found_before_and_after_reindexing(store: SqliteStore) -> None:
+    """A changed indexed row leaves the index at once and comes back with the upkeep: found by
+    its new text, never by its old, whether or not the upkeep has run, however many times it
+    changed in between; deleting it before the upkeep leaves the index exact."""
+    sid = str(uuid.uuid4())
+    ids = write(store, sid, TEXTS)
+    index_all(store)
+    for n, text in enumerate(("first drone", "second drone", "third drone")):
+        upd = EventUpdate(event_id=ids[2], outputs={"content": text})
+        [result] = store.write([WriteEvents("p", updates=[upd])])
+        assert result.error is None
+        assert found(store, text) == {ids[2]}
+        assert found(store, "answer 2") == set()
+        stale = store._conn_w().execute("SELECT count(*) FROM search_stale").fetchone()
+        assert stale == (1,)  # re-indexed by the upkeep, not in the write
+        if n == 1:
+            index_all(store)  # re-indexed as "second drone"; the next change removes that
+    assert found(store, "second drone") == set()
+    index_all(store)
+    assert found(store, "third drone") == {ids[2]}
+    assert found(store, "ORDER 4417") == {ids[2]}
+    upd = EventUpdate(event_id=ids[1], outputs={"content": "stale then deleted"})
+    store.write([WriteEvents("p", updates=[upd])])
+    store.write([DeleteSession("p", sid)])
+    assert found(store, "stale then") == set()
+    index_all(store)
