@@ -76,7 +76,8 @@ def assert_index_matches_content(conn: sqlite3.Connection) -> None:
     term in as many rows as a fresh index of that text has it in. (FTS5's own
     'integrity-check' compares with the stored column, which is packed.)"""
     conn.executescript(
-        "CREATE VIRTUAL TABLE temp.fresh USING fts5(inputs, outputs, tokenize='trigram', detail=none);"
+        "CREATE VIRTUAL TABLE temp.fresh USING "
+        "fts5(inputs, outputs, tokenize='trigram', detail=none);"
         "CREATE VIRTUAL TABLE temp.fresh_terms USING fts5vocab(temp, fresh, row);"
         "CREATE VIRTUAL TABLE temp.index_terms USING fts5vocab(main, events_fts, row);"
     )

@@ -149,8 +149,14 @@ class SqliteWrites(SqliteTraces):
         key = project.key
         mapping, moves = self._link_traces(conn, project, job)
         names = relink_job(job, mapping)
-        conn.executemany(_INSERT_EVENT, [(key, *row) for row in job.event_rows(sqlite_row)])
         placeholders = placeholder_sessions(job.events, names)
+        pending = self._pending(
+            conn, project, list({e.event_id for e in job.events} | placeholders.keys())
+        )
+        rows = job.event_rows(sqlite_row)
+        if pending:
+            rows = self._fold_before_insert(conn, project, job.events, rows, pending)
+        conn.executemany(_INSERT_EVENT, [(key, *row) for row in rows])
         if placeholders:
             conn.executemany(
                 _INSERT_PLACEHOLDER,
@@ -159,8 +165,8 @@ class SqliteWrites(SqliteTraces):
                     for p, child_id in placeholders.values()
                 ],
             )
-        ids = list({e.event_id for e in job.events} | placeholders.keys())
-        self._fold_pending(conn, project, ids)
+        if pending:
+            self._fold_stored(conn, project, pending)
         move_traces(
             job.traces,
             mapping,
@@ -169,8 +175,10 @@ class SqliteWrites(SqliteTraces):
             lambda trace, left, session: self._move_out(conn, project, trace, left, session),
         )
 
-    def _fold_pending(self, conn: sqlite3.Connection, project: Project, ids: list[str]) -> None:
-        """Apply updates that arrived before their event; drop them once the event is real."""
+    def _pending(
+        self, conn: sqlite3.Connection, project: Project, ids: list[str]
+    ) -> dict[str, list[tuple[int, str]]]:
+        """Updates parked for `ids` (in this project or none), oldest first, by event id."""
         pending: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for chunk in chunks(ids):
             for seq, event_id, body in conn.execute(
@@ -180,6 +188,55 @@ class SqliteWrites(SqliteTraces):
                 (project.key, *chunk),
             ):
                 pending[event_id].append((seq, body))
+        return pending
+
+    def _fold_before_insert(
+        self,
+        conn: sqlite3.Connection,
+        project: Project,
+        events: list[Event],
+        rows: list[Any],
+        pending: dict[str, list[tuple[int, str]]],
+    ) -> list[Any]:
+        """The rows to insert with the updates parked for them folded in, so each such event
+        is written once instead of inserted, read back, folded and written again. Only for an
+        event the INSERT will store: new, or replacing a placeholder (which keeps its parked
+        updates for the real event), and only its first occurrence in the job (a repeat is an
+        ignored resend). Their parked updates are dropped from `pending` and from the table;
+        the caller folds the rest (placeholders, events stored before) into what is stored."""
+        wanted = [e.event_id for e in events if e.event_id in pending]
+        real: set[str] = set()
+        for chunk in chunks(list(dict.fromkeys(wanted))):
+            real.update(
+                event_id
+                for (event_id,) in conn.execute(
+                    f"SELECT event_id FROM events WHERE project = ? AND placeholder = 0 "
+                    f"AND event_id IN ({marks(len(chunk))})",
+                    (project.key, *chunk),
+                )
+            )
+        out = list(rows)
+        folded_seqs: list[tuple[int]] = []
+        for i, e in enumerate(events):
+            items = pending.get(e.event_id)
+            if items is None or e.event_id in real:
+                continue
+            # the caller's event stays as sent: a replayed job folds again from it
+            folded = msgspec.structs.replace(e, metadata=dict(e.metadata))
+            for _, body in items:
+                apply_update(folded, _decode_update(body))
+            out[i] = sqlite_row(folded)
+            del pending[e.event_id]
+            real.add(e.event_id)  # stored once this job is in; a repeat is a resend
+            folded_seqs.extend((seq,) for seq, _ in items)
+        conn.executemany("DELETE FROM pending_updates WHERE seq = ?", folded_seqs)
+        return out
+
+    def _fold_stored(
+        self, conn: sqlite3.Connection, project: Project, pending: dict[str, list[tuple[int, str]]]
+    ) -> None:
+        """Apply updates that arrived before their event onto it as stored; drop them once
+        the event is real (a placeholder keeps them for the real event)."""
         for event_id, items in pending.items():
             found = self._load_for_update(conn, project, event_id)
             if found is None:
