@@ -16,7 +16,7 @@ import sqlite3
 from typing import Any
 
 _TRIGRAM = 3  # the FTS5 trigram tokenizer indexes runs of 3 characters
-_CONTAINS = "(instr(ulower(inputs), ?) > 0 OR instr(ulower(outputs), ?) > 0)"
+_CONTAINS = "(instr(ulower(unpack(inputs)), ?) > 0 OR instr(ulower(unpack(outputs)), ?) > 0)"
 
 
 def _ulower(text: str | None) -> str | None:

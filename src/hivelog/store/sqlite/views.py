@@ -48,7 +48,8 @@ class SqliteViews(SqliteBase):
             # The rows as they are now; their old text left the index when they changed.
             return self._index_slice_of(
                 stale[1],
-                "INSERT INTO events_fts (rowid, inputs, outputs) SELECT seq, inputs, outputs "
+                "INSERT INTO events_fts (rowid, inputs, outputs) "
+                "SELECT seq, unpack(inputs), unpack(outputs) "
                 "FROM events WHERE seq IN (SELECT seq FROM search_stale WHERE seq <= ?1) "
                 "AND (inputs IS NOT NULL OR outputs IS NOT NULL)",
                 "DELETE FROM search_stale WHERE seq <= ?1",
@@ -63,7 +64,8 @@ class SqliteViews(SqliteBase):
             return False
         return self._index_slice_of(
             max(1, last[0] - mark),
-            "INSERT INTO events_fts (rowid, inputs, outputs) SELECT seq, inputs, outputs "
+            "INSERT INTO events_fts (rowid, inputs, outputs) "
+            "SELECT seq, unpack(inputs), unpack(outputs) "
             "FROM events WHERE seq > ?2 AND seq <= ?1 "
             "AND (inputs IS NOT NULL OR outputs IS NOT NULL)",
             "UPDATE search_state SET indexed_seq = ?1",
@@ -234,7 +236,7 @@ _SESSION_PREVIEWS = (
     "json_each(:outs)), picked AS (SELECT sid, "
     f"{_PICK.format(ids='ins', field='inputs', order='ASC')} AS first_in, "
     f"{_PICK.format(ids='outs', field='outputs', order='DESC')} AS last_out FROM ids) "
-    "SELECT sid, i.inputs, i.event_type, o.outputs FROM picked "
+    "SELECT sid, unpack(i.inputs), i.event_type, unpack(o.outputs) FROM picked "
     "LEFT JOIN events AS i ON i.seq = first_in LEFT JOIN events AS o ON o.seq = last_out"
 )
 _WEEK_MS, _MONDAY_MS = 7 * 86_400_000, 4 * 86_400_000  # 1970-01-05 was a Monday

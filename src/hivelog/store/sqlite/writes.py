@@ -26,6 +26,7 @@ from hivelog.store.base import (
     WriteEvents,
     merge_runs,
 )
+from hivelog.store.packing import PACKED, pack
 from hivelog.store.rows import (
     INSERT_COLUMNS,
     event_values,
@@ -70,10 +71,20 @@ _WRITE_BACK = (
 _PARK = "INSERT INTO pending_updates (project, event_id, body, received_at) VALUES (?, ?, ?, ?)"
 _encode_update = msgspec.json.Encoder().encode
 _decode_update = msgspec.json.Decoder(EventUpdate).decode
+_PACKED_AT = tuple(INSERT_COLUMNS.index(c) for c in PACKED)
+
+
+def sqlite_row(event: Event, placeholder: int = 0) -> tuple[Any, ...]:
+    """The INSERT_COLUMNS values of one event as SQLite stores them: inputs and outputs
+    packed (store/packing.py)."""
+    values = list(event_values(event, placeholder))
+    for at in _PACKED_AT:
+        values[at] = pack(values[at])
+    return tuple(values)
 
 
 class SqliteWrites(SqliteTraces):
-    encode_row = staticmethod(event_values)  # bound as parameters of one INSERT
+    encode_row = staticmethod(sqlite_row)  # bound as parameters of one INSERT
     writers = 1  # SQLite has one writer at a time
 
     def write(self, jobs: Sequence[Job]) -> list[JobResult]:
@@ -91,7 +102,7 @@ class SqliteWrites(SqliteTraces):
         results: list[JobResult] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
-            runs = [(j, 1) for j in jobs] if isolate else merge_runs(jobs, event_values)
+            runs = [(j, 1) for j in jobs] if isolate else merge_runs(jobs, sqlite_row)
             for job, covers in runs:
                 project = self._project_for_write(conn, job.project) if job.project else None
                 if not isolate:
@@ -142,7 +153,7 @@ class SqliteWrites(SqliteTraces):
         pending = self._pending(
             conn, project, list({e.event_id for e in job.events} | placeholders.keys())
         )
-        rows = job.event_rows(event_values)
+        rows = job.event_rows(sqlite_row)
         if pending:
             rows = self._fold_before_insert(conn, project, job.events, rows, pending)
         conn.executemany(_INSERT_EVENT, [(key, *row) for row in rows])
@@ -150,7 +161,7 @@ class SqliteWrites(SqliteTraces):
             conn.executemany(
                 _INSERT_PLACEHOLDER,
                 [
-                    (key, *event_values(p, placeholder=1), key, child_id, p.session_id)
+                    (key, *sqlite_row(p, placeholder=1), key, child_id, p.session_id)
                     for p, child_id in placeholders.values()
                 ],
             )
@@ -214,7 +225,7 @@ class SqliteWrites(SqliteTraces):
             folded = msgspec.structs.replace(e, metadata=dict(e.metadata))
             for _, body in items:
                 apply_update(folded, _decode_update(body))
-            out[i] = event_values(folded)
+            out[i] = sqlite_row(folded)
             del pending[e.event_id]
             real.add(e.event_id)  # stored once this job is in; a repeat is a resend
             folded_seqs.extend((seq,) for seq, _ in items)
@@ -301,8 +312,8 @@ class SqliteWrites(SqliteTraces):
             (
                 to_json(e.children_ids),
                 to_json(e.config),
-                to_json(e.inputs),
-                to_json(e.outputs),
+                pack(to_json(e.inputs)),
+                pack(to_json(e.outputs)),
                 to_json(e.metadata),
                 to_json(e.feedback),
                 to_json(e.metrics),
