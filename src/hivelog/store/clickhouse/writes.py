@@ -41,7 +41,7 @@ from hivelog.store.clickhouse.rows import (
     with_project,
 )
 from hivelog.store.clickhouse.traces import Traces
-from hivelog.store.clickhouse.transport import EngineError, literal
+from hivelog.store.clickhouse.transport import EngineError, literal, string_set
 
 _encode_update = msgspec.json.Encoder().encode
 _PATCH_SQL = (
@@ -188,7 +188,7 @@ class Writes(Traces):
             "SELECT DISTINCT session_id, event_id FROM events WHERE project = ? AND "
             f"toYYYYMMDD(toDateTime(intDiv(start_time, 1000), 'UTC')) IN {literal(partitions)} "
             f"AND session_id IN {literal(sessions)} "
-            f"AND event_id IN {literal(sorted({e for _, e in pairs}))}",
+            f"AND event_id IN {string_set(sorted({e for _, e in pairs}))}",
             (key,),
             {"use_skip_indexes": 0},
         )
@@ -224,7 +224,7 @@ class Writes(Traces):
         holders: dict[str, list[int]] = defaultdict(list)
         for ids in chunked(sorted({u.event_id for u in loose})):
             for key, event_id in self._query(
-                f"SELECT DISTINCT project, event_id FROM events WHERE event_id IN {literal(ids)}"
+                f"SELECT DISTINCT project, event_id FROM events WHERE event_id IN {string_set(ids)}"
             ):
                 holders[event_id].append(int(key))
         out = []
@@ -267,7 +267,7 @@ class Writes(Traces):
         for ids in chunked(sorted(first)):
             for key, event_id in self._query(
                 f"SELECT DISTINCT project, event_id FROM event_patches "
-                f"WHERE project IN {projects} AND event_id IN {literal(ids)}"
+                f"WHERE project IN {projects} AND event_id IN {string_set(ids)}"
             ):
                 if int(key) == UNRESOLVED:
                     parked.append(event_id)
