@@ -309,8 +309,9 @@ def prefilled_sqlite(n: int, cache: Path) -> Path:
     that had kept up would. Searches on such a database do not find the prefilled rows."""
     from hivelog.event import Event
     from hivelog.store import migrations
-    from hivelog.store.rows import INSERT_COLUMNS, event_values
+    from hivelog.store.rows import INSERT_COLUMNS
     from hivelog.store.sqlite import SqliteStore
+    from hivelog.store.sqlite.writes import sqlite_row
 
     schema = "-".join(name for name, _ in migrations.migrations())
     path = cache / f"prefill-{n}-{zlib.crc32(schema.encode()):08x}.db"
@@ -333,8 +334,9 @@ def prefilled_sqlite(n: int, cache: Path) -> Path:
     cols = ", ".join(("project", *INSERT_COLUMNS))
     sql = f"INSERT INTO events ({cols}) VALUES ({', '.join('?' * (len(INSERT_COLUMNS) + 1))})"
     rng = random.Random(7)
-    # Stored JSON of 2,000 distinct events, each reused with new ids and times.
-    pool = [event_values(Event(**_event_fields(e))) for e in make_events(2_000, seed=77)]
+    # Stored rows (packed as the store packs them) of 2,000 distinct events, each reused with
+    # new ids and times.
+    pool = [sqlite_row(Event(**_event_fields(e))) for e in make_events(2_000, seed=77)]
     t0 = time.perf_counter()
     done = 0
     while done < n:
@@ -353,7 +355,7 @@ def prefilled_sqlite(n: int, cache: Path) -> Path:
                 end_time=start + 3000,
                 duration=3000.0,
             )
-            rows.append((key, *event_values(session)))
+            rows.append((key, *sqlite_row(session)))
             for _ in range(9):
                 v = pool[rng.randrange(len(pool))]
                 eid = str(uuid.UUID(int=rng.getrandbits(128), version=4))

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -43,6 +43,8 @@ class Server:
     OTLP/gRPC is off (`--grpc-port 0`: the default 4317 would collide between tests running
     at once) unless `grpc=True`, which gives it a free port of its own (`grpc_target`).
     """
+
+    running: ClassVar[set[Server]] = set()  # whose logs a failed test's report shows
 
     def __init__(
         self,
@@ -102,6 +104,7 @@ class Server:
             stderr=subprocess.STDOUT,
             env=env,
         )
+        Server.running.add(self)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -128,6 +131,7 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        Server.running.discard(self)
 
     def restart(self) -> None:
         self.stop()
@@ -141,6 +145,17 @@ class Server:
 
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30, **kwargs)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test's report ends with the log tail of every server running then: a 5xx or a
+    dropped connection in CI is explained by what the server said, not guessed at."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.failed:
+        for srv in list(Server.running):
+            report.sections.append((f"hivelog server log ({srv.db})", srv.log()))
 
 
 # ---- backends ------------------------------------------------------------------------------

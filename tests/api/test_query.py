@@ -234,3 +234,29 @@ def test_delete_session_removes_it_and_all_its_events(
     r = client.delete(f"/v1/sessions/{keep}")
     assert r.status_code == 200 and r.json()["success"] is True
     assert export(client, project) == []
+
+
+def test_children_of_a_page_of_many_sessions(client: httpx.Client, project: str) -> None:
+    """A page of events from many sessions gets each event's children from its own session
+    only: an event id named as parent in another session is not its child there."""
+    sessions = [uid() for _ in range(30)]
+    parents = {sid: uid() for sid in sessions}
+    kids = {sid: uid() for sid in sessions}
+    stray = uid()  # in the second session, naming the first session's chain as its parent
+    events: list[dict[str, object]] = []
+    for n, sid in enumerate(sessions):
+        events.append({"event_id": parents[sid], "session_id": sid, "event_type": "chain",
+                       "event_name": "c", "start_time": 2_000_000 + n, "duration": 5})  # fmt: skip
+        events.append({"event_id": kids[sid], "session_id": sid, "parent_id": parents[sid],
+                       "event_type": "tool", "event_name": "t", "start_time": 2_000_100 + n,
+                       "duration": 1})  # fmt: skip
+    events.append({"event_id": stray, "session_id": sessions[1], "parent_id": parents[sessions[0]],
+                   "event_type": "tool", "event_name": "t", "start_time": 2_000_200,
+                   "duration": 1})  # fmt: skip
+    post_ok(client, "/events/batch", {"project": project, "events": events})
+    found = export(client, project, {"field": "event_type", "operator": "is",
+                                     "value": "chain", "type": "string"}, limit=100)  # fmt: skip
+    by_id = {e["event_id"]: e for e in found}
+    assert len(by_id) == 30
+    for sid in sessions:
+        assert by_id[parents[sid]]["children_ids"] == [kids[sid]], sid

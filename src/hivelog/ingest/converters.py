@@ -3,7 +3,8 @@
 Turning spans into events is pure Python (attribute dialects, un-flattening, message shapes)
 and was the one serial stage of OTLP ingest: the event loop's thread spent most of its time
 there, sharing the GIL with the writer. A worker process does it instead and hands back the
-events msgpack-encoded, which the loop decodes in C at the speed of a REST batch. Small bodies
+events msgpack-encoded, which the loop decodes in C at the speed of a REST batch; bodies and
+answers go over a socket the event loop reads itself (`_Worker`). Small bodies
 (a span or two, as tracers send with batching off) are converted in place: a round trip to a
 worker would cost more than the work.
 """
@@ -11,10 +12,11 @@ worker would cost more than the work.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import collections
 import logging
 import multiprocessing
-from concurrent.futures.process import BrokenProcessPool
+import socket
+import struct
 
 import msgspec
 
@@ -71,36 +73,150 @@ def _convert_encoded(raw: bytes, as_json: bool, default_project: str) -> bytes:
         return _encode((1, {}, {}, 0, [], "a number in the request is outside 64 bits", "$"))
 
 
+class WorkerDied(Exception):
+    """A conversion worker process ended with requests in it."""
+
+
+_HEADER = struct.Struct("!Q")  # each frame: its length, then msgpack
+_encode_request = msgspec.msgpack.Encoder().encode
+_decode_request = msgspec.msgpack.Decoder(tuple[bytes, bool, str]).decode
+
+
+def _serve(sock: socket.socket, prices: str | None) -> None:
+    """A worker process: read (body, as JSON?, default project) frames from `sock` and answer
+    each with `_convert_encoded`'s, in order, until the server closes its end."""
+    _start_worker(prices)
+    incoming = sock.makefile("rb")
+    while True:
+        head = incoming.read(_HEADER.size)
+        if len(head) < _HEADER.size:
+            return
+        (size,) = _HEADER.unpack(head)
+        request = incoming.read(size)
+        if len(request) < size:
+            return
+        answer = _convert_encoded(*_decode_request(request))
+        sock.sendall(_HEADER.pack(len(answer)))
+        sock.sendall(answer)
+
+
+class _Worker:
+    """One worker process and the socket to it, driven by the event loop itself.
+
+    Requests are written to the socket as they come (the worker takes them in order) and
+    answers are read back by one task of the loop, each resolving the oldest waiting request.
+    A process pool (`concurrent.futures`) did the same through a feeder and a manager thread
+    and pickled every body: two more threads contending for the server's one GIL per request.
+    """
+
+    def __init__(self, prices: str | None) -> None:
+        ours, theirs = socket.socketpair()
+        context = multiprocessing.get_context("spawn")
+        self.process = context.Process(
+            target=_serve, args=(theirs, prices), name="hivelog-convert", daemon=True
+        )
+        self.process.start()
+        theirs.close()
+        self._sock = ours
+        self._waiting: collections.deque[asyncio.Future[bytes]] = collections.deque()
+        self._opening: asyncio.Future[asyncio.StreamWriter] | None = None
+        self._reading: asyncio.Task[None] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.alive = True
+
+    def load(self) -> int:
+        return len(self._waiting)
+
+    async def call(self, raw: bytes, as_json: bool, default_project: str) -> bytes:
+        """The worker's answer to one request (WorkerDied if it ends first)."""
+        if self._opening is None:
+            self.loop = asyncio.get_running_loop()
+            self._opening = asyncio.ensure_future(self._open())
+        writer = await asyncio.shield(self._opening)  # one opening, whoever is cancelled
+        if not self.alive:
+            raise WorkerDied
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        request = _encode_request((raw, as_json, default_project))
+        self._waiting.append(future)
+        writer.write(_HEADER.pack(len(request)))
+        writer.write(request)
+        await writer.drain()
+        return await future
+
+    async def _open(self) -> asyncio.StreamWriter:
+        reader, writer = await asyncio.open_connection(sock=self._sock)
+        self._reading = asyncio.create_task(self._read(reader))
+        return writer
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
+                answer = await reader.readexactly(size)
+                future = self._waiting.popleft()
+                if not future.done():  # its request may have been cancelled meanwhile
+                    future.set_result(answer)
+        except (asyncio.IncompleteReadError, ConnectionError, IndexError):
+            pass
+        self._fail_waiting()
+
+    def _fail_waiting(self) -> None:
+        self.alive = False
+        while self._waiting:
+            future = self._waiting.popleft()
+            if not future.done():
+                future.set_exception(WorkerDied())
+
+    def close(self) -> None:
+        self._fail_waiting()
+        if self._reading is not None:
+            self._reading.cancel()
+        opening = self._opening
+        if opening is not None and opening.done() and not opening.cancelled():
+            if opening.exception() is None:
+                opening.result().close()
+            else:
+                self._sock.close()
+        else:
+            self._sock.close()
+        self.process.join(timeout=1)  # it ends on end of input; one conversion at most
+        if self.process.is_alive():
+            self.process.terminate()
+
+
 class Converters:
-    """A pool of `processes` worker processes (0: convert everything in place), started on
-    first use and restarted if a worker dies."""
+    """`processes` worker processes (0: convert everything in place), started on first use
+    and restarted if one dies."""
 
     def __init__(self, processes: int, prices: str | None = None) -> None:
         self.processes = processes
         self.prices = prices  # the prices file (--prices): workers price calls with it too
-        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._workers: list[_Worker] = []
 
-    def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = concurrent.futures.ProcessPoolExecutor(
-                self.processes,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_worker,
-                initargs=(self.prices,),
-            )
-        return self._pool
+    def _worker(self) -> _Worker | None:
+        """The least busy live worker of this loop, starting one if fewer are running; None
+        when the workers serve another event loop (then the caller converts in place)."""
+        loop = asyncio.get_running_loop()
+        for worker in [w for w in self._workers if not w.alive]:
+            log.warning("a conversion worker died; restarting it")
+            worker.close()
+            self._workers.remove(worker)
+        if any(w.loop is not None and w.loop is not loop for w in self._workers):
+            return None
+        if len(self._workers) < self.processes and all(w.load() for w in self._workers):
+            self._workers.append(_Worker(self.prices))
+        return min(self._workers, key=_Worker.load)
 
     async def convert(self, raw: bytes, as_json: bool, default_project: str) -> Converted:
         if self.processes <= 0 or len(raw) < IN_PLACE_BYTES:
             return convert(raw, as_json, default_project)
-        loop = asyncio.get_running_loop()
+        worker = self._worker()
+        if worker is None:
+            return convert(raw, as_json, default_project)
         try:
-            encoded = await loop.run_in_executor(
-                self._executor(), _convert_encoded, raw, as_json, default_project
-            )
-        except BrokenProcessPool:
-            log.warning("a conversion worker died; converting in place and restarting the pool")
-            self.close()
+            encoded = await worker.call(raw, as_json, default_project)
+        except WorkerDied:
+            log.warning("a conversion worker died; converting in place")
             return convert(raw, as_json, default_project)
         failed, by_project, traces, rejected, reasons, message, where = _decode(encoded)
         if failed:
@@ -108,6 +224,6 @@ class Converters:
         return Converted(by_project=by_project, traces=traces, rejected=rejected, reasons=reasons)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        for worker in self._workers:
+            worker.close()
+        self._workers = []

@@ -21,6 +21,7 @@ from typing import Any
 from hivelog.errors import BadInput
 from hivelog.event import JSON_FIELDS
 from hivelog.normalize.times import to_ms
+from hivelog.store import packing
 from hivelog.store.base import EventQuery
 from hivelog.wire.rest import DateRange, EventFilterIn
 
@@ -118,6 +119,8 @@ class Dialect:
     json_exists: Callable[[str, Sequence[str]], str]
     contains: Callable[[str], str]  # expr contains the next parameter, case-insensitively
     mark: str = "?"
+    # A JSON column read as JSON text (SQLite stores inputs and outputs packed).
+    json_column: Callable[[str], str] = lambda c: c
     # A column compared with a value of the other kind (a text column with a number, a number
     # column with text); as is where the backend converts by itself.
     number_column: Callable[[str], str] = lambda c: c
@@ -136,6 +139,7 @@ def _sqlite_text(column: str, segments: Sequence[str]) -> str:
 
 
 SQLITE = Dialect(
+    json_column=packing.sql_text,
     json_text=_sqlite_text,
     json_number=_sqlite_text,
     json_exists=lambda c, s: f"json_type({c}, '{_sqlite_path(s)}') IS NOT NULL",
@@ -280,10 +284,11 @@ def _compile_one(f: EventFilterIn, where: str, d: Dialect, params: list[Any]) ->
     column, path = _field(f.field, f"{where}.field")
     kind = _kind(f, op)
     is_json = bool(path) or column in JSON_FIELDS or column == "children_ids"
+    source = d.json_column(column) if is_json else column
 
     if op in ("exists", "not exists"):
         if path:
-            expr = d.json_exists(column, path)
+            expr = d.json_exists(source, path)
             return expr if op == "exists" else f"NOT ({expr})"
         return f"{column} IS {'NOT ' if op == 'exists' else ''}NULL"
 
@@ -296,13 +301,13 @@ def _compile_one(f: EventFilterIn, where: str, d: Dialect, params: list[Any]) ->
         )
     numeric = kind in ("number", "datetime", "boolean") or op in ("greater than", "less than")
     if is_json and path:
-        expr = d.json_number(column, path) if numeric else d.json_text(column, path)
+        expr = d.json_number(source, path) if numeric else d.json_text(source, path)
     elif numeric and column not in NUMBER_COLUMNS:
         expr = d.number_column(column)
     elif not numeric and column in NUMBER_COLUMNS:
         expr = d.text_column(column)
     else:
-        expr = column
+        expr = source
 
     if op in ("contains", "not contains"):
         params.append(str(f.value))

@@ -265,7 +265,9 @@ def read_event_chunks(
         query = compile_query(
             store.dialect, filters, bounds, chunk + len(at_edge), 1, newest_first=newest_first
         )
-        found, _ = store.query_events(project, dataclasses.replace(query, search=search))
+        found, _ = store.query_events(
+            project, dataclasses.replace(query, search=search, count=False)
+        )
         fresh = [e for e in found if not (e.start_time == edge and e.event_id in at_edge)]
         if not fresh:
             return

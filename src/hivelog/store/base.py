@@ -208,6 +208,10 @@ class EventQuery:
     search: str | None = None
     # Sort by this column (one of SORTABLE) instead of start time; `newest_first` = descending.
     order_by: str | None = None
+    # False: the caller does not want the total of every match (a keyset read such as a
+    # download, which would otherwise count the whole result once per chunk); the total
+    # returned is then the number of events on the page.
+    count: bool = True
 
 
 SORTABLE: tuple[str, ...] = ("start_time", "end_time", "duration", "event_name", "event_type")

@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+from hivelog.store import packing
 from hivelog.store.base import Store
 
 log = logging.getLogger("hivelog.retention")
@@ -36,6 +37,7 @@ def expire_sqlite(path: str, before_ms: int, chunk: int = 100) -> int:
     conn = sqlite3.connect(Path(path).expanduser(), isolation_level=None, timeout=10.0)
     try:
         conn.execute("PRAGMA busy_timeout = 10000")
+        packing.register(conn)  # the search index's delete trigger reads packed text
         conn.execute("BEGIN IMMEDIATE")
         try:
             removed = _expire_sqlite_sessions(conn, before_ms, chunk)

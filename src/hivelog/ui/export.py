@@ -51,7 +51,7 @@ def _events_query(s: Store, view: View, page: int) -> EventQuery:
     query = compile_query(
         s.dialect, view.filters, view.date_range(), CHUNK, page, newest_first=view.desc
     )
-    return dataclasses.replace(query, search=view.q or None, order_by=view.sort)
+    return dataclasses.replace(query, search=view.q or None, order_by=view.sort, count=False)
 
 
 def _events(s: Store, project: Project, view: View) -> Iterator[list[AnyEvent]]:

@@ -183,16 +183,19 @@ class Reads(ClickHouseBase):
             where,
             [*params, query.limit, query.offset],
             f"ORDER BY {column} {direction}, seq {direction} LIMIT ? OFFSET ?",
-            counted=True,
+            counted=query.count,
         )
-        if rows:  # the count of every match came with the page (a window over the matches)
+        if not query.count:
+            events = [row_to_event(r) for r in rows]
+            total = len(events)
+        elif rows:  # the count of every match came with the page (a window over the matches)
+            events = [row_to_event(r[:-1]) for r in rows]
             total = int(rows[0][-1])
         else:
             count = self._read(
                 f"SELECT count() FROM {events_of(project.key)} WHERE {where}", params
             )
-            total = int(count[0][0]) if count else 0
-        events = [row_to_event(r[:-1]) for r in rows]
+            events, total = [], int(count[0][0]) if count else 0
         self._add_children(project, events)
         return events, total
 

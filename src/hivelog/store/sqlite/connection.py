@@ -20,14 +20,15 @@ from typing import Any
 
 from hivelog.errors import QueryTimeout
 from hivelog.query.filters import scoped_where
-from hivelog.store import migrations
+from hivelog.store import migrations, packing
 from hivelog.store.base import EventQuery, Project
 from hivelog.store.fairness import ProjectSlots
 from hivelog.store.rows import EVENT_COLUMNS
 from hivelog.store.sqlite import search
 from hivelog.store.sqlite.search import search_sql
 
-SELECT = ", ".join(EVENT_COLUMNS)
+# Every SELECT of whole events: packed columns read back as JSON text (store/packing.py).
+SELECT = ", ".join(packing.sql_text(c) for c in EVENT_COLUMNS)
 _CHUNK = 500  # ids per IN (...) list
 _CHECKPOINT_SECONDS = 0.5  # how often the WAL is copied into the database
 # Reads of one project at once (`fairness.ProjectSlots`): reads run on the server's threads.
@@ -85,6 +86,8 @@ class SqliteBase:
         conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer thread does it
         conn.execute("PRAGMA journal_size_limit = 67108864")  # WAL shrinks back after a burst
         conn.execute("PRAGMA busy_timeout = 10000")
+        packing.register(conn)
+        search.register(conn)
         self._writer = conn
         self.migrate()
         self._start_checkpointer()
@@ -166,6 +169,7 @@ class SqliteBase:
             conn.execute("PRAGMA busy_timeout = 10000")
             conn.set_progress_handler(self._past_deadline, _PROGRESS_STEPS)
             search.register(conn)
+            packing.register(conn)
             self._local.conn = conn
             with self._readers_lock:
                 self._readers.append(conn)

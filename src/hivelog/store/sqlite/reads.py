@@ -82,8 +82,12 @@ class SqliteReads(SqliteBase):
             f"SELECT {SELECT} FROM events WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
             (*params, query.limit, query.offset),
         ).fetchall()
-        total = conn.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone()[0]
         events = [row_to_event(r) for r in rows]
+        total = (
+            conn.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone()[0]
+            if query.count
+            else len(events)
+        )
         self._add_children(conn, project, events)
         return events, total
 

@@ -4,7 +4,8 @@ The FTS5 index holds trigrams without positions (`detail=none`: a sixth of the s
 trigram index, and faster to fill), so it only narrows the rows down: a row whose inputs or
 outputs hold every trigram of every word. Each candidate is then confirmed by a direct,
 case-folded substring test (`ulower`, Python's Unicode lowercase, registered on each read
-connection), which keeps results exact. Rows above the index's mark (not indexed yet) are all
+connection), which keeps results exact. Rows above the index's mark (not indexed yet) and rows
+whose text changed since they were indexed (`search_stale`, not re-indexed yet) are all
 candidates; words under three characters (common in Chinese and Japanese) have no trigram and
 are confirmed directly.
 """
@@ -15,7 +16,7 @@ import sqlite3
 from typing import Any
 
 _TRIGRAM = 3  # the FTS5 trigram tokenizer indexes runs of 3 characters
-_CONTAINS = "(instr(ulower(inputs), ?) > 0 OR instr(ulower(outputs), ?) > 0)"
+_CONTAINS = "(instr(ulower(unpack(inputs)), ?) > 0 OR instr(ulower(unpack(outputs)), ?) > 0)"
 
 
 def _ulower(text: str | None) -> str | None:
@@ -43,7 +44,8 @@ def search_sql(text: str) -> tuple[str, list[Any]]:
     if grams:
         clauses.append(
             "seq IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ? UNION ALL "
-            "SELECT seq FROM events WHERE seq > (SELECT indexed_seq FROM search_state))"
+            "SELECT seq FROM events WHERE seq > (SELECT indexed_seq FROM search_state) "
+            "UNION ALL SELECT seq FROM search_stale)"
         )
         params.append(" AND ".join(dict.fromkeys(grams)))
     for w in words:

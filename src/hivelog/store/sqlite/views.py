@@ -33,12 +33,28 @@ class SqliteViews(SqliteBase):
     _index_slice = 64  # rows per slice of background indexing; adapts to the measured cost
 
     def background_work(self) -> bool:
-        """Index the next slice of new rows for search (writer thread, when no write waits).
+        """Index the next slice for search (writer thread, when no write waits): indexed rows
+        whose text changed since (`search_stale`, migration m0008) first, then new rows.
 
         A slice aims at ~10 ms so a write arriving meanwhile waits little; its size adapts to
         the measured cost per row. Returns True while rows are left to index.
         """
         conn = self._conn_w()
+        stale = conn.execute(
+            "SELECT max(seq), count(*) FROM (SELECT seq FROM search_stale ORDER BY seq LIMIT ?)",
+            (self._index_slice,),
+        ).fetchone()
+        if stale[0] is not None:
+            # The rows as they are now; their old text left the index when they changed.
+            return self._index_slice_of(
+                stale[1],
+                "INSERT INTO events_fts (rowid, inputs, outputs) "
+                "SELECT seq, unpack(inputs), unpack(outputs) "
+                "FROM events WHERE seq IN (SELECT seq FROM search_stale WHERE seq <= ?1) "
+                "AND (inputs IS NOT NULL OR outputs IS NOT NULL)",
+                "DELETE FROM search_stale WHERE seq <= ?1",
+                (stale[0],),
+            )
         (mark,) = conn.execute("SELECT indexed_seq FROM search_state").fetchone()
         last = conn.execute(
             "SELECT max(seq) FROM (SELECT seq FROM events WHERE seq > ? ORDER BY seq LIMIT ?)",
@@ -46,26 +62,35 @@ class SqliteViews(SqliteBase):
         ).fetchone()
         if last[0] is None:
             return False
+        return self._index_slice_of(
+            max(1, last[0] - mark),
+            "INSERT INTO events_fts (rowid, inputs, outputs) "
+            "SELECT seq, unpack(inputs), unpack(outputs) "
+            "FROM events WHERE seq > ?2 AND seq <= ?1 "
+            "AND (inputs IS NOT NULL OR outputs IS NOT NULL)",
+            "UPDATE search_state SET indexed_seq = ?1",
+            (last[0], mark),
+        )
+
+    def _index_slice_of(self, rows: int, index: str, done: str, params: tuple[int, ...]) -> bool:
+        """Run one slice (`index`, then `done`, which records how far it got) in its own
+        transaction, and size the next slice after its cost per row."""
+        conn = self._conn_w()
         started = time.perf_counter()
-        # The index is derived data and its mark moves in the same transaction, so its
-        # commits need no fsync of their own: the next durable commit carries them.
+        # The index is derived data and its progress is recorded in the same transaction, so
+        # its commits need no fsync of their own: the next durable commit carries them.
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute(
-                "INSERT INTO events_fts (rowid, inputs, outputs) SELECT seq, inputs, outputs "
-                "FROM events WHERE seq > ? AND seq <= ? "
-                "AND (inputs IS NOT NULL OR outputs IS NOT NULL)",
-                (mark, last[0]),
-            )
-            conn.execute("UPDATE search_state SET indexed_seq = ?", (last[0],))
+            conn.execute(index, params)
+            conn.execute(done, params[:1])
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         finally:
             conn.execute("PRAGMA synchronous = FULL")
-        per_row = (time.perf_counter() - started) / max(1, last[0] - mark)
+        per_row = (time.perf_counter() - started) / max(1, rows)
         self._index_slice = max(8, min(4000, int(_SLICE_SECONDS / max(per_row, 1e-6))))
         return True
 
@@ -211,7 +236,7 @@ _SESSION_PREVIEWS = (
     "json_each(:outs)), picked AS (SELECT sid, "
     f"{_PICK.format(ids='ins', field='inputs', order='ASC')} AS first_in, "
     f"{_PICK.format(ids='outs', field='outputs', order='DESC')} AS last_out FROM ids) "
-    "SELECT sid, i.inputs, i.event_type, o.outputs FROM picked "
+    "SELECT sid, unpack(i.inputs), i.event_type, unpack(o.outputs) FROM picked "
     "LEFT JOIN events AS i ON i.seq = first_in LEFT JOIN events AS o ON o.seq = last_out"
 )
 _WEEK_MS, _MONDAY_MS = 7 * 86_400_000, 4 * 86_400_000  # 1970-01-05 was a Monday

@@ -11,6 +11,7 @@ import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 
@@ -25,6 +26,7 @@ from hivelog.store.base import (
     WriteEvents,
     merge_runs,
 )
+from hivelog.store.packing import PACKED, pack
 from hivelog.store.rows import (
     INSERT_COLUMNS,
     event_values,
@@ -69,10 +71,20 @@ _WRITE_BACK = (
 _PARK = "INSERT INTO pending_updates (project, event_id, body, received_at) VALUES (?, ?, ?, ?)"
 _encode_update = msgspec.json.Encoder().encode
 _decode_update = msgspec.json.Decoder(EventUpdate).decode
+_PACKED_AT = tuple(INSERT_COLUMNS.index(c) for c in PACKED)
+
+
+def sqlite_row(event: Event, placeholder: int = 0) -> tuple[Any, ...]:
+    """The INSERT_COLUMNS values of one event as SQLite stores them: inputs and outputs
+    packed (store/packing.py)."""
+    values = list(event_values(event, placeholder))
+    for at in _PACKED_AT:
+        values[at] = pack(values[at])
+    return tuple(values)
 
 
 class SqliteWrites(SqliteTraces):
-    encode_row = staticmethod(event_values)  # bound as parameters of one INSERT
+    encode_row = staticmethod(sqlite_row)  # bound as parameters of one INSERT
     writers = 1  # SQLite has one writer at a time
 
     def write(self, jobs: Sequence[Job]) -> list[JobResult]:
@@ -90,7 +102,7 @@ class SqliteWrites(SqliteTraces):
         results: list[JobResult] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
-            runs = [(j, 1) for j in jobs] if isolate else merge_runs(jobs, event_values)
+            runs = [(j, 1) for j in jobs] if isolate else merge_runs(jobs, sqlite_row)
             for job, covers in runs:
                 project = self._project_for_write(conn, job.project) if job.project else None
                 if not isolate:
@@ -137,18 +149,24 @@ class SqliteWrites(SqliteTraces):
         key = project.key
         mapping, moves = self._link_traces(conn, project, job)
         names = relink_job(job, mapping)
-        conn.executemany(_INSERT_EVENT, [(key, *row) for row in job.event_rows(event_values)])
         placeholders = placeholder_sessions(job.events, names)
+        pending = self._pending(
+            conn, project, list({e.event_id for e in job.events} | placeholders.keys())
+        )
+        rows = job.event_rows(sqlite_row)
+        if pending:
+            rows = self._fold_before_insert(conn, project, job.events, rows, pending)
+        conn.executemany(_INSERT_EVENT, [(key, *row) for row in rows])
         if placeholders:
             conn.executemany(
                 _INSERT_PLACEHOLDER,
                 [
-                    (key, *event_values(p, placeholder=1), key, child_id, p.session_id)
+                    (key, *sqlite_row(p, placeholder=1), key, child_id, p.session_id)
                     for p, child_id in placeholders.values()
                 ],
             )
-        ids = list({e.event_id for e in job.events} | placeholders.keys())
-        self._fold_pending(conn, project, ids)
+        if pending:
+            self._fold_stored(conn, project, pending)
         move_traces(
             job.traces,
             mapping,
@@ -157,8 +175,10 @@ class SqliteWrites(SqliteTraces):
             lambda trace, left, session: self._move_out(conn, project, trace, left, session),
         )
 
-    def _fold_pending(self, conn: sqlite3.Connection, project: Project, ids: list[str]) -> None:
-        """Apply updates that arrived before their event; drop them once the event is real."""
+    def _pending(
+        self, conn: sqlite3.Connection, project: Project, ids: list[str]
+    ) -> dict[str, list[tuple[int, str]]]:
+        """Updates parked for `ids` (in this project or none), oldest first, by event id."""
         pending: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for chunk in chunks(ids):
             for seq, event_id, body in conn.execute(
@@ -168,6 +188,55 @@ class SqliteWrites(SqliteTraces):
                 (project.key, *chunk),
             ):
                 pending[event_id].append((seq, body))
+        return pending
+
+    def _fold_before_insert(
+        self,
+        conn: sqlite3.Connection,
+        project: Project,
+        events: list[Event],
+        rows: list[Any],
+        pending: dict[str, list[tuple[int, str]]],
+    ) -> list[Any]:
+        """The rows to insert with the updates parked for them folded in, so each such event
+        is written once instead of inserted, read back, folded and written again. Only for an
+        event the INSERT will store: new, or replacing a placeholder (which keeps its parked
+        updates for the real event), and only its first occurrence in the job (a repeat is an
+        ignored resend). Their parked updates are dropped from `pending` and from the table;
+        the caller folds the rest (placeholders, events stored before) into what is stored."""
+        wanted = [e.event_id for e in events if e.event_id in pending]
+        real: set[str] = set()
+        for chunk in chunks(list(dict.fromkeys(wanted))):
+            real.update(
+                event_id
+                for (event_id,) in conn.execute(
+                    f"SELECT event_id FROM events WHERE project = ? AND placeholder = 0 "
+                    f"AND event_id IN ({marks(len(chunk))})",
+                    (project.key, *chunk),
+                )
+            )
+        out = list(rows)
+        folded_seqs: list[tuple[int]] = []
+        for i, e in enumerate(events):
+            items = pending.get(e.event_id)
+            if items is None or e.event_id in real:
+                continue
+            # the caller's event stays as sent: a replayed job folds again from it
+            folded = msgspec.structs.replace(e, metadata=dict(e.metadata))
+            for _, body in items:
+                apply_update(folded, _decode_update(body))
+            out[i] = sqlite_row(folded)
+            del pending[e.event_id]
+            real.add(e.event_id)  # stored once this job is in; a repeat is a resend
+            folded_seqs.extend((seq,) for seq, _ in items)
+        conn.executemany("DELETE FROM pending_updates WHERE seq = ?", folded_seqs)
+        return out
+
+    def _fold_stored(
+        self, conn: sqlite3.Connection, project: Project, pending: dict[str, list[tuple[int, str]]]
+    ) -> None:
+        """Apply updates that arrived before their event onto it as stored; drop them once
+        the event is real (a placeholder keeps them for the real event)."""
         for event_id, items in pending.items():
             found = self._load_for_update(conn, project, event_id)
             if found is None:
@@ -243,8 +312,8 @@ class SqliteWrites(SqliteTraces):
             (
                 to_json(e.children_ids),
                 to_json(e.config),
-                to_json(e.inputs),
-                to_json(e.outputs),
+                pack(to_json(e.inputs)),
+                pack(to_json(e.outputs)),
                 to_json(e.metadata),
                 to_json(e.feedback),
                 to_json(e.metrics),

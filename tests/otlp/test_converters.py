@@ -1,0 +1,114 @@
+"""A conversion worker process gives exactly what converting in place gives, and a worker
+that dies costs no request: it is converted in place and the next one starts a new worker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import msgspec
+import pytest
+
+from hivelog.errors import BadInput
+from hivelog.ingest.converters import IN_PLACE_BYTES, Converters, convert
+from hivelog.normalize.otlp import Converted
+from tests.otlp.otlp_helpers import json_attrs, new_span, new_trace, pb_request, pb_span
+
+TEXTS = ("東京の天気は晴れです。", "Съешь же ещё этих булок.", "plain ascii", "模型返回了答案")
+
+
+def genai_body(n: int = 120) -> bytes:
+    """GenAI model spans under chain roots, several traces, one span without an id, numbers
+    of every kind: over IN_PLACE_BYTES, so a worker converts it."""
+    spans = []
+    for t in range(n // 10):
+        trace = new_trace()
+        root = new_span()
+        spans.append(pb_span(trace, root, "agent run", {"session.id": f"s-{t % 3}"}))
+        for i in range(9):
+            history = [{"role": "user", "parts": [{"type": "text", "content": TEXTS[i % 4]}]}]
+            attrs = {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": "openai",
+                "gen_ai.request.model": "gpt-4o-mini",
+                "gen_ai.request.temperature": 0.25 * i,
+                "gen_ai.usage.input_tokens": 10 * i + 1,
+                "gen_ai.usage.output_tokens": 2**40 + i,
+                "gen_ai.input.messages": json.dumps(history, ensure_ascii=False),
+                "app.flags": [True, False],
+            }
+            spans.append(pb_span(trace, new_span(), f"chat {i}", attrs, parent=root))
+    spans.append(pb_span(new_trace(), "0" * 16, "no span id"))
+    return pb_request(spans, {"service.name": "tests", "deployment.environment": "ci"})
+
+
+def json_body() -> bytes:
+    trace = new_trace()
+    spans = [
+        {
+            "traceId": trace,
+            "spanId": new_span(),
+            "name": f"json {i}",
+            "startTimeUnixNano": str(1_700_000_000_000_000_000 + i),
+            "endTimeUnixNano": "1700000000005000000",
+            "attributes": json_attrs({"input.value": TEXTS[i % 4] * 20, "n": i}),
+        }
+        for i in range(60)
+    ]
+    body = {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+def encoded(converted: Converted) -> bytes:
+    return msgspec.json.encode(converted)
+
+
+def test_worker_and_in_place_give_the_same_bytes() -> None:
+    cases = [(genai_body(), False), (json_body(), True)]
+    assert all(len(raw) >= IN_PLACE_BYTES for raw, _ in cases)
+
+    async def run() -> None:
+        converters = Converters(1)
+        try:
+            for raw, as_json in cases:
+                by_worker = await converters.convert(raw, as_json, "default")
+                assert converters._workers, "the body was meant for a worker"
+                assert encoded(by_worker) == encoded(convert(raw, as_json, "default"))
+            garbage = b"\xff\xff\xff\xff garbage \x00\x01" * 2000
+            with pytest.raises(BadInput) as in_place:
+                convert(garbage, False, "default")
+            with pytest.raises(BadInput) as by_worker_error:
+                await converters.convert(garbage, False, "default")
+            assert (by_worker_error.value.message, by_worker_error.value.where) == (
+                in_place.value.message,
+                in_place.value.where,
+            )
+        finally:
+            converters.close()
+
+    asyncio.run(run())
+
+
+def test_a_dead_worker_costs_no_request() -> None:
+    raw = genai_body()
+    expected = encoded(convert(raw, False, "default"))
+
+    async def run() -> None:
+        converters = Converters(1)
+        try:
+            assert encoded(await converters.convert(raw, False, "default")) == expected
+            (worker,) = converters._workers
+            pending = [
+                asyncio.ensure_future(converters.convert(raw, False, "default")) for _ in range(3)
+            ]
+            await asyncio.sleep(0)  # the requests are written to the worker
+            worker.process.kill()
+            for result in await asyncio.gather(*pending):
+                assert encoded(result) == expected  # converted in place instead
+            assert encoded(await converters.convert(raw, False, "default")) == expected
+            (restarted,) = converters._workers
+            assert restarted is not worker and restarted.process.is_alive()
+        finally:
+            converters.close()
+
+    asyncio.run(run())
