@@ -124,7 +124,9 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         retention = Retention(store, settings.retention_days) if settings.retention_days else None
         if retention is not None:
             retention.start()
-        converters = Converters(settings.convert_processes, settings.prices)
+        converters = Converters(
+            settings.convert_processes, settings.prices, limits, store.encode_row
+        )
         otlp_grpc = None
         if settings.grpc_port:
             from hivelog.grpc_server import OtlpGrpc  # grpcio loads only when it is used

@@ -11,7 +11,9 @@ import pytest
 
 from hivelog.errors import BadInput
 from hivelog.ingest.converters import IN_PLACE_BYTES, Converters, convert
+from hivelog.ingest.limits import Limits
 from hivelog.normalize.otlp import Converted
+from hivelog.store.sqlite.writes import sqlite_row
 from tests.otlp.otlp_helpers import json_attrs, new_span, new_trace, pb_request, pb_span
 
 TEXTS = ("東京の天気は晴れです。", "Съешь же ещё этих булок.", "plain ascii", "模型返回了答案")
@@ -108,6 +110,37 @@ def test_a_dead_worker_costs_no_request() -> None:
             assert encoded(await converters.convert(raw, False, "default")) == expected
             (restarted,) = converters._workers
             assert restarted is not worker and restarted.process.is_alive()
+        finally:
+            converters.close()
+
+    asyncio.run(run())
+
+
+def test_worker_rows_are_the_rows_the_server_would_encode() -> None:
+    """With the writer's limits and the store's encoder, a worker sends each project's rows
+    too: those `sqlite_row` makes of the events converted in place; a project with
+    something the limits would change (a NaN, a string past the field limit) gets none, and
+    the writer encodes it after its limits as before."""
+    limits = Limits(max_batch_events=10_000, max_field_bytes=4096, max_json_depth=64)
+    odd = pb_request(
+        [pb_span(new_trace(), new_span(), f"odd {i}", {"x": float("nan"), "t": "y" * 5000})
+         for i in range(20)],
+        {"service.name": "tests", "honeyhive.project": "odd"},
+    )  # fmt: skip
+    body = genai_body()
+
+    async def run() -> None:
+        converters = Converters(1, None, limits, sqlite_row)
+        try:
+            got = await converters.convert(body, False, "default")
+            expected = convert(body, False, "default")
+            assert got.rows.keys() == expected.by_project.keys()
+            for project, events in expected.by_project.items():
+                assert got.rows[project] == [sqlite_row(e) for e in events]
+            assert got.encoded_by is sqlite_row and got.checked_by == limits
+            assert len(odd) >= IN_PLACE_BYTES
+            refused = await converters.convert(odd, False, "default")
+            assert "odd" in refused.by_project and "odd" not in refused.rows
         finally:
             converters.close()
 

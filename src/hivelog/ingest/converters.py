@@ -17,11 +17,14 @@ import logging
 import multiprocessing
 import socket
 import struct
+from collections.abc import Callable
+from typing import Any
 
 import msgspec
 
 from hivelog.errors import BadInput
 from hivelog.event import Event, TraceLink
+from hivelog.ingest.limits import Limits
 from hivelog.normalize.cost import configure as configure_prices
 from hivelog.normalize.logs import logs_to_updates
 from hivelog.normalize.otlp import Converted, spans_to_events
@@ -32,7 +35,14 @@ log = logging.getLogger("hivelog.converters")
 IN_PLACE_BYTES = 16 * 1024  # bodies smaller than this are converted on the event loop
 _encode = msgspec.msgpack.Encoder().encode
 _Result = tuple[
-    int, dict[str, list[Event]], dict[str, dict[str, TraceLink]], int, list[str], str, str | None
+    int,
+    dict[str, list[Event]],
+    dict[str, dict[str, TraceLink]],
+    int,
+    list[str],
+    str,
+    str | None,
+    dict[str, list[Any]],
 ]
 _decode = msgspec.msgpack.Decoder(_Result).decode
 
@@ -61,16 +71,31 @@ def _start_worker(prices: str | None) -> None:
     tune_gc()
 
 
-def _convert_encoded(raw: bytes, as_json: bool, default_project: str) -> bytes:
-    """`convert` in a worker: the outcome as msgpack, a BadInput as its message and place."""
+def _convert_encoded(
+    raw: bytes,
+    as_json: bool,
+    default_project: str,
+    limits: Limits | None = None,
+    encode_row: Callable[[Event], Any] | None = None,
+) -> bytes:
+    """`convert` in a worker: the outcome as msgpack, a BadInput as its message and place.
+
+    With the server's `limits` and its store's `encode_row`, the events of each project the
+    limits leave unchanged come with their rows too: the JSON encoding and the limits' walk
+    of every field are then done here, beside the event loop, not on it."""
     try:
         c = convert(raw, as_json, default_project)
     except BadInput as error:
-        return _encode((1, {}, {}, 0, [], error.message, error.where))
+        return _encode((1, {}, {}, 0, [], error.message, error.where, {}))
+    rows: dict[str, list[Any]] = {}
     try:
-        return _encode((0, c.by_project, c.traces, c.rejected, c.reasons, "", None))
+        if limits is not None and encode_row is not None:
+            for project, events in c.by_project.items():
+                if limits.unchanged(events, len(raw)):
+                    rows[project] = [encode_row(e) for e in events]
+        return _encode((0, c.by_project, c.traces, c.rejected, c.reasons, "", None, rows))
     except OverflowError:  # an integer past 64 bits that no earlier stage turned into a float
-        return _encode((1, {}, {}, 0, [], "a number in the request is outside 64 bits", "$"))
+        return _encode((1, {}, {}, 0, [], "a number in the request is outside 64 bits", "$", {}))
 
 
 class WorkerDied(Exception):
@@ -82,7 +107,12 @@ _encode_request = msgspec.msgpack.Encoder().encode
 _decode_request = msgspec.msgpack.Decoder(tuple[bytes, bool, str]).decode
 
 
-def _serve(sock: socket.socket, prices: str | None) -> None:
+def _serve(
+    sock: socket.socket,
+    prices: str | None,
+    limits: Limits | None,
+    encode_row: Callable[[Event], Any] | None,
+) -> None:
     """A worker process: read (body, as JSON?, default project) frames from `sock` and answer
     each with `_convert_encoded`'s, in order, until the server closes its end."""
     _start_worker(prices)
@@ -95,7 +125,7 @@ def _serve(sock: socket.socket, prices: str | None) -> None:
         request = incoming.read(size)
         if len(request) < size:
             return
-        answer = _convert_encoded(*_decode_request(request))
+        answer = _convert_encoded(*_decode_request(request), limits, encode_row)
         sock.sendall(_HEADER.pack(len(answer)))
         sock.sendall(answer)
 
@@ -109,11 +139,19 @@ class _Worker:
     and pickled every body: two more threads contending for the server's one GIL per request.
     """
 
-    def __init__(self, prices: str | None) -> None:
+    def __init__(
+        self,
+        prices: str | None,
+        limits: Limits | None,
+        encode_row: Callable[[Event], Any] | None,
+    ) -> None:
         ours, theirs = socket.socketpair()
         context = multiprocessing.get_context("spawn")
         self.process = context.Process(
-            target=_serve, args=(theirs, prices), name="hivelog-convert", daemon=True
+            target=_serve,
+            args=(theirs, prices, limits, encode_row),
+            name="hivelog-convert",
+            daemon=True,
         )
         self.process.start()
         theirs.close()
@@ -188,9 +226,18 @@ class Converters:
     """`processes` worker processes (0: convert everything in place), started on first use
     and restarted if one dies."""
 
-    def __init__(self, processes: int, prices: str | None = None) -> None:
+    def __init__(
+        self,
+        processes: int,
+        prices: str | None = None,
+        limits: Limits | None = None,
+        encode_row: Callable[[Event], Any] | None = None,
+    ) -> None:
         self.processes = processes
         self.prices = prices  # the prices file (--prices): workers price calls with it too
+        # the writer's limits and the store's row encoder: workers encode rows with them
+        self.limits = limits
+        self.encode_row = encode_row
         self._workers: list[_Worker] = []
 
     def _worker(self) -> _Worker | None:
@@ -204,7 +251,7 @@ class Converters:
         if any(w.loop is not None and w.loop is not loop for w in self._workers):
             return None
         if len(self._workers) < self.processes and all(w.load() for w in self._workers):
-            self._workers.append(_Worker(self.prices))
+            self._workers.append(_Worker(self.prices, self.limits, self.encode_row))
         return min(self._workers, key=_Worker.load)
 
     async def convert(self, raw: bytes, as_json: bool, default_project: str) -> Converted:
@@ -218,10 +265,20 @@ class Converters:
         except WorkerDied:
             log.warning("a conversion worker died; converting in place")
             return convert(raw, as_json, default_project)
-        failed, by_project, traces, rejected, reasons, message, where = _decode(encoded)
+        failed, by_project, traces, rejected, reasons, message, where, rows = _decode(encoded)
         if failed:
             raise BadInput(message, where)
-        return Converted(by_project=by_project, traces=traces, rejected=rejected, reasons=reasons)
+        for project, encoded_rows in rows.items():  # msgpack gives a tuple back as a list
+            rows[project] = [tuple(r) if type(r) is list else r for r in encoded_rows]
+        return Converted(
+            by_project=by_project,
+            traces=traces,
+            rejected=rejected,
+            reasons=reasons,
+            rows=rows,
+            encoded_by=self.encode_row if rows else None,
+            checked_by=self.limits if rows else None,
+        )
 
     def close(self) -> None:
         for worker in self._workers:

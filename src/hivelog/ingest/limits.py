@@ -77,7 +77,9 @@ class Limits:
         _check_id(job.project, "project", "$.project")
         max_str = self.max_field_bytes // 4 if nbytes > self.max_field_bytes else -1
         walker = _Walker(self.max_json_depth, self.max_field_bytes)
-        for i, event in enumerate(job.events):
+        # events a conversion worker found `unchanged` by these limits: nothing to look at
+        events = job.events if job.checked_by != self else []
+        for i, event in enumerate(events):
             if _odd_scalars(event):
                 _check_event(event, f"$.events[{i}]")
             if _suspect([getattr(event, n) for n in JSON_FIELDS], self.max_json_depth, max_str) or (
@@ -93,6 +95,24 @@ class Limits:
                 max_str >= 0 and len(update.error or "") > max_str
             ):
                 walker.update(update, where)
+
+    def unchanged(self, events: list[Event], nbytes: int) -> bool:
+        """Would `apply` leave every one of `events` as it is (nothing refused, cut, clamped
+        or rewritten)? Asked by a conversion worker, with the size of the whole body (at least
+        any job's share of it, so at least as strict as `apply` will be), before it encodes
+        rows that `apply` then need not walk again (`WriteEvents.checked_by`)."""
+        max_str = self.max_field_bytes // 4 if nbytes > self.max_field_bytes else -1
+        for event in events:
+            if (
+                _odd_scalars(event)
+                or _suspect([getattr(event, n) for n in JSON_FIELDS], self.max_json_depth, max_str)
+                or (
+                    max_str >= 0
+                    and len(event.event_name) + len(event.error or "") + len(event.source) > max_str
+                )
+            ):
+                return False
+        return True
 
 
 _ID_CHARS = MAX_ID_BYTES // 4  # an id of at most this many characters cannot be over

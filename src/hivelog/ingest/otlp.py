@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsPartialSuccess,
@@ -61,6 +61,22 @@ def _by_project(named: dict[str, list[T]], resolve: Callable[[str], str]) -> dic
     return out
 
 
+def _rows_by_project(converted: Converted, resolve: Callable[[str], str]) -> dict[str, list[Any]]:
+    """The worker's rows, merged as `_by_project` merges the events (same order), for the
+    projects whose every named part came with rows."""
+    out: dict[str, list[Any]] = {}
+    without: set[str] = set()
+    for name in converted.by_project:
+        project = resolve(name)
+        found = converted.rows.get(name)
+        if found is None or project in without:
+            without.add(project)
+            out.pop(project, None)
+        else:
+            out.setdefault(project, []).extend(found)
+    return out
+
+
 async def store_converted(
     writer: Writer, resolve: Callable[[str], str], converted: Converted, nbytes: int
 ) -> None:
@@ -72,7 +88,20 @@ async def store_converted(
     traces: dict[str, dict[str, TraceLink]] = {}
     for name, links in converted.traces.items():
         merge_links(traces.setdefault(resolve(name), {}), links)
-    writes = [WriteEvents(project=p, events=e, traces=traces.get(p, {})) for p, e in events.items()]
+    rows = _rows_by_project(converted, resolve)
+    writes = [
+        WriteEvents(project=p, events=e, traces=traces.get(p, {}))
+        if p not in rows
+        else WriteEvents(
+            project=p,
+            events=e,
+            traces=traces.get(p, {}),
+            rows=rows[p],
+            encoded_by=converted.encoded_by,
+            checked_by=converted.checked_by,
+        )
+        for p, e in events.items()
+    ]
     writes += [WriteEvents(project=p, updates=u) for p, u in updates.items()]
     total = sum(job.size() for job in writes) or 1
     jobs = [writer.submit(job, nbytes * job.size() // total) for job in writes]

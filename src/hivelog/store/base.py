@@ -103,6 +103,9 @@ class WriteEvents:
     # The events as the store writes them (`Store.encode_row`), and the encoder that made them.
     rows: list[Any] | None = None
     encoded_by: Callable[[Event], Any] | None = None
+    # The `ingest.limits.Limits` a conversion worker found these events unchanged by (see
+    # `Limits.unchanged`): the writer's limits, if equal, skip walking them again.
+    checked_by: object = None
 
     def size(self) -> int:
         return len(self.events) + len(self.updates)
