@@ -14,11 +14,15 @@ history in five languages, client UUIDv4 ids, sessions of 10: a session start an
   ingest    then --ingest-events more (new sessions in the last hour, as live traffic) through
             `POST /events/batch`, 500 events per request, 8 connections; events/s, durable
             (every 2xx is committed)
-  raw       the same --ingest-events rows inserted straight into the same tables of a fresh
-            database, no hivelog: SQLite executemany, 100 rows per transaction
-            (synchronous=FULL); PostgreSQL COPY, 100 rows per transaction; ClickHouse
+  raw       the same --ingest-events rows inserted straight into the same tables, no
+            hivelog: SQLite executemany, 100 rows per transaction (synchronous=FULL), and
+            PostgreSQL COPY, 100 rows per transaction, into a fresh database; ClickHouse
             `INSERT … FORMAT JSONCompactEachRow`, 1,000 rows per INSERT (the size the writer
-            aims for), fsync on; ratio = ingest / raw
+            aims for), fsync on (the tables' own settings), into a copy of the prefilled
+            database (the same parts to merge with), in this process; ratio = ingest / raw.
+            CPU per event: the server process's during the ingest (every thread: HTTP,
+            decoding, the writer, and on chdb the engine and its merges), and this process's
+            during the raw INSERTs (on chdb the engine and its merges too)
   reads     through HTTP, median of --runs (ms): a session tree (GET /v1/sessions/{id}); an
             export page (model events with metadata.cost > 0.0005 in the last 7 days, 100);
             the UI's sessions page (newest 50 sessions with their numbers); a 30-day chart
@@ -34,6 +38,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -121,9 +126,25 @@ def prefill(db: str, total: int, seed: int, cache: Path, index_seconds: float) -
             pass
         if time.monotonic() >= deadline:
             print("  search index still catching up", file=sys.stderr)
+        if db.startswith("chdb:"):
+            settle_merges(store)
     finally:
         store.close()
     return total / seconds
+
+
+def settle_merges(store: Any, limit_s: float = 300) -> None:
+    """Wait (at most `limit_s`) until the engine has no merge running, several checks in a
+    row: the database at rest, so neither the raw INSERTs into its copy nor the server
+    that opens it inherit the prefill's merges."""
+    from hivelog.store.clickhouse.connection import parse_rows
+
+    deadline = time.monotonic() + limit_s
+    quiet = 0
+    while quiet < 5 and time.monotonic() < deadline:
+        running = parse_rows(store.transport.execute("SELECT count() FROM system.merges"))
+        quiet = quiet + 1 if int(running[0][0]) == 0 else 0
+        time.sleep(0.5)
 
 
 def live_chunk(start: int, n: int, seed: int) -> list[dict[str, Any]]:
@@ -135,25 +156,33 @@ def live_chunk(start: int, n: int, seed: int) -> list[dict[str, Any]]:
     return out
 
 
-def ingest(server: ServerProcess, total: int, seed: int) -> float:
-    """Events/s through hivelog; only the time spent sending counts."""
-    seconds = 0.0
+def ingest(server: ServerProcess, total: int, seed: int) -> tuple[float, float]:
+    """Events/s through hivelog, and the server's CPU µs per event; only the time spent
+    sending counts."""
+    seconds = cpu = 0.0
     for start in range(0, total, CHUNK):
         reqs = batch_requests(live_chunk(start, min(CHUNK, total - start), seed), PROJECT, 500)
+        began = server.cpu_seconds()
         result = run_load(server.port, reqs, 8)
+        cpu += server.cpu_seconds() - began
         if result.errors:
             raise RuntimeError(f"ingest: {result.errors} requests failed")
         seconds += result.seconds
-    return total / seconds
+    return total / seconds, cpu / total * 1e6
 
 
-def raw_clickhouse(events: list[dict[str, Any]], size: int = 1000, fsync: bool = True) -> float:
-    """Events/s of plain INSERTs into hivelog's ClickHouse tables on the embedded engine;
-    `fsync=False` measures what the durability settings cost."""
+def raw_clickhouse(
+    events: list[dict[str, Any]], db: str, size: int = 1000, fsync: bool = True
+) -> tuple[float, float]:
+    """Rows/s and CPU µs per row of plain INSERTs into hivelog's ClickHouse tables on the
+    embedded engine, in a copy of the database `db` (prefilled, closed); `fsync=False`
+    measures what the durability settings cost."""
     from hivelog.store.clickhouse import ClickHouseStore
 
     encode = msgspec.json.Encoder().encode
     with tempfile.TemporaryDirectory() as tmp:
+        # A data directory's symlinks are relative: a copy opens as the same database.
+        shutil.copytree(db.removeprefix("chdb:"), f"{tmp}/raw", symlinks=True)
         store = ClickHouseStore(f"chdb:{tmp}/raw")
         store.open()
         if not fsync:
@@ -169,6 +198,7 @@ def raw_clickhouse(events: list[dict[str, Any]], size: int = 1000, fsync: bool =
         )
         sql = f"INSERT INTO events ({cols}) FORMAT JSONCompactEachRow"
         settings = {"input_format_json_read_objects_as_strings": 1}
+        cpu = time.process_time()
         start = time.perf_counter()
         for i in range(0, len(events), size):
             lines = [
@@ -197,8 +227,9 @@ def raw_clickhouse(events: list[dict[str, Any]], size: int = 1000, fsync: bool =
             ]
             store.transport.execute(sql, (), b"\n".join(lines) + b"\n", settings)
         elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu
         store.close()
-    return len(events) / elapsed
+    return len(events) / elapsed, cpu / len(events) * 1e6
 
 
 def reads(port: int, runs: int, session_ids: list[str]) -> dict[str, float]:
@@ -289,10 +320,6 @@ def run_backend(backend: str, args: argparse.Namespace, cache: Path) -> dict[str
         raw = raw_sqlite(sample)
     elif backend == "postgres":
         raw = raw_copy(sample, args.pg)
-    else:
-        raw = raw_clickhouse(sample)
-        extra["raw_no_fsync"] = raw_clickhouse(sample, fsync=False)
-    del sample
     tmp = tempfile.TemporaryDirectory(prefix="hivelog-backends-")
     drop = None
     if backend == "sqlite":
@@ -305,9 +332,13 @@ def run_backend(backend: str, args: argparse.Namespace, cache: Path) -> dict[str
         began = time.perf_counter()
         extra["prefill"] = prefill(db, args.events, args.seed, cache, args.index_seconds)
         print(f"  prefilled in {time.perf_counter() - began:.0f} s", file=sys.stderr)
+        if backend == "chdb":
+            raw, extra["raw_cpu"] = raw_clickhouse(sample, db)
+            extra["raw_no_fsync"], _ = raw_clickhouse(sample, db, fsync=False)
+        del sample
         server = Started(db)
         try:
-            rate = ingest(server, args.ingest_events, args.seed)
+            rate, extra["ingest_cpu"] = ingest(server, args.ingest_events, args.seed)
             ids = [e["session_id"] for e in make_chunk(0, 10 * args.runs, args.events, args.seed)]
             timings = reads(server.port, args.runs, ids[::10])
         finally:
@@ -345,6 +376,7 @@ def main() -> None:
     rows = [
         ("prefill (in process), events/s", "prefill", "{:,.0f}"),
         ("ingest, events/s", "ingest", "{:,.0f}"),
+        ("ingest, server CPU µs/event", "ingest_cpu", "{:,.0f}"),
         ("raw INSERT/COPY, rows/s", "raw", "{:,.0f}"),
         ("session tree, ms", "tree", "{:.1f}"),
         ("export page (7 days, filtered), ms", "export", "{:.1f}"),
@@ -367,7 +399,9 @@ def main() -> None:
         ch = results["chdb"]
         print(
             f"ClickHouse raw INSERT with fsync {ch['raw']:,.0f} rows/s, without "
-            f"{ch['raw_no_fsync']:,.0f} ({ch['raw'] / ch['raw_no_fsync'] - 1:+.0%})"
+            f"{ch['raw_no_fsync']:,.0f} ({ch['raw'] / ch['raw_no_fsync'] - 1:+.0%}); CPU per "
+            f"event: ingest {ch['ingest_cpu']:.0f} µs (server), raw {ch['raw_cpu']:.0f} µs "
+            f"(CPU ratio raw / ingest {ch['raw_cpu'] / ch['ingest_cpu']:.2f})"
         )
 
 

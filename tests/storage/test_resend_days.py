@@ -47,3 +47,34 @@ def test_one_batch_holding_an_event_twice_keeps_the_first(
     post_ok(client, "/events/batch", {"project": project, "events": [one, two]})
     found = [e for e in export(client, project) if e["event_id"] == event]
     assert [(e["event_name"], e["start_time"]) for e in found] == [("one", BASE + DAY)]
+
+
+def test_resends_of_a_session_spanning_days_in_a_batch_with_new_sessions(
+    client: httpx.Client, project: str
+) -> None:
+    """The writer looks stored keys up by session, in the days that session's rows occupy:
+    a resend must be found in any of them, next to new sessions in the same batch."""
+    session, child, late, fresh = uid(), uid(), uid(), uid()
+    start = {"event_id": session, "session_id": session, "event_type": "session",
+             "event_name": "old", "start_time": BASE, "duration": 1}  # fmt: skip
+    first = {"event_id": child, "session_id": session, "parent_id": session,
+             "event_type": "tool", "event_name": "first", "start_time": BASE + 2 * DAY,
+             "duration": 1}  # fmt: skip
+    post_ok(client, "/events/batch", {"project": project, "events": [start, first]})
+    resent = [
+        {**first, "event_name": "again", "start_time": BASE + 6 * DAY},
+        {**start, "event_name": "again", "start_time": BASE + 7 * DAY},
+        {**first, "event_id": late, "event_name": "late", "start_time": BASE + DAY},
+        {"event_id": fresh, "session_id": fresh, "event_type": "session",
+         "event_name": "new", "start_time": BASE + 6 * DAY, "duration": 1},
+    ]  # fmt: skip
+    post_ok(client, "/events/batch", {"project": project, "events": resent})
+    stored = export(client, project)
+    found = {e["event_id"]: (e["event_name"], e["start_time"]) for e in stored}
+    assert len(stored) == len(found)  # one row per event
+    assert found == {
+        session: ("old", BASE),
+        child: ("first", BASE + 2 * DAY),
+        late: ("late", BASE + DAY),
+        fresh: ("new", BASE + 6 * DAY),
+    }

@@ -27,6 +27,8 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+import msgspec
+
 from hivelog.errors import Overloaded, QueryTimeout
 
 # Engine errors that mean "too busy now, retry later" (a 503 with Retry-After, not a 500).
@@ -79,6 +81,7 @@ class Transport(Protocol):
 
 # ---- parameters as literals ------------------------------------------------------------------
 
+_encode_json = msgspec.json.Encoder().encode
 _ESCAPES = str.maketrans({"\\": "\\\\", "'": "\\'", "\x00": "\\0", "\n": "\\n", "\r": "\\r"})
 
 
@@ -97,6 +100,22 @@ def literal(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(literal(v) for v in value) + "]"
     return "'" + str(value).translate(_ESCAPES) + "'"
+
+
+# From this many values on, `string_set` sends one JSON text instead of a list of literals.
+_JSON_SET_FROM = 500
+
+
+def string_set(values: Sequence[str]) -> str:
+    """The right side of `x IN …` for these strings. Past a few hundred values, a JSON array
+    in one string literal, expanded by the engine: the query analyzer spends microseconds on
+    every element of a literal list (~19 ms of CPU for the 3,000 ids of a writer batch,
+    ~6 ms this way), and the set built from the subquery still narrows a primary-key read.
+    Fewer values stay a literal list, which narrows a primary-key read best."""
+    if len(values) < _JSON_SET_FROM:
+        return literal(list(values))
+    text = literal(_encode_json(list(values)).decode())
+    return f"(SELECT arrayJoin(JSONExtract({text}, 'Array(String)')))"
 
 
 _MARK_OR_STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\?", re.DOTALL)

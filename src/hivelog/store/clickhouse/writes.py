@@ -23,6 +23,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 
@@ -40,17 +41,12 @@ from hivelog.store.clickhouse.rows import (
     with_project,
 )
 from hivelog.store.clickhouse.traces import Traces
-from hivelog.store.clickhouse.transport import EngineError, literal
+from hivelog.store.clickhouse.transport import EngineError, literal, string_set
 
 _encode_update = msgspec.json.Encoder().encode
 _PATCH_SQL = (
     "INSERT INTO event_patches (project, event_id, seq, patch_id, body) FORMAT JSONCompactEachRow"
 )
-
-
-def _pairs_text(pairs: Sequence[tuple[str, str]]) -> str:
-    """`(a, b) IN …` of two strings as a literal list of tuples."""
-    return "[" + ", ".join(f"({literal(a)}, {literal(b)})" for a, b in pairs) + "]"
 
 
 def _pairs(keys: Sequence[tuple[int, str]]) -> str:
@@ -141,25 +137,61 @@ class Writes(Traces):
             self._refold(sorted(touched))
 
     def _first_arrivals(self, keys: list[tuple[int, str, str]]) -> set[tuple[int, str, str]]:
-        """Of these event keys, those not stored yet (a primary-key lookup per chunk; the
-        caller keeps the first of a batch). A resend is never written, so the first arrival
-        wins as on the other backends, and every stored row of an event (original, folded
-        versions, a moved trace) has the same start time, hence the same day partition: what
-        lets reads prune days and deduplicate within each day (connection.READ_SETTINGS)."""
+        """Of these event keys, those not stored yet (the caller keeps the first of a batch).
+        A resend is never written, so the first arrival wins as on the other backends, and
+        every stored row of an event (original, folded versions, a moved trace) has the same
+        start time, hence the same day partition: what lets reads prune days and deduplicate
+        within each day (connection.READ_SETTINGS).
+
+        Two short queries, so the cost follows the batch and not what is stored: the days
+        `sessions_agg` holds for the batch's sessions (every stored row of a session is in one
+        of them, as the tree read relies on too), then the keys of the sessions already
+        stored, in those day partitions only. A batch of new sessions (live traffic) stops
+        after the first; one set of (session, event) pairs made the engine test every granule
+        of every part of `events`."""
         wanted = set(keys)
         stored: set[tuple[int, str, str]] = set()
         by_project: dict[int, list[tuple[str, str]]] = defaultdict(list)
         for key, session, event in sorted(wanted):
             by_project[key].append((session, event))
         for key, pairs in by_project.items():
-            for chunk in chunked(pairs):
-                for session, event in self._query(
-                    "SELECT DISTINCT session_id, event_id FROM events WHERE project = ? AND "
-                    f"(session_id, event_id) IN {_pairs_text(chunk)}",
-                    (key,),
-                ):
+            days = self._session_days(key, sorted({s for s, _ in pairs}))
+            known = [(s, e) for s, e in pairs if s in days]
+            for chunk in chunked(known):
+                for session, event in self._stored_keys(key, chunk, days):
                     stored.add((key, session, event))
         return wanted - stored
+
+    def _session_days(self, key: int, sessions: list[str]) -> dict[str, set[int]]:
+        """The day partitions (YYYYMMDD) holding rows of these sessions, of those stored."""
+        days: dict[str, set[int]] = {}
+        for chunk in chunked(sessions):
+            for session, found in self._query(
+                "SELECT session_id, groupUniqArray(toYYYYMMDD(day)) FROM sessions_agg "
+                f"WHERE project = ? AND session_id IN {literal(chunk)} GROUP BY session_id",
+                (key,),
+            ):
+                days[session] = {int(d) for d in found}
+        return days
+
+    def _stored_keys(
+        self, key: int, pairs: list[tuple[str, str]], days: dict[str, set[int]]
+    ) -> list[list[Any]]:
+        """(session, event) of `events` among these pairs' sessions and ids, read from the
+        sessions' days only. Sessions and ids go as two sets (the cross-product's extra
+        matches are real stored keys, which the caller only subtracts); the event_id bloom
+        filter is off: with hundreds of ids every granule passes it, and testing them costs
+        more than the read."""
+        sessions = sorted({s for s, _ in pairs})
+        partitions = sorted(set().union(*(days[s] for s in sessions)))
+        return self._query(
+            "SELECT DISTINCT session_id, event_id FROM events WHERE project = ? AND "
+            f"toYYYYMMDD(toDateTime(intDiv(start_time, 1000), 'UTC')) IN {literal(partitions)} "
+            f"AND session_id IN {literal(sessions)} "
+            f"AND event_id IN {string_set(sorted({e for _, e in pairs}))}",
+            (key,),
+            {"use_skip_indexes": 0},
+        )
 
     def _append_patches(self, updates: list[tuple[Project, EventUpdate]]) -> set[tuple[int, str]]:
         """Append the patches, each with a seq newer than anything folded into its event."""
@@ -192,7 +224,7 @@ class Writes(Traces):
         holders: dict[str, list[int]] = defaultdict(list)
         for ids in chunked(sorted({u.event_id for u in loose})):
             for key, event_id in self._query(
-                f"SELECT DISTINCT project, event_id FROM events WHERE event_id IN {literal(ids)}"
+                f"SELECT DISTINCT project, event_id FROM events WHERE event_id IN {string_set(ids)}"
             ):
                 holders[event_id].append(int(key))
         out = []
@@ -235,7 +267,7 @@ class Writes(Traces):
         for ids in chunked(sorted(first)):
             for key, event_id in self._query(
                 f"SELECT DISTINCT project, event_id FROM event_patches "
-                f"WHERE project IN {projects} AND event_id IN {literal(ids)}"
+                f"WHERE project IN {projects} AND event_id IN {string_set(ids)}"
             ):
                 if int(key) == UNRESOLVED:
                     parked.append(event_id)
