@@ -1,6 +1,7 @@
 """Updates parked before their event are folded into it as it is inserted, and the stored rows
-are byte for byte those of the updates arriving after their event: new events, a repeat of
-one in the same write, a real session replacing its placeholder, an event stored before."""
+are byte for byte those of the updates arriving after their event, on SQLite and PostgreSQL:
+new events, a repeat of one in the same write, a real session replacing its placeholder, an
+event stored before."""
 
 from __future__ import annotations
 
@@ -10,26 +11,38 @@ from typing import Any
 
 import pytest
 
+from hivelog.app import open_store
 from hivelog.event import Event, EventUpdate
 from hivelog.normalize.logs import logs_to_updates
 from hivelog.normalize.otlp import span_event_id
-from hivelog.store.base import WriteEvents
+from hivelog.settings import Settings
+from hivelog.store.base import Store, WriteEvents
+from hivelog.store.rows import INSERT_COLUMNS
 from hivelog.store.sqlite import SqliteStore
 from hivelog.wire.otlp import LogIn
+from tests.conftest import new_database
 
 TRACE, SPAN, SESSION = "ab" * 16, "cd" * 8, "5e55105e-0000-4000-8000-000000000001"
 EVENT = span_event_id(TRACE, SPAN)
 BASE = 1_700_000_000_000_000_000
 
 
-@pytest.fixture()
-def stores(tmp_path: Path) -> Iterator[tuple[SqliteStore, SqliteStore]]:
-    pair = (SqliteStore(str(tmp_path / "a.db")), SqliteStore(str(tmp_path / "b.db")))
-    for s in pair:
-        s.open()
-    yield pair
-    for s in pair:
-        s.close()
+@pytest.fixture(params=["sqlite", "postgres"])
+def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Store, Store]]:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with (
+        new_database(request.param, tmp_path / "a") as a,
+        new_database(request.param, tmp_path / "b") as b,
+    ):
+        pair = (open_store(Settings(db=a)), open_store(Settings(db=b)))
+        for s in pair:
+            s.open()
+        try:
+            yield pair
+        finally:
+            for s in pair:
+                s.close()
 
 
 def _record(n: int, name: str, body: object) -> LogIn:
@@ -75,20 +88,30 @@ def _updates() -> list[EventUpdate]:
     ]
 
 
-def _rows(store: SqliteStore) -> list[tuple[Any, ...]]:
-    conn = store._conn_w()
-    names = [r[1] for r in conn.execute("PRAGMA table_info(events)") if r[1] != "seq"]
-    sql = f"SELECT {', '.join(names)} FROM events ORDER BY project, event_id"
-    return conn.execute(sql).fetchall()
+def _rows(store: Store) -> list[tuple[Any, ...]]:
+    """Every stored column but the row's own number, as stored, ordered by event id."""
+    columns = ", ".join(c for c in INSERT_COLUMNS)
+    sql = f"SELECT {columns} FROM events ORDER BY project, event_id"
+    if isinstance(store, SqliteStore):
+        return store._conn_w().execute(sql).fetchall()
+    with store._write_pool().connection() as conn:  # type: ignore[attr-defined]
+        return conn.execute(sql).fetchall()  # type: ignore[no-any-return]
 
 
-def _write(store: SqliteStore, job: WriteEvents) -> None:
+def _count(store: Store, sql: str) -> Any:
+    if isinstance(store, SqliteStore):
+        return store._conn_w().execute(sql).fetchone()
+    with store._write_pool().connection() as conn:  # type: ignore[attr-defined]
+        return conn.execute(sql).fetchone()
+
+
+def _write(store: Store, job: WriteEvents) -> None:
     [result] = store.write([job])
     assert result.error is None
 
 
 def test_parked_updates_fold_into_the_insert_as_they_would_after_it(
-    stores: tuple[SqliteStore, SqliteStore],
+    stores: tuple[Store, Store],
 ) -> None:
     after, before = stores
     stored_before = _event("stored-before", "other-session")
@@ -105,11 +128,7 @@ def test_parked_updates_fold_into_the_insert_as_they_would_after_it(
     _write(before, WriteEvents("p", events=[child]))
     _write(before, WriteEvents("p", events=[_session(), *twice, stored_before]))
     assert _rows(before) == _rows(after)
-    left = before._conn_w().execute("SELECT count(*) FROM pending_updates").fetchone()
-    assert left == (0,)  # every parked update reached a real event and was dropped
-    (outputs,) = (
-        before._conn_w()
-        .execute("SELECT outputs FROM events WHERE event_id = ?", (EVENT,))
-        .fetchone()
-    )
-    assert '"A"' in outputs
+    left = _count(before, "SELECT count(*) FROM pending_updates")
+    assert tuple(left) == (0,)  # every parked update reached a real event and was dropped
+    (history,) = _count(before, f"SELECT inputs FROM events WHERE event_id = '{EVENT}'")
+    assert history is not None  # the records' chat history, folded in

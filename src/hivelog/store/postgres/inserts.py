@@ -16,7 +16,7 @@ import msgspec
 import psycopg
 from psycopg import errors as pg_errors
 
-from hivelog.event import Event
+from hivelog.event import Event, EventUpdate, apply_update
 from hivelog.store.base import UNRESOLVED, Project, WriteEvents
 from hivelog.store.postgres.connection import _json, _no_nul, _text, day_of
 from hivelog.store.postgres.traces import Traces
@@ -94,10 +94,40 @@ _INSERT_PLACEHOLDERS_CHECKED = (
     "WHERE EXISTS (SELECT 1 FROM events e WHERE e.project = %s AND e.day = t.day "
     f"AND e.event_id = t.child_id AND e.session_id = t.session_id) {_WIDEN}"
 )
+# Parked updates of a write's ids, and whether the event of each is stored for real already.
 _PENDING = (
-    "SELECT seq, event_id, body FROM pending_updates "
-    f"WHERE project IN (%s, {UNRESOLVED}) AND event_id = ANY(%s) ORDER BY seq"
+    "SELECT p.seq, p.event_id, p.body, EXISTS (SELECT 1 FROM events e WHERE e.project = %s "
+    "AND e.event_id = p.event_id AND e.placeholder = 0) FROM pending_updates p "
+    f"WHERE p.project IN (%s, {UNRESOLVED}) AND p.event_id = ANY(%s) ORDER BY p.seq"
 )
+_DROP_PARKED = f"DELETE FROM pending_updates WHERE project IN (%s, {UNRESOLVED}) AND seq = ANY(%s)"
+_decode_update = msgspec.json.Decoder(EventUpdate).decode
+
+
+def _fold_before_insert(
+    events: dict[str, tuple[Event, bytes]], parked: list[tuple[Any, ...]]
+) -> tuple[list[tuple[Any, ...]], list[int]]:
+    """Fold parked updates into the events this write will store (new, or a real session
+    replacing its placeholder, which keeps its parked updates for it), so each is written
+    once instead of inserted, read back, folded and written again; `events` gets the folded
+    events and their lines. Returns the parked updates left to fold into stored rows
+    (placeholders, events stored before) and the seqs of those folded here."""
+    mine: dict[str, list[tuple[int, str]]] = {}
+    rest: list[tuple[Any, ...]] = []
+    for seq, event_id, body, real in parked:
+        if real or event_id not in events:
+            rest.append((seq, event_id, body))
+        else:
+            mine.setdefault(event_id, []).append((seq, body))
+    for event_id, items in mine.items():
+        # the caller's event stays as sent: a replayed write folds again from it
+        event = msgspec.structs.replace(
+            events[event_id][0], metadata=dict(events[event_id][0].metadata)
+        )
+        for _, body in items:
+            apply_update(event, _decode_update(body))
+        events[event_id] = (event, copy_line(event))
+    return rest, [seq for items in mine.values() for seq, _ in items]
 
 
 _json_bytes = msgspec.json.Encoder().encode
@@ -218,7 +248,15 @@ class Inserts(Updates, Traces):
             conn.execute(_INSERT_SESSIONS, (project.key, sessions, [wanted[s] for s in sessions]))
             # A statement of its own: sees sessions another process committed while we waited.
             found = conn.execute(_SESSION_DAYS, (project.key, sessions))
+            # Updates parked for these ids: none can be parked meanwhile (an update takes its
+            # id's bucket lock exclusively, and this write holds it shared until COMMIT).
+            pending = conn.execute(_PENDING, (project.key, project.key, list(ids)))
         days = dict(found.fetchall())
+        parked = pending.fetchall()
+        folded: list[int] = []
+        if parked:
+            parked, folded = _fold_before_insert(events, parked)
+            ordered = [events[k] for k in sorted(events)]
         row_days = [days[e.session_id] for e, _ in ordered]
         columns: list[list[Any]] | None = None
         try:
@@ -244,8 +282,8 @@ class Inserts(Updates, Traces):
                     conn.execute(_INSERT_PLACEHOLDERS, params)
                 else:
                     conn.execute(_INSERT_PLACEHOLDERS_CHECKED, [*params, project.key])
-            pending = conn.execute(_PENDING, (project.key, list(ids)))
-        parked = pending.fetchall()
+            if folded:
+                conn.execute(_DROP_PARKED, (project.key, folded))
         if parked:
             self._fold_pending(conn, project, ids, parked)
         move_traces(
