@@ -75,17 +75,14 @@ class Limits:
                 "$",
             )
         _check_id(job.project, "project", "$.project")
-        max_str = self.max_field_bytes // 4 if nbytes > self.max_field_bytes else -1
+        max_str = self._max_str(nbytes)
         walker = _Walker(self.max_json_depth, self.max_field_bytes)
         # events a conversion worker found `unchanged` by these limits: nothing to look at
         events = job.events if job.checked_by != self else []
         for i, event in enumerate(events):
             if _odd_scalars(event):
                 _check_event(event, f"$.events[{i}]")
-            if _suspect([getattr(event, n) for n in JSON_FIELDS], self.max_json_depth, max_str) or (
-                max_str >= 0
-                and len(event.event_name) + len(event.error or "") + len(event.source) > max_str
-            ):
+            if self._suspect_fields(event, max_str):
                 walker.event(event, f"$.events[{i}]")
         for i, update in enumerate(job.updates):
             where = f"$.updates[{i}]"
@@ -101,18 +98,21 @@ class Limits:
         or rewritten)? Asked by a conversion worker, with the size of the whole body (at least
         any job's share of it, so at least as strict as `apply` will be), before it encodes
         rows that `apply` then need not walk again (`WriteEvents.checked_by`)."""
-        max_str = self.max_field_bytes // 4 if nbytes > self.max_field_bytes else -1
-        for event in events:
-            if (
-                _odd_scalars(event)
-                or _suspect([getattr(event, n) for n in JSON_FIELDS], self.max_json_depth, max_str)
-                or (
-                    max_str >= 0
-                    and len(event.event_name) + len(event.error or "") + len(event.source) > max_str
-                )
-            ):
-                return False
-        return True
+        max_str = self._max_str(nbytes)
+        return not any(_odd_scalars(e) or self._suspect_fields(e, max_str) for e in events)
+
+    def _max_str(self, nbytes: int) -> int:
+        """Strings longer than this may be over the field limit (a UTF-8 character takes at
+        most 4 bytes); -1 when the whole body is within it, so none can be."""
+        return self.max_field_bytes // 4 if nbytes > self.max_field_bytes else -1
+
+    def _suspect_fields(self, event: Event, max_str: int) -> bool:
+        """Cheap: could a field of `event` be too deep, not finite or too long? Only then does
+        the walker look closely (and cut, clamp or refuse)."""
+        return _suspect([getattr(event, n) for n in JSON_FIELDS], self.max_json_depth, max_str) or (
+            max_str >= 0
+            and len(event.event_name) + len(event.error or "") + len(event.source) > max_str
+        )
 
 
 _ID_CHARS = MAX_ID_BYTES // 4  # an id of at most this many characters cannot be over

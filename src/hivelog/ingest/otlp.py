@@ -90,15 +90,13 @@ async def store_converted(
         merge_links(traces.setdefault(resolve(name), {}), links)
     rows = _rows_by_project(converted, resolve)
     writes = [
-        WriteEvents(project=p, events=e, traces=traces.get(p, {}))
-        if p not in rows
-        else WriteEvents(
+        WriteEvents(
             project=p,
             events=e,
             traces=traces.get(p, {}),
-            rows=rows[p],
-            encoded_by=converted.encoded_by,
-            checked_by=converted.checked_by,
+            rows=rows.get(p),
+            encoded_by=converted.encoded_by if p in rows else None,
+            checked_by=converted.checked_by if p in rows else None,
         )
         for p, e in events.items()
     ]

@@ -94,12 +94,10 @@ class Writer:
         """
         if self.limits is not None:
             self.limits.apply(job, nbytes)
-        if isinstance(job, WriteEvents) and not (
-            job.rows is not None
-            and job.encoded_by == self.store.encode_row
-            and job.checked_by == self.limits  # so the limits changed nothing
-        ):
-            job.encode(self.store.encode_row)  # after the limits; here, not in the writer
+        if isinstance(job, WriteEvents):
+            if job.checked_by != self.limits:  # rows made before the limits may be stale
+                job.rows = None
+            job.event_rows(self.store.encode_row)  # after the limits; here, not in the writer
         loop = asyncio.get_running_loop()
         future: asyncio.Future[JobResult] = loop.create_future()
         size = job.size()

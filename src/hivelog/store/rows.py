@@ -11,12 +11,29 @@ from typing import Any
 
 import msgspec
 
-from hivelog.event import JSON_FIELDS, Event
+from hivelog.event import JSON_FIELDS, Event, EventUpdate, apply_update
 from hivelog.store.base import StoredEvent
 
 _encode = msgspec.json.Encoder().encode
 _decode_obj = msgspec.json.Decoder(dict[str, Any]).decode
 _decode_list = msgspec.json.Decoder(list[str]).decode
+_decode_update = msgspec.json.Decoder(EventUpdate).decode
+
+
+def apply_parked(event: Event, parked: Iterable[tuple[int, str | bytes]]) -> None:
+    """Fold updates stored as JSON, `(seq, body)` oldest first, onto `event` in place: the
+    updates parked before their event, and ClickHouse's patches."""
+    for _, body in parked:
+        apply_update(event, _decode_update(body))
+
+
+def with_parked(event: Event, parked: Iterable[tuple[int, str | bytes]]) -> Event:
+    """A copy of `event` with `parked` folded on (apply_parked). The caller's event stays as
+    sent: a write replayed after a failure folds again from it."""
+    folded = msgspec.structs.replace(event, metadata=dict(event.metadata))
+    apply_parked(folded, parked)
+    return folded
+
 
 # The scalar columns of an event, in storage order (every backend's rows start with them).
 SCALAR_COLUMNS: tuple[str, ...] = (

@@ -54,7 +54,6 @@ READ_SETTINGS = {
     "do_not_merge_across_partitions_select_final": 1,
     "defer_partition_pruning_after_final": 0,
 }
-_OUT = READ_SETTINGS
 _NULL_TEXT = "CAST(NULL AS Nullable(String))"
 # A session known only from its events: what the other backends store as a placeholder row,
 # named by an OTLP trace's root span if one named it (store/clickhouse/traces.py).
@@ -160,7 +159,9 @@ class ClickHouseBase:
         self, sql: str, params: Sequence[Any] = (), settings: dict[str, Any] | None = None
     ) -> list[list[Any]]:
         """Rows of a query of the store's own (writes, upkeep, keys): no time limit."""
-        return parse_rows(self.transport.execute(sql, params, None, {**_OUT, **(settings or {})}))
+        return parse_rows(
+            self.transport.execute(sql, params, None, {**READ_SETTINGS, **(settings or {})})
+        )
 
     def _read(
         self, sql: str, params: Sequence[Any] = (), settings: dict[str, Any] | None = None
@@ -169,7 +170,9 @@ class ClickHouseBase:
         query_timeout, see transport.raise_engine_error)."""
         limit = {"max_execution_time": self.read_timeout_ms / 1000} if self.read_timeout_ms else {}
         return parse_rows(
-            self.transport.execute(sql, params, None, {**_OUT, **limit, **(settings or {})})
+            self.transport.execute(
+                sql, params, None, {**READ_SETTINGS, **limit, **(settings or {})}
+            )
         )
 
     def _command(

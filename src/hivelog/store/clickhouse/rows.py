@@ -16,9 +16,9 @@ from typing import Any
 
 import msgspec
 
-from hivelog.event import JSON_FIELDS, Event, EventUpdate, apply_update
+from hivelog.event import JSON_FIELDS, Event
 from hivelog.store.clickhouse.connection import VERSION_AT
-from hivelog.store.rows import SCALAR_COLUMNS, row_to_event
+from hivelog.store.rows import SCALAR_COLUMNS, apply_parked, row_to_event
 
 # INSERT column order after `project` (see `encode_row`).
 INSERT_COLUMNS = (
@@ -39,7 +39,6 @@ ORIGINAL_TOP = 1 << 62  # originals: 2^62 - arrival, so the first arrival wins
 COMPACTED = 1 << 63  # folded rows: see folded_version
 
 _encode = msgspec.json.Encoder().encode
-_decode_update = msgspec.json.Decoder(EventUpdate).decode
 _lock = threading.Lock()
 _last = 0
 
@@ -117,8 +116,7 @@ def fold(row: Sequence[Any], patches: Sequence[tuple[int, str]]) -> tuple[Event,
     every process folding the same patches writes the same row."""
     event = row_to_event(row)
     event.duration = float(event.duration)
-    for _, body in patches:
-        apply_update(event, _decode_update(body))
+    apply_parked(event, patches)
     return event, folded_version(patches)
 
 

@@ -16,12 +16,12 @@ import msgspec
 import psycopg
 from psycopg import errors as pg_errors
 
-from hivelog.event import Event, EventUpdate, apply_update
+from hivelog.event import Event
 from hivelog.store.base import UNRESOLVED, Project, WriteEvents
 from hivelog.store.postgres.connection import _json, _no_nul, _text, day_of
 from hivelog.store.postgres.traces import Traces
 from hivelog.store.postgres.updates import Updates
-from hivelog.store.rows import INSERT_COLUMNS, event_values, placeholder_sessions
+from hivelog.store.rows import INSERT_COLUMNS, event_values, placeholder_sessions, with_parked
 from hivelog.store.traces import move_traces, relink_job
 
 _JSON_COLUMNS = ("children_ids", *INSERT_COLUMNS[-7:])
@@ -101,7 +101,6 @@ _PENDING = (
     f"WHERE p.project IN (%s, {UNRESOLVED}) AND p.event_id = ANY(%s) ORDER BY p.seq"
 )
 _DROP_PARKED = f"DELETE FROM pending_updates WHERE project IN (%s, {UNRESOLVED}) AND seq = ANY(%s)"
-_decode_update = msgspec.json.Decoder(EventUpdate).decode
 
 
 def _fold_before_insert(
@@ -120,12 +119,7 @@ def _fold_before_insert(
         else:
             mine.setdefault(event_id, []).append((seq, body))
     for event_id, items in mine.items():
-        # the caller's event stays as sent: a replayed write folds again from it
-        event = msgspec.structs.replace(
-            events[event_id][0], metadata=dict(events[event_id][0].metadata)
-        )
-        for _, body in items:
-            apply_update(event, _decode_update(body))
+        event = with_parked(events[event_id][0], items)
         events[event_id] = (event, copy_line(event))
     return rest, [seq for items in mine.values() for seq, _ in items]
 

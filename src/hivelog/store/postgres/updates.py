@@ -19,7 +19,7 @@ import psycopg
 from hivelog.event import Event, EventUpdate, apply_update
 from hivelog.store.base import UNRESOLVED, Project
 from hivelog.store.postgres.connection import _SELECT, PostgresBase, _json, _no_nul, _text
-from hivelog.store.rows import row_to_event
+from hivelog.store.rows import apply_parked, row_to_event
 
 _WRITE_BACK = (
     "UPDATE events SET children_ids = %s::jsonb, config = %s::jsonb, inputs = %s::jsonb, "
@@ -29,7 +29,6 @@ _WRITE_BACK = (
 )
 
 _encode_update = msgspec.json.Encoder().encode
-_decode_update = msgspec.json.Decoder(EventUpdate).decode
 
 
 @dataclasses.dataclass
@@ -57,8 +56,7 @@ class Updates(PostgresBase):
             found = self._load_for_update(conn, project, event_id, ids[event_id])
             if found is None:
                 continue
-            for _, body in items:
-                apply_update(found.event, _decode_update(body))
+            apply_parked(found.event, items)
             self._write_back(conn, project, found)
             if not found.placeholder:
                 conn.execute(

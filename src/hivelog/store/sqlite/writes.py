@@ -29,10 +29,12 @@ from hivelog.store.base import (
 from hivelog.store.packing import PACKED, pack
 from hivelog.store.rows import (
     INSERT_COLUMNS,
+    apply_parked,
     event_values,
     placeholder_sessions,
     row_to_event,
     to_json,
+    with_parked,
 )
 from hivelog.store.sqlite.connection import SELECT, chunks, marks
 from hivelog.store.sqlite.traces import SqliteTraces
@@ -70,7 +72,6 @@ _WRITE_BACK = (
 # An update whose event is not stored yet; `received_at` lets retention expire it.
 _PARK = "INSERT INTO pending_updates (project, event_id, body, received_at) VALUES (?, ?, ?, ?)"
 _encode_update = msgspec.json.Encoder().encode
-_decode_update = msgspec.json.Decoder(EventUpdate).decode
 _PACKED_AT = tuple(INSERT_COLUMNS.index(c) for c in PACKED)
 
 
@@ -221,11 +222,7 @@ class SqliteWrites(SqliteTraces):
             items = pending.get(e.event_id)
             if items is None or e.event_id in real:
                 continue
-            # the caller's event stays as sent: a replayed job folds again from it
-            folded = msgspec.structs.replace(e, metadata=dict(e.metadata))
-            for _, body in items:
-                apply_update(folded, _decode_update(body))
-            out[i] = sqlite_row(folded)
+            out[i] = sqlite_row(with_parked(e, items))
             del pending[e.event_id]
             real.add(e.event_id)  # stored once this job is in; a repeat is a resend
             folded_seqs.extend((seq,) for seq, _ in items)
@@ -242,8 +239,7 @@ class SqliteWrites(SqliteTraces):
             if found is None:
                 continue
             seq, event, placeholder = found
-            for _, body in items:
-                apply_update(event, _decode_update(body))
+            apply_parked(event, items)
             self._write_back(conn, seq, event)
             if not placeholder:
                 conn.executemany(
