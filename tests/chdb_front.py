@@ -14,6 +14,7 @@ Run: `python -m tests.chdb_front PATH PORT` (prints `ready` when listening).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 import threading
@@ -27,6 +28,8 @@ _FORMAT = re.compile(r"\bFORMAT\s+(\w+)\s*$", re.IGNORECASE)
 class Front(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     session: Any = None
+    inserts: Any = None  # a second session on the same data, for INSERT streams
+    insert_lock = threading.Lock()
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
@@ -46,21 +49,24 @@ class Front(BaseHTTPRequestHandler):
         params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
         query = params.get("query")
         if query is None:
-            sql, data = body.decode(), ""
+            sql, data = body.decode(), b""
         else:
-            sql, data = query, body.decode()
+            sql, data = query, body  # INSERT rows: text or binary (RowBinary), as bytes
         sql = sql.strip().rstrip(";")
         fmt = params.get("default_format", "TabSeparated")
-        if data:
-            sql = sql + "\n" + data
-        else:
-            m = _FORMAT.search(sql)
-            if m:
-                fmt = m.group(1)
+        m = _FORMAT.search(sql)
         try:
-            out = bytes(self.session.query(sql, fmt).bytes())
+            if data and m:  # rows beside the statement, as the server reads a request body
+                self._insert(sql[: m.start()], m.group(1), data)
+                out = b""
+            else:
+                if m:
+                    fmt = m.group(1)
+                out = bytes(self.session.query(sql, fmt).bytes())
         except Exception as exc:
             message = str(exc)
+            if "Code: " in message:  # the engine's own words, after chDB's prefix if any
+                message = message[message.index("Code: ") :]
             code = re.search(r"Code: (\d+)", message)
             self._answer(
                 500,
@@ -69,6 +75,19 @@ class Front(BaseHTTPRequestHandler):
             )
             return
         self._answer(200, out, {"X-ClickHouse-Format": fmt, "X-ClickHouse-Timezone": "UTC"})
+
+    def _insert(self, statement: str, fmt: str, data: bytes) -> None:
+        """chDB's INSERT stream (rows in the statement's text would be lexed as SQL, and
+        end at an empty line); its own session, as a stream blocks its connection."""
+        with Front.insert_lock:
+            inserter = Front.inserts.send_insert(statement, fmt)
+            try:
+                inserter.append(data)
+                inserter.finish()
+            except Exception:
+                with contextlib.suppress(Exception):
+                    inserter.cancel()
+                raise
 
     def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
         self.send_response(status)
@@ -86,12 +105,14 @@ def serve(path: str, port: int) -> None:
     from chdb import session
 
     Front.session = session.Session(path)
+    Front.inserts = session.Session(path)
     server = ThreadingHTTPServer(("127.0.0.1", port), Front)
     server.daemon_threads = True
     print("ready", flush=True)
     try:
         server.serve_forever()
     finally:
+        Front.inserts.close()
         Front.session.close()
 
 
