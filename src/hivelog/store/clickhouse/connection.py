@@ -137,6 +137,8 @@ class ClickHouseBase:
         self._transport: Transport | None = None
         self._projects: dict[str, Project] = {}
         self._lock = threading.Lock()
+        # keys.Keys: each key answer with the key tables' parts it was read at
+        self._key_answers: dict[str, tuple[Any, Any]] = {}
 
     # ---- lifecycle --------------------------------------------------------------------------
 

@@ -2,6 +2,12 @@
 
 A key is a row of `api_keys` (ReplacingMergeTree by `key_id`); revoking inserts a newer
 version of the row with `revoked_at` set, read back with `FINAL`.
+
+Every server process re-reads the active keys and the closed state every second
+(auth.KeyRing). On ClickHouse those two reads (a `FINAL` join and a subquery) cost ~10 ms of
+engine CPU a second, so their answers are kept while the active parts of the tables they
+read are the same: every INSERT, merge or delete of a table changes its parts' names, so
+one read of `system.parts` (~2 ms) tells whether anything changed, in any process.
 """
 
 from __future__ import annotations
@@ -37,7 +43,29 @@ def _api_key(row: Sequence[Any]) -> ApiKey:
     )
 
 
+# The tables the key answers read; their active parts name their contents.
+_PARTS = (
+    "SELECT groupArray((table, name, modification_time, rows)) FROM "
+    "(SELECT table, name, modification_time, rows FROM system.parts "
+    "WHERE database = currentDatabase() AND table IN ('api_keys', 'keys_opened', 'projects') "
+    "AND active ORDER BY table, name)"
+)
+
+
 class Keys(ClickHouseBase):
+    def _unchanged(self, what: str) -> tuple[Any, Any]:
+        """(the key tables' parts now, the answer `what` gave at those parts or None). On a
+        cluster the parts are spread over nodes, so nothing is kept there."""
+        if self.cluster is not None:
+            return None, None
+        parts = self._query(_PARTS)[0][0]
+        seen, answer = self._key_answers.get(what, (None, None))
+        return parts, answer if seen == parts else None
+
+    def _keep(self, what: str, parts: Any, answer: Any) -> None:
+        if parts is not None:
+            self._key_answers[what] = (parts, answer)
+
     def create_key(
         self, project: str, name: str | None, key_id: str, prefix: str, key_hash: str
     ) -> ApiKey:
@@ -70,13 +98,20 @@ class Keys(ClickHouseBase):
         return True
 
     def active_keys(self) -> list[ApiKey]:
-        return [_api_key(r) for r in self._query(_KEY_SELECT + " WHERE k.revoked_at IS NULL")]
+        parts, rows = self._unchanged("active")
+        if rows is None:
+            rows = self._query(_KEY_SELECT + " WHERE k.revoked_at IS NULL")
+            self._keep("active", parts, rows)
+        return [_api_key(r) for r in rows]
 
     def keys_closed(self) -> bool:
-        rows = self._query(
-            "SELECT count() > 0 FROM api_keys FINAL WHERE created_at > "
-            "(SELECT if(count() = 0, -1, max(through_key)) FROM keys_opened)"
-        )
+        parts, rows = self._unchanged("closed")
+        if rows is None:
+            rows = self._query(
+                "SELECT count() > 0 FROM api_keys FINAL WHERE created_at > "
+                "(SELECT if(count() = 0, -1, max(through_key)) FROM keys_opened)"
+            )
+            self._keep("closed", parts, rows)
         return bool(rows and int(rows[0][0]))
 
     def open_without_keys(self) -> bool:
