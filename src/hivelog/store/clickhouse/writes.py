@@ -256,7 +256,16 @@ class Writes(Traces):
     def _with_patches(self, stored: list[tuple[int, str]]) -> set[tuple[int, str]]:
         """Of the events just stored, those with patches (updates that came first), after
         moving parked patches of their ids (UNRESOLVED) to their project: one primary-key
-        query per chunk of ids for both."""
+        query per chunk of ids for both.
+
+        Unless `event_patches` holds no row at all (a database that never had an update, or
+        whose updates all expired), which a trivial count tells from the parts' metadata
+        (~1 ms) for less than the lookup costs (~5-7 ms of CPU per 2,000 ids, building the
+        set of ids). Taken after the INSERT like the lookup, so an update another process
+        stores at the same moment is still folded by one of the two: if it was appended
+        before this count, the lookup runs; if after, that process's fold sees our rows."""
+        if not int(self._query("SELECT count() FROM event_patches")[0][0]):
+            return set()
         wanted = set(stored)
         first: dict[str, int] = {}
         for key, event_id in stored:
