@@ -242,8 +242,11 @@ def test_token_and_cost_breakdown(page: Page, demo: Demo) -> None:
     assert usage.locator("tfoot td").first.inner_text() == "1,500"
     assert usage.locator("tfoot").inner_text().count("$") == 1  # gpt-4o is priced
     # computed by hivelog, the cost is split by the rates it was computed at
-    costs = [c.inner_text() for c in usage.locator("tbody td:nth-child(3)").all()]
-    assert all(c.startswith("$") for c in costs), costs
+    costs = {
+        r.locator("td").first.inner_text(): r.locator("td").nth(2).inner_text()
+        for r in usage.locator("tbody tr").all()
+    }
+    assert all(c.startswith("$") for c in costs.values()), costs
     expect(page.locator("#detail .usage + p")).to_contain_text("genai-prices")
     # a model nobody has a price for: "unpriced", never $0
     page.locator("[data-tree] .row", has_text="local model").click()
@@ -252,7 +255,23 @@ def test_token_and_cost_breakdown(page: Page, demo: Demo) -> None:
     assert "$0" not in page.locator("#detail table.usage").inner_text()
     # the session has a priced and an unpriced call: its cost is partial
     expect(page.locator(".session-head [data-cost] .unpriced")).to_have_text("partial")
-    expect(page.locator(".usage-slot table.usage")).to_contain_text("cached input")
+    # the session header: its calls' tokens and costs by kind; a kind the unpriced call used
+    # too (input, output) costs at least what the priced call's did, marked "partial"
+    head = page.locator(".usage-slot table.usage")
+    expect(head).to_contain_text("cached input")
+    lines = {
+        r.locator("td").first.inner_text(): r.locator("td").all_inner_texts()[1:]
+        for r in head.locator("tbody tr").all()
+    }
+    assert lines == {
+        "input": ["205", costs["input"] + " partial"],
+        "cached input": ["1,000", costs["cached input"]],
+        "output": ["302", costs["output"] + " partial"],
+        "of which reasoning": ["100", costs["of which reasoning"]],
+    }, lines
+    foot = head.locator("tfoot td").all_inner_texts()
+    assert foot[0] == "1,507" and foot[1].startswith("$") and foot[1].endswith(" partial"), foot
+    assert not re.search(r"\$0(\.0*)?(\s|$)", head.inner_text())  # no made-up $0
     page.goto(demo.url("/"))
     row = page.locator(f"tr[data-session='{demo.session}']")
     expect(row.locator(".unpriced")).to_have_text("partial")
