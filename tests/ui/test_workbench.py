@@ -424,6 +424,102 @@ def test_dark_mode_follows_the_system_and_the_toggle(browser: Browser, demo: Dem
     ctx.close()
 
 
+# Every piece of text drawn on a page, against the background it is drawn on (semi-transparent
+# backgrounds composed over their parents'), by WCAG 2's contrast ratio: 4.5 for text, 3 for
+# large text (24 px, or 18.66 px bold). Decorative text (aria-hidden) and placeholder-sized
+# controls' own chrome are not text; hidden elements are not drawn.
+_LOW_CONTRAST = """() => {
+    const rgba = (c) => { const m = c.match(/[\\d.]+/g).map(Number);
+        return [m[0], m[1], m[2], m.length > 3 ? m[3] : 1]; };
+    const over = (top, under) => { const a = top[3];
+        return [0, 1, 2].map((i) => top[i] * a + under[i] * (1 - a)).concat([1]); };
+    const lum = (c) => { const l = c.slice(0, 3).map((v) => { v /= 255;
+        return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+        return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2]; };
+    const background = (el) => {
+        const layers = [];
+        for (let e = el; e; e = e.parentElement) {
+            const c = rgba(getComputedStyle(e).backgroundColor);
+            if (c[3] > 0) layers.push(c);
+            if (c[3] >= 1) break;
+        }
+        let bg = [255, 255, 255, 1];
+        if (!layers.length || layers[layers.length - 1][3] < 1) {
+            bg = rgba(getComputedStyle(document.documentElement).backgroundColor);
+        }
+        for (const c of layers.reverse()) bg = over(c, bg);
+        return bg;
+    };
+    const bad = [];
+    for (const el of document.querySelectorAll("body *")) {
+        const own = Array.from(el.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim());
+        if (!own || el.closest("[aria-hidden=true], script, style, option, [hidden]")) continue;
+        const cs = getComputedStyle(el);
+        const box = el.getBoundingClientRect();
+        if (cs.visibility !== "visible" || !box.width || !box.height) continue;
+        const bg = background(el), fg = over(rgba(cs.color), bg);
+        const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+        const ratio = (a + 0.05) / (b + 0.05);
+        const size = parseFloat(cs.fontSize), bold = Number(cs.fontWeight) >= 700;
+        const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+        if (ratio < need) bad.push(`${ratio.toFixed(2)} ${el.tagName}.${el.className}: ` +
+                                   el.textContent.trim().slice(0, 40));
+    }
+    return [...new Set(bad)];
+}"""
+
+# What uPlot draws on a canvas: axis labels are text (4.5), lines and grid are graphics (3:1
+# for the series against the chart's panel, WCAG 1.4.11).
+_CHART_CONTRAST = """() => {
+    const rgb = (c) => { const x = document.createElement("canvas").getContext("2d");
+        x.fillStyle = c; x.fillRect(0, 0, 1, 1);
+        return Array.from(x.getImageData(0, 0, 1, 1).data); };
+    const lum = (c) => { const l = c.slice(0, 3).map((v) => { v /= 255;
+        return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+        return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2]; };
+    const ratio = (p, q) => { const [a, b] = [lum(rgb(p)), lum(rgb(q))].sort((x, y) => y - x);
+        return (a + 0.05) / (b + 0.05); };
+    const out = [];
+    for (const fig of document.querySelectorAll("figure[data-chart]")) {
+        const u = fig.uplot, panel = getComputedStyle(fig).backgroundColor;
+        const name = fig.dataset.chart;
+        for (const a of u.axes) out.push(["axis " + name, ratio(a.stroke(u), panel), 4.5]);
+        for (const s of u.series.slice(1)) {
+            out.push([name + " " + s.label, ratio(s.stroke(u), panel), 3]);
+        }
+    }
+    return out.filter(([, r, need]) => r < need);
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_both_themes_are_readable_on_every_page(browser: Browser, demo: Demo, scheme: str) -> None:
+    ctx = context(browser, color_scheme=scheme)
+    page = ctx.new_page()
+    for path, ready in (
+        ("/", "table.sessions tbody tr"),
+        ("/ui/events", "table.events tbody tr"),
+        (f"/ui/sessions/{demo.session}#event={demo.rich}", "body[data-marked='1'] #detail .md"),
+        (f"/ui/event/{demo.rich}", ".event .md pre code"),
+        (f"/ui/sessions/{demo.sessions[4]}", "body[data-ready='1'] [data-tree] .row.err"),
+        ("/ui/dashboard", "table.models tbody tr"),
+        (f"/ui/sessions/{uuid.uuid4()}", ".not-found"),
+        ("/login", "input[name=key]"),
+    ):
+        page.goto(
+            demo.url(path.split("#")[0], range="24h")
+            + path.partition("#")[1]
+            + path.partition("#")[2]
+        )
+        page.wait_for_selector(ready)
+        # open every JSON section and the raw text, so code and JSON are measured too
+        page.evaluate("document.querySelectorAll('details').forEach((d) => { d.open = true; })")
+        assert page.evaluate(_LOW_CONTRAST) == [], (scheme, path)
+        if path == "/ui/dashboard":
+            assert page.evaluate(_CHART_CONTRAST) == [], scheme
+    ctx.close()
+
+
 # ---- 9. local time ------------------------------------------------------------------------
 
 
@@ -496,18 +592,30 @@ def test_390_px_wide_nothing_scrolls_sideways(browser: Browser, demo: Demo) -> N
         ("/ui/events", "table.events"),
         (f"/ui/sessions/{demo.session}", "#detail h2"),
         (f"/ui/event/{demo.rich}", ".event h2"),
-        ("/ui/dashboard", "[data-charts][data-ready='1']"),
+        ("/ui/dashboard", "table.models tbody tr"),
         ("/ui/nowhere", ".not-found"),
+        (f"/ui/sessions/{uuid.uuid4()}", ".not-found"),
+        (f"/ui/event/{uuid.uuid4()}", ".not-found"),
+        ("/login", "input[name=key]"),
     ):
         page.goto(demo.url(path, range="24h"))
         page.wait_for_selector(ready)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"{path} is {width} px wide"
-    # the session page stacks the tree above the detail panel
+        assert page.evaluate("document.body.scrollWidth") <= 390, path
+    # the session page stacks the tree with its timeline above the detail panel, each as
+    # wide as the screen allows
     page.goto(demo.url(f"/ui/sessions/{demo.session}"))
+    page.wait_for_selector("body[data-ready='1'] #detail .event")
     tree = page.locator(".trace-left").bounding_box()
+    axis = page.locator("[data-axis]").bounding_box()
+    bars = [b.bounding_box() for b in page.locator("[data-tree] .row .bar").all()]
     detail = page.locator("#detail").bounding_box()
-    assert tree and detail and detail["y"] >= tree["y"] + tree["height"] - 1
+    assert tree and axis and detail and all(bars)
+    assert detail["y"] >= tree["y"] + tree["height"] - 1
+    assert tree["width"] >= 340 and detail["width"] >= 340, (tree, detail)
+    assert axis["width"] >= 100 and axis["x"] + axis["width"] <= 390, axis
+    assert all(b and b["x"] >= axis["x"] - 1 and b["x"] + b["width"] <= 391 for b in bars), bars
     screenshot(page, "session-390")
     # the project picker and the filters stay usable
     page.goto(demo.url("/"))
