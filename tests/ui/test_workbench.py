@@ -9,16 +9,18 @@ import csv
 import io
 import json
 import re
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.conftest import Server
+from tests.conftest import HIVELOG, Server
 from tests.ui.conftest import screenshot
 from tests.ui.seed import post_session
 
@@ -559,7 +561,25 @@ def test_times_in_the_browsers_zone_with_a_utc_toggle(browser: Browser, demo: De
 # ---- 3. download --------------------------------------------------------------------------
 
 
-def test_download_what_the_page_shows(page: Page, demo: Demo) -> None:
+def _import(path: Path, server: Server, project: str) -> list[dict[str, Any]]:
+    """`hivelog import` of a downloaded file into `project`; what that project then holds."""
+    run = subprocess.run(
+        [HIVELOG, "import", str(path), "--url", server.url, "--project", project],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0 and "skipped 0, failed 0" in run.stderr, run.stderr
+    with server.client() as c:
+        r = c.post("/events/export", json={"project": project, "limit": 7500})
+        r.raise_for_status()
+        events: list[dict[str, Any]] = r.json()["events"]
+        return events
+
+
+def _by_id(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {e["event_id"]: {k: v for k, v in e.items() if k != "project_id"} for e in events}
+
+
+def test_download_what_the_page_shows(page: Page, demo: Demo, tmp_path: Path) -> None:
     page.goto(demo.url("/ui/events", f="event_type", op="is", v="model"))
     total = int(page.locator("#results .summary strong").inner_text().replace(",", ""))
     with page.expect_download() as got:
@@ -571,6 +591,11 @@ def test_download_what_the_page_shows(page: Page, demo: Demo) -> None:
         page.locator("[data-download=csv]").click()
     rows = list(csv.DictReader(io.StringIO(got.value.path().read_text())))
     assert len(rows) == total and json.loads(rows[0]["config"])["model"]
+    # `hivelog import` reads the CSV: the same model calls, whole, in another project
+    got.value.save_as(tmp_path / "models.csv")
+    copied = _by_id(_import(tmp_path / "models.csv", demo.server, f"{demo.project}-csv"))
+    shown = _by_id([json.loads(line) for line in lines])
+    assert {k: copied[k] for k in shown} == shown
     # the sessions page: every event of the listed sessions, which `hivelog import` reads
     page.goto(demo.url("/", q="包裹"))
     expect(page.locator("#results .summary strong")).to_have_text("1")  # session 3
@@ -579,6 +604,10 @@ def test_download_what_the_page_shows(page: Page, demo: Demo) -> None:
     events = [json.loads(x) for x in got.value.path().read_text().splitlines()]
     assert len(events) == 5 and {e["session_id"] for e in events} == {demo.sessions[3]}
     assert sum(e["event_type"] == "session" for e in events) == 1
+    # and the JSONL: the session and its events, as the download had them
+    got.value.save_as(tmp_path / "session.jsonl")
+    copied = _by_id(_import(tmp_path / "session.jsonl", demo.server, f"{demo.project}-jsonl"))
+    assert copied == _by_id(events)
 
 
 # ---- 10. narrow screens -------------------------------------------------------------------
