@@ -5,6 +5,7 @@ downloads, and 390 px wide screens."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -36,6 +37,9 @@ PIXEL = (
     "DwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 )
 
+PHOTO = "https://images.example.test/cat.png"  # served by the test (page.route)
+SVG = "data:image/svg+xml;base64," + base64.b64encode(b"<svg onload='alert(1)'/>").decode()
+
 
 class Demo:
     def __init__(self, server: Server, project: str) -> None:
@@ -65,6 +69,9 @@ def demo(server: Server) -> Iterator[Demo]:
                 {"role": "user", "content": [
                     {"type": "text", "text": "What is in this picture?"},
                     {"type": "image_url", "image_url": {"url": PIXEL}},
+                    {"type": "image", "source": {"type": "url", "url": PHOTO}},
+                    {"type": "image_url", "image_url": {"url": SVG}},  # may hold script
+                    {"type": "image_url", "image_url": {"url": "javascript:alert(1)"}},
                 ]},
             ]},
             "outputs": {"role": "assistant", "content": MARKDOWN},
@@ -285,6 +292,8 @@ def test_token_and_cost_breakdown(page: Page, demo: Demo) -> None:
 
 
 def test_markdown_is_rendered_safely_with_a_raw_toggle(page: Page, demo: Demo) -> None:
+    pixel = base64.b64decode(PIXEL.partition(",")[2])
+    page.route(PHOTO, lambda route: route.fulfill(body=pixel, content_type="image/png"))
     page.goto(demo.url(f"/ui/event/{demo.rich}"))
     out = page.locator(".msg.out")
     expect(out.locator(".md h1")).to_have_text("Plan")
@@ -311,10 +320,16 @@ def test_markdown_is_rendered_safely_with_a_raw_toggle(page: Page, demo: Demo) -
     expect(system.locator(".md")).to_contain_text("Rule 39")
     opened = system.locator(".fold").bounding_box()
     assert opened is not None and opened["height"] > 400
-    # the image part of the user's message is shown
-    img = page.locator(".msg.r-user img")
-    expect(img).to_have_count(1)
-    assert page.evaluate("(img) => img.complete && img.naturalWidth === 1", img.element_handle())
+    # the image parts of the user's message: a data URL and an https URL are shown; an SVG
+    # (which can carry script) and a javascript: URL are not, each leaving "[image]"
+    images = page.locator(".msg.r-user img")
+    expect(images).to_have_count(2)
+    assert [i.get_attribute("src") for i in images.all()] == [PIXEL, PHOTO]
+    for img in images.all():
+        loaded = "(img) => img.complete && img.naturalWidth === 1"
+        page.wait_for_function(loaded, arg=img.element_handle())
+    expect(page.locator(".msg.r-user")).to_contain_text("[image]")
+    assert page.locator(".msg.r-user").inner_text().count("[image]") == 2
 
 
 # ---- 5. JSON viewer -----------------------------------------------------------------------
