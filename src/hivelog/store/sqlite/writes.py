@@ -36,24 +36,29 @@ from hivelog.store.rows import (
     to_json,
     with_parked,
 )
-from hivelog.store.sqlite.connection import SELECT, chunks, marks
+from hivelog.store.sqlite.connection import SELECT, chunks, insert_rows, marks
 from hivelog.store.sqlite.traces import SqliteTraces
 from hivelog.store.traces import move_traces, relink_job
 
 _INSERT_COLS = ", ".join(("project", *INSERT_COLUMNS))
-_INSERT_MARKS = ", ".join("?" * (len(INSERT_COLUMNS) + 1))
+_WIDTH = len(INSERT_COLUMNS) + 1  # values of an event row: project, then INSERT_COLUMNS
 _REPLACE_PLACEHOLDER = ", ".join(f"{c} = excluded.{c}" for c in INSERT_COLUMNS)
 # A real event replaces a placeholder session; a resend of a real event changes nothing.
-_INSERT_EVENT = (
-    f"INSERT INTO events ({_INSERT_COLS}) VALUES ({_INSERT_MARKS}) "
+_INSERT_EVENT_HEAD = f"INSERT INTO events ({_INSERT_COLS})"
+_INSERT_EVENT_TAIL = (
     f"ON CONFLICT (project, event_id) DO UPDATE SET {_REPLACE_PLACEHOLDER} "
     "WHERE events.placeholder = 1"
 )
 # A session referenced by a stored event (the one named last), unless the session exists. An
 # event whose resend was ignored must not leave behind the new session it was sent with.
-_INSERT_PLACEHOLDER = (
-    f"INSERT INTO events ({_INSERT_COLS}) SELECT {_INSERT_MARKS} WHERE EXISTS "
-    "(SELECT 1 FROM events WHERE project = ? AND event_id = ? AND session_id = ?) "
+# Rows: the placeholder's event row, then (project, the naming event's id, the session id).
+_INSERT_PLACEHOLDER_HEAD = (
+    f"INSERT INTO events ({_INSERT_COLS}) "
+    f"SELECT {', '.join(f'v.column{i + 1}' for i in range(_WIDTH))} FROM ("
+)
+_INSERT_PLACEHOLDER_TAIL = (
+    f") AS v WHERE EXISTS (SELECT 1 FROM events WHERE project = v.column{_WIDTH + 1} "
+    f"AND event_id = v.column{_WIDTH + 2} AND session_id = v.column{_WIDTH + 3}) "
     # A placeholder spans every event known to reference it, whatever order they came in.
     "ON CONFLICT (project, event_id) DO UPDATE SET "
     "start_time = min(events.start_time, excluded.start_time), "
@@ -157,14 +162,16 @@ class SqliteWrites(SqliteTraces):
         rows = job.event_rows(sqlite_row)
         if pending:
             rows = self._fold_before_insert(conn, project, job.events, rows, pending)
-        conn.executemany(_INSERT_EVENT, [(key, *row) for row in rows])
+        insert_rows(conn, _INSERT_EVENT_HEAD, [(key, *row) for row in rows], _INSERT_EVENT_TAIL)
         if placeholders:
-            conn.executemany(
-                _INSERT_PLACEHOLDER,
+            insert_rows(
+                conn,
+                _INSERT_PLACEHOLDER_HEAD,
                 [
                     (key, *sqlite_row(p, placeholder=1), key, child_id, p.session_id)
                     for p, child_id in placeholders.values()
                 ],
+                _INSERT_PLACEHOLDER_TAIL,
             )
         if pending:
             self._fold_stored(conn, project, pending)
