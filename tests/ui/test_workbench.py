@@ -742,7 +742,10 @@ def test_dashboard_totals_legends_and_gaps(page: Page, demo: Demo) -> None:
     page.wait_for_selector("[data-charts][data-ready='1']")
     expect(page.locator("[data-total=sessions]")).to_have_text("7")
     expect(page.locator("[data-total=events]")).to_have_text("26")
-    assert page.locator("[data-total=cost]").inner_text().startswith("$")
+    # one model call has no known price: the total is what the others cost, marked partial
+    cost = page.locator("[data-total=cost]")
+    expect(cost.locator(".unpriced")).to_have_text("partial")
+    assert cost.inner_text().startswith("$") and cost.inner_text().endswith(" partial")
     assert page.locator("[data-total=errors]").inner_text().endswith("%")
     # legends show the latest bucket's values before any hover
     legend = page.locator("figure[data-chart=sessions] .u-legend").inner_text()
@@ -756,6 +759,12 @@ def test_dashboard_totals_legends_and_gaps(page: Page, demo: Demo) -> None:
     assert rows["my-own-finetune-xyz"][:3] == ["1", "7", "–"]
     assert rows["my-own-finetune-xyz"][3] == "400 ms"  # its one call: the exact p50
     expect(page.locator("figure[data-chart=model-latency] .uplot")).to_be_visible()
+    # only that model's calls: the cost is unknown, not $0
+    page.goto(demo.url("/ui/dashboard", range="24h", f="config.model", op="is",
+                       v="my-own-finetune-xyz"))  # fmt: skip
+    page.wait_for_selector("[data-charts][data-ready='1']")
+    expect(page.locator("[data-total=events]")).to_have_text("1")
+    expect(page.locator("[data-total=cost]")).to_have_text("unpriced")
 
 
 # ---- 7. previews --------------------------------------------------------------------------
