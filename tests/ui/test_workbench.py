@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from tests.conftest import HIVELOG, Server
 from tests.ui.conftest import screenshot
@@ -556,7 +556,21 @@ def test_times_in_the_browsers_zone_with_a_utc_toggle(browser: Browser, demo: De
     page.goto(demo.url("/"))  # remembered
     expect(page.locator("[data-tz-name]")).to_have_text("UTC")
     page.get_by_role("button", name=re.compile("times in")).click()
+    expect(page.locator("[data-tz-name]")).to_have_text("Asia/Tokyo")
+
+    def tokyo_text(t: Locator) -> str:
+        ms = int(t.get_attribute("data-ms") or 0)
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000 + 9 * 3600))
+
+    # every time on the list pages is Tokyo's too
+    for path, table in (("/", "table.sessions"), ("/ui/events", "table.events")):
+        page.goto(demo.url(path))
+        times = page.locator(f"{table} tbody time[data-ms]").all()
+        assert times, path
+        for t in times[:5]:
+            expect(t).to_have_text(tokyo_text(t))
     # a custom range, typed in local time: only the sessions inside it
+    page.goto(demo.url("/"))
     sessions = event_json(demo.server, demo.sessions[2]), event_json(demo.server, demo.sessions[3])
     low = min(s["start_time"] for s in sessions) - 1000
     high = max(s["start_time"] for s in sessions) + 1000
@@ -570,6 +584,24 @@ def test_times_in_the_browsers_zone_with_a_utc_toggle(browser: Browser, demo: De
     page.get_by_role("button", name="Apply").click()
     expect(page.locator("#results .summary strong")).to_have_text("2")
     assert f"from={low // 1000 * 1000}" in page.url
+
+    # the dashboard's charts too: the time of a bucket pointed at, in Tokyo, then in UTC
+    def pointed_at(offset_hours: int) -> None:
+        page.wait_for_selector("[data-charts][data-ready='1']")
+        shown, ts = page.evaluate(
+            """() => { const fig = document.querySelector("figure[data-chart=events]");
+            const u = fig.uplot, k = u.data[0].length - 1; u.setLegend({idx: k});
+            return [fig.querySelector(".u-legend .u-series .u-value").textContent, u.data[0][k]];
+            }"""
+        )
+        assert shown == time.strftime("%Y-%m-%d %H:%M", time.gmtime(ts + offset_hours * 3600))
+
+    page.goto(demo.url("/ui/dashboard", range="24h"))
+    pointed_at(9)
+    with page.expect_navigation():  # the charts are drawn again, in the zone chosen
+        page.get_by_role("button", name=re.compile("times in")).click()
+    expect(page.locator("[data-tz-name]")).to_have_text("UTC")
+    pointed_at(0)
     ctx.close()
 
 
