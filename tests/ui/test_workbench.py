@@ -281,6 +281,18 @@ def test_token_and_cost_breakdown(page: Page, demo: Demo) -> None:
     foot = head.locator("tfoot td").all_inner_texts()
     assert foot[0] == "1,507" and foot[1].startswith("$") and foot[1].endswith(" partial"), foot
     assert not re.search(r"\$0(\.0*)?(\s|$)", head.inner_text())  # no made-up $0
+    # a session whose answering call's cost was sent whole by the client: its cost is known
+    # (no "partial"), but not how it splits by kind ("–", as in that call's own breakdown)
+    page.goto(demo.url(f"/ui/sessions/{demo.sessions[0]}"))
+    head = page.locator(".usage-slot table.usage")
+    expect(head).to_be_visible()
+    lines = {
+        r.locator("td").first.inner_text(): r.locator("td").all_inner_texts()[1:]
+        for r in head.locator("tbody tr").all()
+    }
+    assert lines == {"input": ["120", "–"], "output": ["32", "–"]}, lines
+    foot = head.locator("tfoot td").all_inner_texts()
+    assert foot[0] == "152" and re.fullmatch(r"\$0\.00[0-9]*[1-9][0-9]*", foot[1]), foot
     page.goto(demo.url("/"))
     row = page.locator(f"tr[data-session='{demo.session}']")
     expect(row.locator(".unpriced")).to_have_text("partial")

@@ -106,14 +106,18 @@ _LINE_ORDER = ("input", "cached input", "cache write", "output", "reasoning")
 def session_usage(usages: Iterable[Usage | None], cost: float | None, status: str) -> Usage | None:
     """A session's breakdown: its events' lines (`event_usage` of each) added up by kind.
 
-    A kind's cost is the sum of the costs its events know; when some events have tokens of
-    that kind but no price for them, the sum is marked partial (and is unknown, None, when
-    none has). The total is the session's own `cost` and `cost_status`
-    (hivelog.query.sessions.cost_of): "partial" or "unpriced" carried over, never $0.
+    A kind's cost is the sum of its events' costs for it. When some events have tokens of
+    that kind and no price at all (unpriced calls), the sum is marked partial (the real cost
+    is higher; unknown, None, when no event has a price for it). When some event's cost is
+    known but not split by kind (a cost the client sent), the kind's cost is not known
+    separately either (None, "–"), as in that event's own breakdown. The total is the
+    session's own `cost` and `cost_status` (hivelog.query.sessions.cost_of): "partial" or
+    "unpriced" carried over, never $0.
     """
     tokens: dict[str, int] = {}
     known: dict[str, float] = {}
-    missing: set[str] = set()
+    unpriced: set[str] = set()  # kinds some unpriced call used
+    unsplit: set[str] = set()  # kinds some call with a whole, unsplit cost used
     part_of: dict[str, str | None] = {}
     total = 0
     seen = False
@@ -128,16 +132,16 @@ def session_usage(usages: Iterable[Usage | None], cost: float | None, status: st
             if line.cost is not None:
                 known[line.label] = known.get(line.label, 0.0) + line.cost
             elif line.tokens:
-                missing.add(line.label)
+                (unsplit if usage.cost is not None else unpriced).add(line.label)
     if not seen:
         return None
     lines = [
         Line(
             label,
             tokens[label],
-            known.get(label),
+            None if label in unsplit else known.get(label),
             part_of=part_of[label],
-            partial=label in known and label in missing,
+            partial=label in known and label in unpriced and label not in unsplit,
         )
         for label in _LINE_ORDER
         if label in tokens
