@@ -26,7 +26,7 @@ from hivelog.store.base import (
     WriteEvents,
     merge_runs,
 )
-from hivelog.store.packing import PACKED, pack
+from hivelog.store.packing import pack
 from hivelog.store.rows import (
     INSERT_COLUMNS,
     apply_parked,
@@ -77,16 +77,12 @@ _WRITE_BACK = (
 # An update whose event is not stored yet; `received_at` lets retention expire it.
 _PARK = "INSERT INTO pending_updates (project, event_id, body, received_at) VALUES (?, ?, ?, ?)"
 _encode_update = msgspec.json.Encoder().encode
-_PACKED_AT = tuple(INSERT_COLUMNS.index(c) for c in PACKED)
 
 
 def sqlite_row(event: Event, placeholder: int = 0) -> tuple[Any, ...]:
     """The INSERT_COLUMNS values of one event as SQLite stores them: inputs and outputs
     packed (store/packing.py)."""
-    values = list(event_values(event, placeholder))
-    for at in _PACKED_AT:
-        values[at] = pack(values[at])
-    return tuple(values)
+    return event_values(event, placeholder, pack)
 
 
 class SqliteWrites(SqliteTraces):
@@ -315,8 +311,8 @@ class SqliteWrites(SqliteTraces):
             (
                 to_json(e.children_ids),
                 to_json(e.config),
-                pack(to_json(e.inputs)),
-                pack(to_json(e.outputs)),
+                pack(e.inputs),
+                pack(e.outputs),
                 to_json(e.metadata),
                 to_json(e.feedback),
                 to_json(e.metrics),
