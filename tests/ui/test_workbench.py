@@ -311,6 +311,9 @@ def test_markdown_is_rendered_safely_with_a_raw_toggle(page: Page, demo: Demo) -
     expect(out.locator(".md h1")).to_have_text("Plan")
     expect(out.locator(".md strong")).to_have_text("bold")
     expect(out.locator(".md pre code")).to_contain_text("print('hi')")
+    fonts = out.locator(".md pre code").evaluate("(c) => getComputedStyle(c).fontFamily")
+    prose = out.locator(".md p").first.evaluate("(p) => getComputedStyle(p).fontFamily")
+    assert "monospace" in fonts and "monospace" not in prose, (fonts, prose)
     link = out.locator(".md a", has_text="link")
     assert link.get_attribute("rel") == "noopener noreferrer nofollow"
     assert link.get_attribute("target") == "_blank"
@@ -349,6 +352,15 @@ def test_markdown_is_rendered_safely_with_a_raw_toggle(page: Page, demo: Demo) -
 
 def test_json_sections_open_search_and_show_raw(page: Page, demo: Demo) -> None:
     page.goto(demo.url(f"/ui/event/{demo.rich}"))
+    # every section shows its open/closed marker (a flex summary once hid it)
+    sections = page.locator("details.section")
+    names = [d.get_attribute("data-section") for d in sections.all()]
+    assert {"config", "inputs", "outputs", "metadata", "user_properties"} <= set(names), names
+    for d in sections.all():
+        marker = d.evaluate(
+            "(d) => getComputedStyle(d.querySelector('summary'), '::before').content"
+        )
+        assert ("▾" if d.get_attribute("open") is not None else "▸") in marker, (names, marker)
     props = page.locator("details.section[data-section='user_properties']")
     expect(props).to_have_attribute("open", "")
     expect(props.locator(".json")).to_contain_text("u-42")
@@ -359,6 +371,10 @@ def test_json_sections_open_search_and_show_raw(page: Page, demo: Demo) -> None:
     assert "▾" in marker
     props.locator("> summary").click()  # it folds, and the marker says so
     expect(props.locator(".json")).to_be_hidden()
+    folded = props.evaluate(
+        "(d) => getComputedStyle(d.querySelector('summary'), '::before').content"
+    )
+    assert "▸" in folded, folded
     props.locator("> summary").click()
     inputs = page.locator("details.section[data-section='inputs']")
     inputs.locator("> summary").click()
