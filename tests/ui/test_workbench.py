@@ -869,6 +869,9 @@ def test_a_download_larger_than_a_chunk_has_every_event_once(server: Server) -> 
                         "dir": direction},
             )  # fmt: skip
             r.raise_for_status()
+            # streamed: sent as it is read (chunked), not built whole first to a known length
+            assert r.headers.get("transfer-encoding") == "chunked", r.headers
+            assert "content-length" not in r.headers
             got = [json.loads(line) for line in r.text.splitlines()]
             assert len(got) == len(ids) and {e["event_id"] for e in got} == ids
             starts = [e["start_time"] for e in got]
