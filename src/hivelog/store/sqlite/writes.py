@@ -26,7 +26,7 @@ from hivelog.store.base import (
     WriteEvents,
     merge_runs,
 )
-from hivelog.store.packing import pack
+from hivelog.store.packing import json_bytes, pack, pack_rows
 from hivelog.store.rows import (
     INSERT_COLUMNS,
     apply_parked,
@@ -80,9 +80,9 @@ _encode_update = msgspec.json.Encoder().encode
 
 
 def sqlite_row(event: Event, placeholder: int = 0) -> tuple[Any, ...]:
-    """The INSERT_COLUMNS values of one event as SQLite stores them: inputs and outputs
-    packed (store/packing.py)."""
-    return event_values(event, placeholder, pack)
+    """The INSERT_COLUMNS values of one event as SQLite stores them, but for inputs and outputs
+    long enough to pack: those are JSON bytes until the writer packs them (`pack_rows`)."""
+    return event_values(event, placeholder, json_bytes)
 
 
 class SqliteWrites(SqliteTraces):
@@ -158,6 +158,7 @@ class SqliteWrites(SqliteTraces):
         rows = job.event_rows(sqlite_row)
         if pending:
             rows = self._fold_before_insert(conn, project, job.events, rows, pending)
+        rows = pack_rows(rows)
         insert_rows(conn, _INSERT_EVENT_HEAD, [(key, *row) for row in rows], _INSERT_EVENT_TAIL)
         if placeholders:
             insert_rows(
