@@ -731,6 +731,12 @@ def test_390_px_wide_nothing_scrolls_sideways(browser: Browser, demo: Demo) -> N
     page.get_by_role("button", name="Apply").click()
     expect(page.locator("#results .summary strong")).to_have_text("3")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    # the custom range's two fields fit too
+    page.get_by_label("Time range").select_option("custom")
+    for label in ("From (local time)", "To (local time)"):
+        box = page.get_by_label(label).bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, (label, box)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot(page, "sessions-390")
     ctx.close()
 
