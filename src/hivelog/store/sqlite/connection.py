@@ -66,9 +66,14 @@ _ROW_CHUNKS = (256, 64, 16, 4, 1)
 
 
 def insert_rows(
-    conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[Any]], tail: str = ""
+    conn: sqlite3.Connection,
+    head: str,
+    rows: Sequence[Sequence[Any]],
+    tail: str = "",
+    first: Sequence[Any] = (),
 ) -> None:
-    """`head VALUES (…), (…), … tail` for every row of `rows`, as a few multi-row statements.
+    """`head VALUES (…), (…), … tail` for every row of `rows` (each after the values `first`,
+    e.g. the project's key), as a few multi-row statements.
 
     Why not `executemany`: the sqlite3 module lets go of the GIL around every statement step
     and must win it back after. While the event loop's thread is busy decoding the next
@@ -80,8 +85,11 @@ def insert_rows(
     i = 0
     while i < len(rows):
         n = next(size for size in _ROW_CHUNKS if size <= len(rows) - i)
-        chunk = rows[i : i + n]
-        conn.execute(_rows_sql(head, len(chunk[0]), n, tail), [v for row in chunk for v in row])
+        params: list[Any] = []
+        for row in rows[i : i + n]:
+            params.extend(first)
+            params.extend(row)
+        conn.execute(_rows_sql(head, len(first) + len(rows[i]), n, tail), params)
         i += n
 
 

@@ -159,7 +159,7 @@ class SqliteWrites(SqliteTraces):
         if pending:
             rows = self._fold_before_insert(conn, project, job.events, rows, pending)
         rows = pack_rows(rows)
-        insert_rows(conn, _INSERT_EVENT_HEAD, [(key, *row) for row in rows], _INSERT_EVENT_TAIL)
+        insert_rows(conn, _INSERT_EVENT_HEAD, rows, _INSERT_EVENT_TAIL, first=(key,))
         if placeholders:
             insert_rows(
                 conn,
