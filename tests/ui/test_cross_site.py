@@ -25,10 +25,11 @@ from collections.abc import Iterator
 import grpc
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, Response, expect
 
 from tests.conftest import Server, free_port
 from tests.otlp.otlp_helpers import new_span, new_trace, pb_request, pb_span
+from tests.security.keyed import create_key, keyed_client
 from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS
 
 ATTACK = """<!doctype html><html><body><script>
@@ -87,19 +88,29 @@ class _Attacker(http.server.BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def attacker(chromium: Browser, html: str) -> Iterator[tuple[Page, str]]:
-    """A page of another site than the server's (`localhost:<port>`, not `127.0.0.1`) serving
-    `html`, and a fresh browser page to open it in: (page, its URL)."""
+def attacker_site(html: str) -> Iterator[str]:
+    """A site other than the server's (`localhost:<port>`, not `127.0.0.1`) serving `html`:
+    its URL."""
     _Attacker.page = html.encode()
     port = free_port()
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), _Attacker)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    context = chromium.new_context()
     try:
-        yield context.new_page(), f"http://localhost:{port}/"
+        yield f"http://localhost:{port}/"
     finally:
-        context.close()
         httpd.shutdown()
+
+
+@contextlib.contextmanager
+def attacker(chromium: Browser, html: str) -> Iterator[tuple[Page, str]]:
+    """A page of another site than the server's serving `html`, and a fresh browser page to
+    open it in: (page, its URL)."""
+    with attacker_site(html) as url:
+        context = chromium.new_context()
+        try:
+            yield context.new_page(), url
+        finally:
+            context.close()
 
 
 def test_a_page_of_another_origin_cannot_store_events(chromium: Browser, server: Server) -> None:
@@ -186,3 +197,134 @@ def test_a_page_cannot_write_to_the_grpc_port(chromium: Browser, grpc_server: Se
     with grpc.insecure_channel(grpc_server.grpc_target) as channel:
         channel.unary_unary(traces)(message, timeout=30)
     assert _stored(grpc_server, project) > 0  # the span (and the session it opens)
+
+
+# A page of another site, opened in a browser signed in to a keyed server (its HttpOnly,
+# SameSite=Strict cookie in the jar), tries every write the cookie could be used for: the
+# feedback route (a no-cors text/plain POST, a JSON POST with a made-up token that needs a
+# preflight, and a text/plain form), the API's writes (POST /events, /events/batch,
+# /session/start, /v1/traces; PUT /events, which needs a preflight), and signing out.
+SIGNED_IN_ATTACK = """<!doctype html><html><body>
+<iframe name="sink1"></iframe><iframe name="sink2"></iframe><iframe name="sink3"></iframe>
+<script>
+window.sent = (async () => {
+  const target = %(target)s, id = %(event_id)s, results = [];
+  const rating = JSON.stringify({rating: 1, comment: "pwned"});
+  const event = JSON.stringify({event: {event_type: "tool", event_name: "pwned"}});
+  const plain = {"Content-Type": "text/plain"};
+  const attempts = [
+    ["POST", "/ui/feedback/" + id, rating, plain, "no-cors"],
+    ["POST", "/ui/feedback/" + id, rating,
+     {"Content-Type": "application/json", "X-Hivelog-CSRF": "0".repeat(64)}, "cors"],
+    ["POST", "/events", event, plain, "no-cors"],
+    ["POST", "/events/batch", JSON.stringify({events: [{event_type: "tool",
+      event_name: "pwned"}]}), plain, "no-cors"],
+    ["POST", "/session/start", JSON.stringify({session: {session_name: "pwned"}}), plain,
+     "no-cors"],
+    ["POST", "/v1/traces", "{}", plain, "no-cors"],
+    ["PUT", "/events", JSON.stringify({event_id: id, feedback: {rating: 1}}),
+     {"Content-Type": "application/json"}, "cors"],
+  ];
+  for (const [method, path, body, headers, mode] of attempts) {
+    try {
+      await fetch(target + path, {method, mode, body, headers, credentials: "include"});
+      results.push(method + " " + path + " answered");
+    } catch (e) { results.push(method + " " + path + " refused"); }
+  }
+  // forms: what a page can send with no script at all (text/plain, a JSON-looking body),
+  // each into a frame of its own; done when every frame has loaded the server's answer
+  const loaded = [];
+  for (const [path, sink] of [["/ui/feedback/" + id, "sink1"], ["/events", "sink2"],
+                              ["/logout", "sink3"]]) {
+    const frame = document.querySelector(`iframe[name=${sink}]`);
+    loaded.push(new Promise((done) => frame.addEventListener("load", done, {once: true})));
+    const f = document.createElement("form");
+    f.method = "POST"; f.action = target + path; f.enctype = "text/plain"; f.target = sink;
+    const i = document.createElement("input");
+    i.name = '{"rating": 1, "event": {"event_type": "tool", "x": "'; i.value = '"}}';
+    f.appendChild(i); document.body.appendChild(f); f.submit();
+  }
+  await Promise.all(loaded);
+  return results;
+})();
+</script></body></html>"""
+
+
+@pytest.fixture()
+def signed_in(fresh_database: str) -> Iterator[tuple[Server, str, str]]:
+    """A keyed server, one key, one event of the key's project: (server, key, event id)."""
+    key = create_key(fresh_database, "signed")
+    srv = Server(fresh_database)
+    srv.start()
+    event_id = str(uuid.uuid4())
+    with keyed_client(srv, key) as c:
+        c.post(
+            "/events",
+            json={"event": {"event_id": event_id, "event_type": "tool", "event_name": "lookup"}},
+        ).raise_for_status()
+    yield srv, key, event_id
+    srv.stop()
+
+
+def test_another_site_cannot_write_through_a_signed_in_browser(
+    browser: Browser, signed_in: tuple[Server, str, str]
+) -> None:
+    srv, key, event_id = signed_in
+    context = browser.new_context()
+    context.set_default_timeout(15_000)
+    try:
+        page = context.new_page()
+        page.goto(f"{srv.url}/ui/event/{event_id}")
+        page.get_by_label("API key").fill(key)
+        page.get_by_role("button", name="Sign in").click()
+        # from its own page, the signed-in browser annotates (the cookie's one write)
+        page.locator(".star", has_text="4★").click()
+        expect(page.locator("[data-feedback-status]")).to_have_text("Saved")
+
+        with keyed_client(srv, key) as c:
+            before = c.post("/events/export", json={"filters": []}).json()
+        assert before["totalEvents"] == 2  # the event and the session it named
+
+        # what reached the server from the other site's page, and what it answered
+        reached: list[tuple[str, str, int, str]] = []
+
+        def answered(response: Response) -> None:
+            request = response.request
+            if request.url.startswith(srv.url) and request.method in ("POST", "PUT"):
+                cookie = request.all_headers().get("cookie", "")
+                reached.append((request.method, request.url, response.status, cookie))
+
+        context.on("response", answered)
+        with attacker_site(
+            SIGNED_IN_ATTACK % {"target": json.dumps(srv.url), "event_id": json.dumps(event_id)}
+        ) as url:
+            evil = context.new_page()
+            evil.goto(url)
+            results = evil.evaluate("window.sent")
+            assert len(results) == 7, results
+        # the five no-cors posts and the three forms reached the server (the two that need a
+        # CORS preflight were stopped in the browser: no CORS is granted), each refused there
+        assert sorted((m, u.split("?")[0].removeprefix(srv.url)) for m, u, *_ in reached) == [
+            ("POST", "/events"), ("POST", "/events"), ("POST", "/events/batch"),
+            ("POST", "/logout"), ("POST", "/session/start"), ("POST", f"/ui/feedback/{event_id}"),
+            ("POST", f"/ui/feedback/{event_id}"), ("POST", "/v1/traces"),
+        ], reached  # fmt: skip
+        assert all(status == 403 for _, _, status, _ in reached), reached
+        # SameSite=Strict: the browser did not even send the cookie with them
+        assert not any("hivelog_key" in cookie for *_, cookie in reached), reached
+
+        # nothing was written: the rating is the page's, no event named "pwned" exists, the
+        # project is as it was, and the browser is still signed in (its sign-out was refused)
+        with keyed_client(srv, key) as c:
+            stored = c.get(f"/v1/events/{event_id}").json()
+            assert stored["feedback"] == {"rating": 4}, stored
+            pwned = c.post(
+                "/events/export",
+                json={"filters": [{"field": "event_name", "operator": "is", "value": "pwned"}]},
+            ).json()
+            assert pwned["totalEvents"] == 0, pwned
+            assert c.post("/events/export", json={"filters": []}).json() == before
+        page.reload()
+        expect(page.locator(".event h2")).to_have_text("lookup")
+    finally:
+        context.close()

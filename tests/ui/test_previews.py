@@ -112,11 +112,14 @@ _UNTITLED_CUTS = """() => {
 }"""
 
 
-@pytest.mark.parametrize("path", ["/", "/ui/events", "session"])
+@pytest.mark.parametrize("path", ["/", "/ui/events", "session", "/ui/dashboard"])
 def test_every_cut_cell_shows_its_whole_value_on_hover(page: Page, shown: Shown, path: str) -> None:
     if path == "session":
         page.goto(shown.url(f"/ui/sessions/{shown.session}"))
         page.wait_for_selector("body[data-ready='1'] #detail .event")
+    elif path == "/ui/dashboard":  # the per-model table's long model name
+        page.goto(shown.url(path, range="24h"))
+        page.wait_for_selector("table.models tbody tr")
     else:
         page.goto(shown.url(path))
         page.wait_for_selector("table.grid tbody tr")
@@ -125,5 +128,8 @@ def test_every_cut_cell_shows_its_whole_value_on_hover(page: Page, shown: Shown,
             getComputedStyle(el).textOverflow === "ellipsis" && el.scrollWidth > el.clientWidth + 1
         ).length"""
     )
-    assert cut > 0, "the long names, users, models and errors should be drawn cut"
+    if path == "/ui/dashboard":  # room enough there: the name is shown whole
+        expect(page.locator("table.models tbody td").first).to_have_text(LONG_MODEL)
+    else:
+        assert cut > 0, "the long names, users, models and errors should be drawn cut"
     assert page.evaluate(_UNTITLED_CUTS) == []

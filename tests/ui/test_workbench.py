@@ -5,20 +5,23 @@ downloads, and 390 px wide screens."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
 import re
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
-from tests.conftest import Server
+from tests.conftest import HIVELOG, Server
 from tests.ui.conftest import screenshot
 from tests.ui.seed import post_session
 
@@ -33,6 +36,9 @@ PIXEL = (
     "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQ"
     "DwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 )
+
+PHOTO = "https://images.example.test/cat.png"  # served by the test (page.route)
+SVG = "data:image/svg+xml;base64," + base64.b64encode(b"<svg onload='alert(1)'/>").decode()
 
 
 class Demo:
@@ -63,6 +69,9 @@ def demo(server: Server) -> Iterator[Demo]:
                 {"role": "user", "content": [
                     {"type": "text", "text": "What is in this picture?"},
                     {"type": "image_url", "image_url": {"url": PIXEL}},
+                    {"type": "image", "source": {"type": "url", "url": PHOTO}},
+                    {"type": "image_url", "image_url": {"url": SVG}},  # may hold script
+                    {"type": "image_url", "image_url": {"url": "javascript:alert(1)"}},
                 ]},
             ]},
             "outputs": {"role": "assistant", "content": MARKDOWN},
@@ -242,8 +251,11 @@ def test_token_and_cost_breakdown(page: Page, demo: Demo) -> None:
     assert usage.locator("tfoot td").first.inner_text() == "1,500"
     assert usage.locator("tfoot").inner_text().count("$") == 1  # gpt-4o is priced
     # computed by hivelog, the cost is split by the rates it was computed at
-    costs = [c.inner_text() for c in usage.locator("tbody td:nth-child(3)").all()]
-    assert all(c.startswith("$") for c in costs), costs
+    costs = {
+        r.locator("td").first.inner_text(): r.locator("td").nth(2).inner_text()
+        for r in usage.locator("tbody tr").all()
+    }
+    assert all(c.startswith("$") for c in costs.values()), costs
     expect(page.locator("#detail .usage + p")).to_contain_text("genai-prices")
     # a model nobody has a price for: "unpriced", never $0
     page.locator("[data-tree] .row", has_text="local model").click()
@@ -252,7 +264,35 @@ def test_token_and_cost_breakdown(page: Page, demo: Demo) -> None:
     assert "$0" not in page.locator("#detail table.usage").inner_text()
     # the session has a priced and an unpriced call: its cost is partial
     expect(page.locator(".session-head [data-cost] .unpriced")).to_have_text("partial")
-    expect(page.locator(".usage-slot table.usage")).to_contain_text("cached input")
+    # the session header: its calls' tokens and costs by kind; a kind the unpriced call used
+    # too (input, output) costs at least what the priced call's did, marked "partial"
+    head = page.locator(".usage-slot table.usage")
+    expect(head).to_contain_text("cached input")
+    lines = {
+        r.locator("td").first.inner_text(): r.locator("td").all_inner_texts()[1:]
+        for r in head.locator("tbody tr").all()
+    }
+    assert lines == {
+        "input": ["205", costs["input"] + " partial"],
+        "cached input": ["1,000", costs["cached input"]],
+        "output": ["302", costs["output"] + " partial"],
+        "of which reasoning": ["100", costs["of which reasoning"]],
+    }, lines
+    foot = head.locator("tfoot td").all_inner_texts()
+    assert foot[0] == "1,507" and foot[1].startswith("$") and foot[1].endswith(" partial"), foot
+    assert not re.search(r"\$0(\.0*)?(\s|$)", head.inner_text())  # no made-up $0
+    # a session whose answering call's cost was sent whole by the client: its cost is known
+    # (no "partial"), but not how it splits by kind ("–", as in that call's own breakdown)
+    page.goto(demo.url(f"/ui/sessions/{demo.sessions[0]}"))
+    head = page.locator(".usage-slot table.usage")
+    expect(head).to_be_visible()
+    lines = {
+        r.locator("td").first.inner_text(): r.locator("td").all_inner_texts()[1:]
+        for r in head.locator("tbody tr").all()
+    }
+    assert lines == {"input": ["120", "–"], "output": ["32", "–"]}, lines
+    foot = head.locator("tfoot td").all_inner_texts()
+    assert foot[0] == "152" and re.fullmatch(r"\$0\.00[0-9]*[1-9][0-9]*", foot[1]), foot
     page.goto(demo.url("/"))
     row = page.locator(f"tr[data-session='{demo.session}']")
     expect(row.locator(".unpriced")).to_have_text("partial")
@@ -264,11 +304,16 @@ def test_token_and_cost_breakdown(page: Page, demo: Demo) -> None:
 
 
 def test_markdown_is_rendered_safely_with_a_raw_toggle(page: Page, demo: Demo) -> None:
+    pixel = base64.b64decode(PIXEL.partition(",")[2])
+    page.route(PHOTO, lambda route: route.fulfill(body=pixel, content_type="image/png"))
     page.goto(demo.url(f"/ui/event/{demo.rich}"))
     out = page.locator(".msg.out")
     expect(out.locator(".md h1")).to_have_text("Plan")
     expect(out.locator(".md strong")).to_have_text("bold")
     expect(out.locator(".md pre code")).to_contain_text("print('hi')")
+    fonts = out.locator(".md pre code").evaluate("(c) => getComputedStyle(c).fontFamily")
+    prose = out.locator(".md p").first.evaluate("(p) => getComputedStyle(p).fontFamily")
+    assert "monospace" in fonts and "monospace" not in prose, (fonts, prose)
     link = out.locator(".md a", has_text="link")
     assert link.get_attribute("rel") == "noopener noreferrer nofollow"
     assert link.get_attribute("target") == "_blank"
@@ -290,10 +335,16 @@ def test_markdown_is_rendered_safely_with_a_raw_toggle(page: Page, demo: Demo) -
     expect(system.locator(".md")).to_contain_text("Rule 39")
     opened = system.locator(".fold").bounding_box()
     assert opened is not None and opened["height"] > 400
-    # the image part of the user's message is shown
-    img = page.locator(".msg.r-user img")
-    expect(img).to_have_count(1)
-    assert page.evaluate("(img) => img.complete && img.naturalWidth === 1", img.element_handle())
+    # the image parts of the user's message: a data URL and an https URL are shown; an SVG
+    # (which can carry script) and a javascript: URL are not, each leaving "[image]"
+    images = page.locator(".msg.r-user img")
+    expect(images).to_have_count(2)
+    assert [i.get_attribute("src") for i in images.all()] == [PIXEL, PHOTO]
+    for img in images.all():
+        loaded = "(img) => img.complete && img.naturalWidth === 1"
+        page.wait_for_function(loaded, arg=img.element_handle())
+    expect(page.locator(".msg.r-user")).to_contain_text("[image]")
+    assert page.locator(".msg.r-user").inner_text().count("[image]") == 2
 
 
 # ---- 5. JSON viewer -----------------------------------------------------------------------
@@ -301,6 +352,15 @@ def test_markdown_is_rendered_safely_with_a_raw_toggle(page: Page, demo: Demo) -
 
 def test_json_sections_open_search_and_show_raw(page: Page, demo: Demo) -> None:
     page.goto(demo.url(f"/ui/event/{demo.rich}"))
+    # every section shows its open/closed marker (a flex summary once hid it)
+    sections = page.locator("details.section")
+    names = [d.get_attribute("data-section") for d in sections.all()]
+    assert {"config", "inputs", "outputs", "metadata", "user_properties"} <= set(names), names
+    for d in sections.all():
+        marker = d.evaluate(
+            "(d) => getComputedStyle(d.querySelector('summary'), '::before').content"
+        )
+        assert ("▾" if d.get_attribute("open") is not None else "▸") in marker, (names, marker)
     props = page.locator("details.section[data-section='user_properties']")
     expect(props).to_have_attribute("open", "")
     expect(props.locator(".json")).to_contain_text("u-42")
@@ -311,6 +371,10 @@ def test_json_sections_open_search_and_show_raw(page: Page, demo: Demo) -> None:
     assert "▾" in marker
     props.locator("> summary").click()  # it folds, and the marker says so
     expect(props.locator(".json")).to_be_hidden()
+    folded = props.evaluate(
+        "(d) => getComputedStyle(d.querySelector('summary'), '::before').content"
+    )
+    assert "▸" in folded, folded
     props.locator("> summary").click()
     inputs = page.locator("details.section[data-section='inputs']")
     inputs.locator("> summary").click()
@@ -405,6 +469,102 @@ def test_dark_mode_follows_the_system_and_the_toggle(browser: Browser, demo: Dem
     ctx.close()
 
 
+# Every piece of text drawn on a page, against the background it is drawn on (semi-transparent
+# backgrounds composed over their parents'), by WCAG 2's contrast ratio: 4.5 for text, 3 for
+# large text (24 px, or 18.66 px bold). Decorative text (aria-hidden) and placeholder-sized
+# controls' own chrome are not text; hidden elements are not drawn.
+_LOW_CONTRAST = """() => {
+    const rgba = (c) => { const m = c.match(/[\\d.]+/g).map(Number);
+        return [m[0], m[1], m[2], m.length > 3 ? m[3] : 1]; };
+    const over = (top, under) => { const a = top[3];
+        return [0, 1, 2].map((i) => top[i] * a + under[i] * (1 - a)).concat([1]); };
+    const lum = (c) => { const l = c.slice(0, 3).map((v) => { v /= 255;
+        return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+        return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2]; };
+    const background = (el) => {
+        const layers = [];
+        for (let e = el; e; e = e.parentElement) {
+            const c = rgba(getComputedStyle(e).backgroundColor);
+            if (c[3] > 0) layers.push(c);
+            if (c[3] >= 1) break;
+        }
+        let bg = [255, 255, 255, 1];
+        if (!layers.length || layers[layers.length - 1][3] < 1) {
+            bg = rgba(getComputedStyle(document.documentElement).backgroundColor);
+        }
+        for (const c of layers.reverse()) bg = over(c, bg);
+        return bg;
+    };
+    const bad = [];
+    for (const el of document.querySelectorAll("body *")) {
+        const own = Array.from(el.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim());
+        if (!own || el.closest("[aria-hidden=true], script, style, option, [hidden]")) continue;
+        const cs = getComputedStyle(el);
+        const box = el.getBoundingClientRect();
+        if (cs.visibility !== "visible" || !box.width || !box.height) continue;
+        const bg = background(el), fg = over(rgba(cs.color), bg);
+        const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+        const ratio = (a + 0.05) / (b + 0.05);
+        const size = parseFloat(cs.fontSize), bold = Number(cs.fontWeight) >= 700;
+        const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+        if (ratio < need) bad.push(`${ratio.toFixed(2)} ${el.tagName}.${el.className}: ` +
+                                   el.textContent.trim().slice(0, 40));
+    }
+    return [...new Set(bad)];
+}"""
+
+# What uPlot draws on a canvas: axis labels are text (4.5), lines and grid are graphics (3:1
+# for the series against the chart's panel, WCAG 1.4.11).
+_CHART_CONTRAST = """() => {
+    const rgb = (c) => { const x = document.createElement("canvas").getContext("2d");
+        x.fillStyle = c; x.fillRect(0, 0, 1, 1);
+        return Array.from(x.getImageData(0, 0, 1, 1).data); };
+    const lum = (c) => { const l = c.slice(0, 3).map((v) => { v /= 255;
+        return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+        return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2]; };
+    const ratio = (p, q) => { const [a, b] = [lum(rgb(p)), lum(rgb(q))].sort((x, y) => y - x);
+        return (a + 0.05) / (b + 0.05); };
+    const out = [];
+    for (const fig of document.querySelectorAll("figure[data-chart]")) {
+        const u = fig.uplot, panel = getComputedStyle(fig).backgroundColor;
+        const name = fig.dataset.chart;
+        for (const a of u.axes) out.push(["axis " + name, ratio(a.stroke(u), panel), 4.5]);
+        for (const s of u.series.slice(1)) {
+            out.push([name + " " + s.label, ratio(s.stroke(u), panel), 3]);
+        }
+    }
+    return out.filter(([, r, need]) => r < need);
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_both_themes_are_readable_on_every_page(browser: Browser, demo: Demo, scheme: str) -> None:
+    ctx = context(browser, color_scheme=scheme)
+    page = ctx.new_page()
+    for path, ready in (
+        ("/", "table.sessions tbody tr"),
+        ("/ui/events", "table.events tbody tr"),
+        (f"/ui/sessions/{demo.session}#event={demo.rich}", "body[data-marked='1'] #detail .md"),
+        (f"/ui/event/{demo.rich}", ".event .md pre code"),
+        (f"/ui/sessions/{demo.sessions[4]}", "body[data-ready='1'] [data-tree] .row.err"),
+        ("/ui/dashboard", "table.models tbody tr"),
+        (f"/ui/sessions/{uuid.uuid4()}", ".not-found"),
+        ("/login", "input[name=key]"),
+    ):
+        page.goto(
+            demo.url(path.split("#")[0], range="24h")
+            + path.partition("#")[1]
+            + path.partition("#")[2]
+        )
+        page.wait_for_selector(ready)
+        # open every JSON section and the raw text, so code and JSON are measured too
+        page.evaluate("document.querySelectorAll('details').forEach((d) => { d.open = true; })")
+        assert page.evaluate(_LOW_CONTRAST) == [], (scheme, path)
+        if path == "/ui/dashboard":
+            assert page.evaluate(_CHART_CONTRAST) == [], scheme
+    ctx.close()
+
+
 # ---- 9. local time ------------------------------------------------------------------------
 
 
@@ -424,7 +584,21 @@ def test_times_in_the_browsers_zone_with_a_utc_toggle(browser: Browser, demo: De
     page.goto(demo.url("/"))  # remembered
     expect(page.locator("[data-tz-name]")).to_have_text("UTC")
     page.get_by_role("button", name=re.compile("times in")).click()
+    expect(page.locator("[data-tz-name]")).to_have_text("Asia/Tokyo")
+
+    def tokyo_text(t: Locator) -> str:
+        ms = int(t.get_attribute("data-ms") or 0)
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000 + 9 * 3600))
+
+    # every time on the list pages is Tokyo's too
+    for path, table in (("/", "table.sessions"), ("/ui/events", "table.events")):
+        page.goto(demo.url(path))
+        times = page.locator(f"{table} tbody time[data-ms]").all()
+        assert times, path
+        for t in times[:5]:
+            expect(t).to_have_text(tokyo_text(t))
     # a custom range, typed in local time: only the sessions inside it
+    page.goto(demo.url("/"))
     sessions = event_json(demo.server, demo.sessions[2]), event_json(demo.server, demo.sessions[3])
     low = min(s["start_time"] for s in sessions) - 1000
     high = max(s["start_time"] for s in sessions) + 1000
@@ -438,13 +612,49 @@ def test_times_in_the_browsers_zone_with_a_utc_toggle(browser: Browser, demo: De
     page.get_by_role("button", name="Apply").click()
     expect(page.locator("#results .summary strong")).to_have_text("2")
     assert f"from={low // 1000 * 1000}" in page.url
+
+    # the dashboard's charts too: the time of a bucket pointed at, in Tokyo, then in UTC
+    def pointed_at(offset_hours: int) -> None:
+        page.wait_for_selector("[data-charts][data-ready='1']")
+        shown, ts = page.evaluate(
+            """() => { const fig = document.querySelector("figure[data-chart=events]");
+            const u = fig.uplot, k = u.data[0].length - 1; u.setLegend({idx: k});
+            return [fig.querySelector(".u-legend .u-series .u-value").textContent, u.data[0][k]];
+            }"""
+        )
+        assert shown == time.strftime("%Y-%m-%d %H:%M", time.gmtime(ts + offset_hours * 3600))
+
+    page.goto(demo.url("/ui/dashboard", range="24h"))
+    pointed_at(9)
+    with page.expect_navigation():  # the charts are drawn again, in the zone chosen
+        page.get_by_role("button", name=re.compile("times in")).click()
+    expect(page.locator("[data-tz-name]")).to_have_text("UTC")
+    pointed_at(0)
     ctx.close()
 
 
 # ---- 3. download --------------------------------------------------------------------------
 
 
-def test_download_what_the_page_shows(page: Page, demo: Demo) -> None:
+def _import(path: Path, server: Server, project: str) -> list[dict[str, Any]]:
+    """`hivelog import` of a downloaded file into `project`; what that project then holds."""
+    run = subprocess.run(
+        [HIVELOG, "import", str(path), "--url", server.url, "--project", project],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0 and "skipped 0, failed 0" in run.stderr, run.stderr
+    with server.client() as c:
+        r = c.post("/events/export", json={"project": project, "limit": 7500})
+        r.raise_for_status()
+        events: list[dict[str, Any]] = r.json()["events"]
+        return events
+
+
+def _by_id(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {e["event_id"]: {k: v for k, v in e.items() if k != "project_id"} for e in events}
+
+
+def test_download_what_the_page_shows(page: Page, demo: Demo, tmp_path: Path) -> None:
     page.goto(demo.url("/ui/events", f="event_type", op="is", v="model"))
     total = int(page.locator("#results .summary strong").inner_text().replace(",", ""))
     with page.expect_download() as got:
@@ -456,6 +666,11 @@ def test_download_what_the_page_shows(page: Page, demo: Demo) -> None:
         page.locator("[data-download=csv]").click()
     rows = list(csv.DictReader(io.StringIO(got.value.path().read_text())))
     assert len(rows) == total and json.loads(rows[0]["config"])["model"]
+    # `hivelog import` reads the CSV: the same model calls, whole, in another project
+    got.value.save_as(tmp_path / "models.csv")
+    copied = _by_id(_import(tmp_path / "models.csv", demo.server, f"{demo.project}-csv"))
+    shown = _by_id([json.loads(line) for line in lines])
+    assert {k: copied[k] for k in shown} == shown
     # the sessions page: every event of the listed sessions, which `hivelog import` reads
     page.goto(demo.url("/", q="包裹"))
     expect(page.locator("#results .summary strong")).to_have_text("1")  # session 3
@@ -464,6 +679,10 @@ def test_download_what_the_page_shows(page: Page, demo: Demo) -> None:
     events = [json.loads(x) for x in got.value.path().read_text().splitlines()]
     assert len(events) == 5 and {e["session_id"] for e in events} == {demo.sessions[3]}
     assert sum(e["event_type"] == "session" for e in events) == 1
+    # and the JSONL: the session and its events, as the download had them
+    got.value.save_as(tmp_path / "session.jsonl")
+    copied = _by_id(_import(tmp_path / "session.jsonl", demo.server, f"{demo.project}-jsonl"))
+    assert copied == _by_id(events)
 
 
 # ---- 10. narrow screens -------------------------------------------------------------------
@@ -477,18 +696,30 @@ def test_390_px_wide_nothing_scrolls_sideways(browser: Browser, demo: Demo) -> N
         ("/ui/events", "table.events"),
         (f"/ui/sessions/{demo.session}", "#detail h2"),
         (f"/ui/event/{demo.rich}", ".event h2"),
-        ("/ui/dashboard", "[data-charts][data-ready='1']"),
+        ("/ui/dashboard", "table.models tbody tr"),
         ("/ui/nowhere", ".not-found"),
+        (f"/ui/sessions/{uuid.uuid4()}", ".not-found"),
+        (f"/ui/event/{uuid.uuid4()}", ".not-found"),
+        ("/login", "input[name=key]"),
     ):
         page.goto(demo.url(path, range="24h"))
         page.wait_for_selector(ready)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"{path} is {width} px wide"
-    # the session page stacks the tree above the detail panel
+        assert page.evaluate("document.body.scrollWidth") <= 390, path
+    # the session page stacks the tree with its timeline above the detail panel, each as
+    # wide as the screen allows
     page.goto(demo.url(f"/ui/sessions/{demo.session}"))
+    page.wait_for_selector("body[data-ready='1'] #detail .event")
     tree = page.locator(".trace-left").bounding_box()
+    axis = page.locator("[data-axis]").bounding_box()
+    bars = [b.bounding_box() for b in page.locator("[data-tree] .row .bar").all()]
     detail = page.locator("#detail").bounding_box()
-    assert tree and detail and detail["y"] >= tree["y"] + tree["height"] - 1
+    assert tree and axis and detail and all(bars)
+    assert detail["y"] >= tree["y"] + tree["height"] - 1
+    assert tree["width"] >= 340 and detail["width"] >= 340, (tree, detail)
+    assert axis["width"] >= 100 and axis["x"] + axis["width"] <= 390, axis
+    assert all(b and b["x"] >= axis["x"] - 1 and b["x"] + b["width"] <= 391 for b in bars), bars
     screenshot(page, "session-390")
     # the project picker and the filters stay usable
     page.goto(demo.url("/"))
@@ -499,6 +730,12 @@ def test_390_px_wide_nothing_scrolls_sideways(browser: Browser, demo: Demo) -> N
     row.locator("input[name=v]").fill("production")
     page.get_by_role("button", name="Apply").click()
     expect(page.locator("#results .summary strong")).to_have_text("3")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    # the custom range's two fields fit too
+    page.get_by_label("Time range").select_option("custom")
+    for label in ("From (local time)", "To (local time)"):
+        box = page.get_by_label(label).bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, (label, box)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot(page, "sessions-390")
     ctx.close()
@@ -571,7 +808,10 @@ def test_dashboard_totals_legends_and_gaps(page: Page, demo: Demo) -> None:
     page.wait_for_selector("[data-charts][data-ready='1']")
     expect(page.locator("[data-total=sessions]")).to_have_text("7")
     expect(page.locator("[data-total=events]")).to_have_text("26")
-    assert page.locator("[data-total=cost]").inner_text().startswith("$")
+    # one model call has no known price: the total is what the others cost, marked partial
+    cost = page.locator("[data-total=cost]")
+    expect(cost.locator(".unpriced")).to_have_text("partial")
+    assert cost.inner_text().startswith("$") and cost.inner_text().endswith(" partial")
     assert page.locator("[data-total=errors]").inner_text().endswith("%")
     # legends show the latest bucket's values before any hover
     legend = page.locator("figure[data-chart=sessions] .u-legend").inner_text()
@@ -585,6 +825,12 @@ def test_dashboard_totals_legends_and_gaps(page: Page, demo: Demo) -> None:
     assert rows["my-own-finetune-xyz"][:3] == ["1", "7", "–"]
     assert rows["my-own-finetune-xyz"][3] == "400 ms"  # its one call: the exact p50
     expect(page.locator("figure[data-chart=model-latency] .uplot")).to_be_visible()
+    # only that model's calls: the cost is unknown, not $0
+    page.goto(demo.url("/ui/dashboard", range="24h", f="config.model", op="is",
+                       v="my-own-finetune-xyz"))  # fmt: skip
+    page.wait_for_selector("[data-charts][data-ready='1']")
+    expect(page.locator("[data-total=events]")).to_have_text("1")
+    expect(page.locator("[data-total=cost]")).to_have_text("unpriced")
 
 
 # ---- 7. previews --------------------------------------------------------------------------
@@ -629,6 +875,9 @@ def test_a_download_larger_than_a_chunk_has_every_event_once(server: Server) -> 
                         "dir": direction},
             )  # fmt: skip
             r.raise_for_status()
+            # streamed: sent as it is read (chunked), not built whole first to a known length
+            assert r.headers.get("transfer-encoding") == "chunked", r.headers
+            assert "content-length" not in r.headers
             got = [json.loads(line) for line in r.text.splitlines()]
             assert len(got) == len(ids) and {e["event_id"] for e in got} == ids
             starts = [e["start_time"] for e in got]

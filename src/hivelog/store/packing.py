@@ -17,35 +17,87 @@ rows fails in the search index's trigger ("no such function: unpack") rather tha
 Measured on `bench/ingest.py`'s events (chat history in five languages, loaded machine):
 Zstandard level 1 keeps 41% of these fields' bytes for ~17 µs of CPU per event to pack and
 ~10 to unpack; zlib level 1 keeps 40% for three times the CPU; lz4 keeps 47% for ~4 µs.
-Packing runs in the request's thread (`Store.encode_row`), beside the writer.
+Rows are made in the request's thread (`Store.encode_row`) with the long values as JSON bytes;
+the writer thread packs all of a write's at once (`pack_rows`).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+from typing import Any
 
+import msgspec
 import zstandard
 
+from hivelog.store.rows import INSERT_COLUMNS
+
 PACKED = ("inputs", "outputs")  # the columns stored this way
-PACK_FROM = 256  # characters of JSON: shorter values stay text
+PACKED_AT = tuple(INSERT_COLUMNS.index(c) for c in PACKED)  # where event rows hold them
+PACK_FROM = 256  # bytes of JSON: shorter values stay text
 _LEVEL = 1
 FUNCTION = "unpack"
+_encode = msgspec.json.Encoder().encode
+_FRAME_MAGIC = b"\x28\xb5\x2f\xfd"  # how every Zstandard frame starts; JSON text never does
 
 # zstandard's (de)compressor objects are not safe to share between threads: one per thread.
 _local = threading.local()
 
 
-def pack(text: str | None) -> str | bytes | None:
-    """The stored form of a JSON text: packed if that is shorter by a tenth, else as is."""
-    if text is None or len(text) < PACK_FROM:
-        return text
+def json_bytes(value: dict[str, Any] | None) -> str | bytes | None:
+    """An `inputs` or `outputs` object as a row holds it until `pack_rows`: NULL when empty,
+    JSON text when too short to pack, else its JSON bytes, to be packed."""
+    if not value:
+        return None
+    data = _encode(value)
+    return data.decode() if len(data) < PACK_FROM else data
+
+
+def pack(value: dict[str, Any] | None) -> str | bytes | None:
+    """The stored form of an `inputs` or `outputs` object (`pack_rows` of one value)."""
+    data = json_bytes(value)
+    if not isinstance(data, bytes):
+        return data
+    return _stored(data, _compressor().compress(data))
+
+
+def pack_rows(rows: list[Any]) -> list[Any]:
+    """Event rows (INSERT_COLUMNS order) with their inputs' and outputs' JSON bytes
+    (`json_bytes`) in their stored form.
+
+    All of a write's values are compressed in one call, which lets go of the GIL once: the
+    writer thread compresses while the event loop goes on, and a call per value would have to
+    win the GIL back from the busy loop every time. Values packed already (a Zstandard frame,
+    from a conversion worker's rows) and values that are not bytes pass as they are."""
+    todo = [
+        (i, j)
+        for i, row in enumerate(rows)
+        for j in PACKED_AT
+        if type(row[j]) is bytes and not row[j].startswith(_FRAME_MAGIC)
+    ]
+    if not todo:
+        return rows
+    datas = [rows[i][j] for i, j in todo]
+    collection = _compressor().multi_compress_to_buffer(datas, threads=0)
+    frames = [collection[k].tobytes() for k in range(len(datas))]
+    out = list(rows)
+    for (i, j), data, frame in zip(todo, datas, frames, strict=True):
+        row = list(out[i])
+        row[j] = _stored(data, frame)
+        out[i] = tuple(row)
+    return out
+
+
+def _stored(data: bytes, packed: bytes) -> str | bytes:
+    """The frame if it is shorter than the text by a tenth, else the text."""
+    return packed if len(packed) * 10 < len(data) * 9 else data.decode()
+
+
+def _compressor() -> zstandard.ZstdCompressor:
     compressor: zstandard.ZstdCompressor | None = getattr(_local, "compressor", None)
     if compressor is None:
         compressor = _local.compressor = zstandard.ZstdCompressor(level=_LEVEL)
-    data = text.encode()
-    packed: bytes = compressor.compress(data)
-    return packed if len(packed) * 10 < len(data) * 9 else text
+    return compressor
 
 
 def unpack(value: str | bytes | None) -> str | None:

@@ -6,7 +6,7 @@ them empty, and NULL costs nothing to store or to parse back).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import msgspec
@@ -81,8 +81,11 @@ def to_json(value: dict[str, Any] | list[str] | None) -> str | None:
     return _encode(value).decode()
 
 
-def event_values(event: Event, placeholder: int = 0) -> tuple[Any, ...]:
-    """The INSERT_COLUMNS values of one event."""
+def event_values(
+    event: Event, placeholder: int = 0, large: Callable[[dict[str, Any]], Any] = to_json
+) -> tuple[Any, ...]:
+    """The INSERT_COLUMNS values of one event. `large` stores `inputs` and `outputs`, most of
+    an event's bytes (SQLite packs them: store/packing.py); JSON text by default."""
     return (
         event.event_id,
         event.session_id,
@@ -97,8 +100,8 @@ def event_values(event: Event, placeholder: int = 0) -> tuple[Any, ...]:
         placeholder,
         to_json(event.children_ids),
         to_json(event.config),
-        to_json(event.inputs),
-        to_json(event.outputs),
+        large(event.inputs),
+        large(event.outputs),
         to_json(event.metadata),
         to_json(event.feedback),
         to_json(event.metrics),

@@ -25,6 +25,7 @@ from hivelog.errors import HivelogError
 from hivelog.event import JSON_FIELDS
 from hivelog.query import aggregates
 from hivelog.query.filters import OPERATORS, compile_query
+from hivelog.query.sessions import aggregates as session_aggregates
 from hivelog.query.sessions import read_event, read_events
 from hivelog.routes.http import DEFAULT_PROJECT, key_project, store
 from hivelog.store.base import SORTABLE, EventBrief, Project, Store
@@ -378,37 +379,34 @@ async def unknown_page(request: Request) -> Response:
     return not_found(request, await _view(request), "page", request.url.path)
 
 
-_USAGE_KEYS = (
-    "prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens",
-    "reasoning_tokens",
-)  # fmt: skip
-
-
-def _count(value: Any) -> int:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+def _object(raw: msgspec.Raw) -> dict[str, Any]:
+    """A stored JSON object field as a dict ({} when it is empty or not an object)."""
+    value = msgspec.json.decode(bytes(raw)) if len(raw) else None
+    return value if isinstance(value, dict) else {}
 
 
 def _session_extras(
     s: Store, project: Project, session_id: str
-) -> tuple[dict[str, int], list[str]]:
-    """Each token count summed over the session's events (not the session event itself), and
-    the ids of the events that carry feedback or metrics: one read of the session's events,
-    made after the page is drawn (it reads every event's metadata, the page does not)."""
-    totals = dict.fromkeys((*_USAGE_KEYS, "total_tokens"), 0)
+) -> tuple[costs.Usage | None, list[str]]:
+    """The session's tokens and cost by kind, added up over its events (not the session event
+    itself), and the ids of the events that carry feedback or metrics: one read of the
+    session's events, made after the page is drawn (it reads every event's metadata, the page
+    does not)."""
+    events = s.session_events(project, session_id)
     marked: list[str] = []
-    for e in s.session_events(project, session_id):
+    usages: list[costs.Usage | None] = []
+    for e in events:
         if e.feedback or bytes(e.metrics) not in (b"", b"null", b"{}"):
             marked.append(e.event_id)
         if e.event_id == session_id:
             continue
-        for key in _USAGE_KEYS:
-            totals[key] += _count(e.metadata.get(key))
-        total = _count(e.metadata.get("total_tokens"))
-        prompt_and_completion = _count(e.metadata.get("prompt_tokens")) + _count(
-            e.metadata.get("completion_tokens")
-        )
-        totals["total_tokens"] += total or prompt_and_completion
-    return totals, marked
+        # the config (the model's name) is only read to split a cost hivelog computed
+        computed = e.metadata.get("cost_status") == "computed"
+        config = _object(e.config) if computed else {}
+        usages.append(costs.event_usage(e.event_type, config, e.metadata))
+    totals = session_aggregates(events, session_id)
+    usage = costs.session_usage(usages, totals["cost"], totals["cost_status"])
+    return usage, marked
 
 
 async def session_usage(request: Request) -> Response:
@@ -420,14 +418,13 @@ async def session_usage(request: Request) -> Response:
     project = view.project
     if project is None or await run_in_threadpool(s.get_event, project, session_id) is None:
         return not_found(request, view, "session", session_id)
-    totals, marked = await run_in_threadpool(_session_extras, s, project, session_id)
-    usage = costs.event_usage("session", {}, totals) if totals["total_tokens"] else None
+    usage, marked = await run_in_threadpool(_session_extras, s, project, session_id)
     return _page(
         request,
         "_usage.html",
         "_usage.html",
         view=view,
         usage=usage,
-        totals_only=True,
+        session_total=True,
         marked=_encode(marked).decode(),  # an attribute value: escaped by the template
     )

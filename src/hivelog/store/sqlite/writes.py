@@ -26,7 +26,7 @@ from hivelog.store.base import (
     WriteEvents,
     merge_runs,
 )
-from hivelog.store.packing import PACKED, pack
+from hivelog.store.packing import json_bytes, pack, pack_rows
 from hivelog.store.rows import (
     INSERT_COLUMNS,
     apply_parked,
@@ -36,24 +36,29 @@ from hivelog.store.rows import (
     to_json,
     with_parked,
 )
-from hivelog.store.sqlite.connection import SELECT, chunks, marks
+from hivelog.store.sqlite.connection import SELECT, chunks, insert_rows, marks
 from hivelog.store.sqlite.traces import SqliteTraces
 from hivelog.store.traces import move_traces, relink_job
 
 _INSERT_COLS = ", ".join(("project", *INSERT_COLUMNS))
-_INSERT_MARKS = ", ".join("?" * (len(INSERT_COLUMNS) + 1))
+_WIDTH = len(INSERT_COLUMNS) + 1  # values of an event row: project, then INSERT_COLUMNS
 _REPLACE_PLACEHOLDER = ", ".join(f"{c} = excluded.{c}" for c in INSERT_COLUMNS)
 # A real event replaces a placeholder session; a resend of a real event changes nothing.
-_INSERT_EVENT = (
-    f"INSERT INTO events ({_INSERT_COLS}) VALUES ({_INSERT_MARKS}) "
+_INSERT_EVENT_HEAD = f"INSERT INTO events ({_INSERT_COLS})"
+_INSERT_EVENT_TAIL = (
     f"ON CONFLICT (project, event_id) DO UPDATE SET {_REPLACE_PLACEHOLDER} "
     "WHERE events.placeholder = 1"
 )
 # A session referenced by a stored event (the one named last), unless the session exists. An
 # event whose resend was ignored must not leave behind the new session it was sent with.
-_INSERT_PLACEHOLDER = (
-    f"INSERT INTO events ({_INSERT_COLS}) SELECT {_INSERT_MARKS} WHERE EXISTS "
-    "(SELECT 1 FROM events WHERE project = ? AND event_id = ? AND session_id = ?) "
+# Rows: the placeholder's event row, then (project, the naming event's id, the session id).
+_INSERT_PLACEHOLDER_HEAD = (
+    f"INSERT INTO events ({_INSERT_COLS}) "
+    f"SELECT {', '.join(f'v.column{i + 1}' for i in range(_WIDTH))} FROM ("
+)
+_INSERT_PLACEHOLDER_TAIL = (
+    f") AS v WHERE EXISTS (SELECT 1 FROM events WHERE project = v.column{_WIDTH + 1} "
+    f"AND event_id = v.column{_WIDTH + 2} AND session_id = v.column{_WIDTH + 3}) "
     # A placeholder spans every event known to reference it, whatever order they came in.
     "ON CONFLICT (project, event_id) DO UPDATE SET "
     "start_time = min(events.start_time, excluded.start_time), "
@@ -72,16 +77,12 @@ _WRITE_BACK = (
 # An update whose event is not stored yet; `received_at` lets retention expire it.
 _PARK = "INSERT INTO pending_updates (project, event_id, body, received_at) VALUES (?, ?, ?, ?)"
 _encode_update = msgspec.json.Encoder().encode
-_PACKED_AT = tuple(INSERT_COLUMNS.index(c) for c in PACKED)
 
 
 def sqlite_row(event: Event, placeholder: int = 0) -> tuple[Any, ...]:
-    """The INSERT_COLUMNS values of one event as SQLite stores them: inputs and outputs
-    packed (store/packing.py)."""
-    values = list(event_values(event, placeholder))
-    for at in _PACKED_AT:
-        values[at] = pack(values[at])
-    return tuple(values)
+    """The INSERT_COLUMNS values of one event as SQLite stores them, but for inputs and outputs
+    long enough to pack: those are JSON bytes until the writer packs them (`pack_rows`)."""
+    return event_values(event, placeholder, json_bytes)
 
 
 class SqliteWrites(SqliteTraces):
@@ -157,14 +158,17 @@ class SqliteWrites(SqliteTraces):
         rows = job.event_rows(sqlite_row)
         if pending:
             rows = self._fold_before_insert(conn, project, job.events, rows, pending)
-        conn.executemany(_INSERT_EVENT, [(key, *row) for row in rows])
+        rows = pack_rows(rows)
+        insert_rows(conn, _INSERT_EVENT_HEAD, rows, _INSERT_EVENT_TAIL, first=(key,))
         if placeholders:
-            conn.executemany(
-                _INSERT_PLACEHOLDER,
+            insert_rows(
+                conn,
+                _INSERT_PLACEHOLDER_HEAD,
                 [
                     (key, *sqlite_row(p, placeholder=1), key, child_id, p.session_id)
                     for p, child_id in placeholders.values()
                 ],
+                _INSERT_PLACEHOLDER_TAIL,
             )
         if pending:
             self._fold_stored(conn, project, pending)
@@ -308,8 +312,8 @@ class SqliteWrites(SqliteTraces):
             (
                 to_json(e.children_ids),
                 to_json(e.config),
-                pack(to_json(e.inputs)),
-                pack(to_json(e.outputs)),
+                pack(e.inputs),
+                pack(e.outputs),
                 to_json(e.metadata),
                 to_json(e.feedback),
                 to_json(e.metrics),

@@ -145,8 +145,22 @@
     }
   }
 
+  // Model calls of the range without a known cost (a model nobody has a price for): the
+  // cost total then adds up the others and says so, never passing an unknown for $0.
+  async function unpricedCalls() {
+    const unknown = [{ field: "event_type", operator: "is", value: "model" }, { field: "metadata.cost", operator: "not exists" }];
+    const body = await fetch(url("duration", "count", unknown, "all")).then((r) => r.json());
+    return (body.events || []).reduce((a, i) => a + (i.value || 0), 0);
+  }
+
+  function badge(text, title) {
+    const span = document.createElement("span");
+    span.className = "unpriced"; span.textContent = text; span.title = title;
+    return span;
+  }
+
   // Totals for the whole range, from the same answers the charts drew.
-  function totals(figs) {
+  function totals(figs, unpriced) {
     const box = document.querySelector("[data-totals]");
     if (!box) return;
     const items = (name) => { const f = figs.find((g) => g.dataset.chart === name); return f && f.answers ? f.answers[0].events || [] : null; };
@@ -162,10 +176,15 @@
       errors: errRate == null ? "–" : fmt(errRate * 100, 2) + " %",
     };
     for (const [k, v] of Object.entries(values)) box.querySelector(`[data-total="${k}"]`).textContent = v;
+    const costCell = box.querySelector('[data-total="cost"]');
+    const calls = unpriced === 1 ? "1 model call has" : fmt(unpriced) + " model calls have";
+    if (unpriced && costSum == null) costCell.replaceChildren(badge("unpriced", calls + " no known price: the cost is unknown, not zero"));
+    else if (unpriced) costCell.append(" ", badge("partial", calls + " no known price: the real cost is higher"));
   }
 
   const figs = Array.from(root.querySelectorAll("[data-chart]"));
   Promise.all(figs.map((f) => draw(f).catch((e) => { f.insertAdjacentHTML("beforeend", '<div class="none">Could not load: ' + String(e) + "</div>"); f.dataset.drawn = "1"; })))
-    .then(() => { totals(figs); return models().catch(() => null); })
+    .then(() => unpricedCalls().catch(() => 0))
+    .then((unpriced) => { totals(figs, unpriced); return models().catch(() => null); })
     .then(() => { root.dataset.ready = "1"; });
 })();
