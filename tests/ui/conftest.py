@@ -4,6 +4,7 @@ one). Screenshots of every page go to tests/ui/screenshots/ (git-ignored)."""
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.conftest import backend_fixture
+from tests.conftest import Server, backend_fixture
+from tests.security.keyed import create_key, keyed_client
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -62,6 +64,22 @@ def checked_page(browser: Browser, **options: Any) -> Iterator[Page]:
 def page(browser: Browser) -> Iterator[Page]:
     with checked_page(browser) as p:
         yield p
+
+
+@pytest.fixture()
+def signed_in(fresh_database: str) -> Iterator[tuple[Server, str, str]]:
+    """A keyed server, one key, one event of the key's project: (server, key, event id)."""
+    key = create_key(fresh_database, "signed")
+    srv = Server(fresh_database)
+    srv.start()
+    event_id = str(uuid.uuid4())
+    with keyed_client(srv, key) as c:
+        c.post(
+            "/events",
+            json={"event": {"event_id": event_id, "event_type": "tool", "event_name": "lookup"}},
+        ).raise_for_status()
+    yield srv, key, event_id
+    srv.stop()
 
 
 def screenshot(page: Page, name: str) -> Path:

@@ -744,27 +744,10 @@ def test_390_px_wide_nothing_scrolls_sideways(browser: Browser, demo: Demo) -> N
 # ---- 1. feedback from a browser signed in with a key ----------------------------------------
 
 
-@pytest.fixture()
-def keyed(fresh_database: str) -> Iterator[tuple[Server, str, str]]:
-    from tests.security.keyed import create_key, keyed_client
-
-    key = create_key(fresh_database, "signed")
-    srv = Server(fresh_database)
-    srv.start()
-    event_id = str(uuid.uuid4())
-    with keyed_client(srv, key) as c:
-        c.post(
-            "/events",
-            json={"event": {"event_id": event_id, "event_type": "tool", "event_name": "lookup"}},
-        ).raise_for_status()
-    yield srv, key, event_id
-    srv.stop()
-
-
 def test_a_signed_in_browser_may_annotate_and_write_nothing_else(
-    browser: Browser, keyed: tuple[Server, str, str]
+    browser: Browser, signed_in: tuple[Server, str, str]
 ) -> None:
-    srv, key, event_id = keyed
+    srv, key, event_id = signed_in
     ctx = context(browser)
     page = ctx.new_page()
     page.goto(f"{srv.url}/ui/event/{event_id}")
