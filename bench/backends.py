@@ -112,7 +112,7 @@ def prefill(db: str, total: int, seed: int, cache: Path, index_seconds: float) -
         for start in range(0, total, PREFILL_CHUNK):
             events = prefill_events(start, total, seed, cache)
             began = time.perf_counter()
-            job = WriteEvents(PROJECT, events).encode(store.encode_row)
+            job = WriteEvents(PROJECT, events).encode(store.encode_rows)
             (result,) = store.write([job])
             if result.error is not None:
                 raise RuntimeError(f"prefill: {result.error}")

@@ -309,10 +309,9 @@ def prefilled_sqlite(n: int, cache: Path) -> Path:
     that had kept up would. Searches on such a database do not find the prefilled rows."""
     from hivelog.event import Event
     from hivelog.store import migrations
-    from hivelog.store.packing import pack_rows
     from hivelog.store.rows import INSERT_COLUMNS
     from hivelog.store.sqlite import SqliteStore
-    from hivelog.store.sqlite.writes import sqlite_row
+    from hivelog.store.sqlite.writes import sqlite_row, sqlite_rows
 
     schema = "-".join(name for name, _ in migrations.migrations())
     path = cache / f"prefill-{n}-{zlib.crc32(schema.encode()):08x}.db"
@@ -337,7 +336,7 @@ def prefilled_sqlite(n: int, cache: Path) -> Path:
     rng = random.Random(7)
     # Stored rows (packed as the store packs them) of 2,000 distinct events, each reused with
     # new ids and times.
-    pool = pack_rows([sqlite_row(Event(**_event_fields(e))) for e in make_events(2_000, seed=77)])
+    pool = sqlite_rows([Event(**_event_fields(e)) for e in make_events(2_000, seed=77)])
     t0 = time.perf_counter()
     done = 0
     while done < n:

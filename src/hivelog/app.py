@@ -125,7 +125,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         if retention is not None:
             retention.start()
         converters = Converters(
-            settings.convert_processes, settings.prices, limits, store.encode_row
+            settings.convert_processes, settings.prices, limits, store.encode_rows
         )
         otlp_grpc = None
         if settings.grpc_port:

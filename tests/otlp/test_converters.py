@@ -16,7 +16,7 @@ from hivelog.errors import BadInput
 from hivelog.ingest.converters import IN_PLACE_BYTES, Converters, convert
 from hivelog.ingest.limits import Limits
 from hivelog.normalize.otlp import Converted
-from hivelog.store.sqlite.writes import sqlite_row
+from hivelog.store.sqlite.writes import sqlite_rows
 from tests.otlp.otlp_helpers import json_attrs, new_span, new_trace, pb_request, pb_span
 
 
@@ -130,7 +130,7 @@ def test_a_dead_worker_costs_no_request() -> None:
 
 def test_worker_rows_are_the_rows_the_server_would_encode() -> None:
     """With the writer's limits and the store's encoder, a worker sends each project's rows
-    too: those `sqlite_row` makes of the events converted in place; a project with
+    too: those `sqlite_rows` makes of the events converted in place; a project with
     something the limits would change (a NaN, a string past the field limit) gets none, and
     the writer encodes it after its limits as before."""
     limits = Limits(max_batch_events=10_000, max_field_bytes=4096, max_json_depth=64)
@@ -142,14 +142,14 @@ def test_worker_rows_are_the_rows_the_server_would_encode() -> None:
     body = genai_body()
 
     async def run() -> None:
-        converters = Converters(1, None, limits, sqlite_row)
+        converters = Converters(1, None, limits, sqlite_rows)
         try:
             got = await converters.convert(body, False, "default")
             expected = convert(body, False, "default")
             assert got.rows.keys() == expected.by_project.keys()
             for project, events in expected.by_project.items():
-                assert got.rows[project] == [sqlite_row(e) for e in events]
-            assert got.encoded_by is sqlite_row and got.checked_by == limits
+                assert got.rows[project] == sqlite_rows(events)
+            assert got.encoded_by is sqlite_rows and got.checked_by == limits
             assert len(odd) >= IN_PLACE_BYTES
             refused = await converters.convert(odd, False, "default")
             assert "odd" in refused.by_project and "odd" not in refused.rows

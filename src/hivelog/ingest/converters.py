@@ -76,11 +76,11 @@ def _convert_encoded(
     as_json: bool,
     default_project: str,
     limits: Limits | None = None,
-    encode_row: Callable[[Event], Any] | None = None,
+    encode_rows: Callable[[list[Event]], list[Any]] | None = None,
 ) -> bytes:
     """`convert` in a worker: the outcome as msgpack, a BadInput as its message and place.
 
-    With the server's `limits` and its store's `encode_row`, the events of each project the
+    With the server's `limits` and its store's `encode_rows`, the events of each project the
     limits leave unchanged come with their rows too: the JSON encoding and the limits' walk
     of every field are then done here, beside the event loop, not on it."""
     try:
@@ -89,10 +89,10 @@ def _convert_encoded(
         return _encode((1, {}, {}, 0, [], error.message, error.where, {}))
     rows: dict[str, list[Any]] = {}
     try:
-        if limits is not None and encode_row is not None:
+        if limits is not None and encode_rows is not None:
             for project, events in c.by_project.items():
                 if limits.unchanged(events, len(raw)):
-                    rows[project] = [encode_row(e) for e in events]
+                    rows[project] = encode_rows(events)
         return _encode((0, c.by_project, c.traces, c.rejected, c.reasons, "", None, rows))
     except OverflowError:  # an integer past 64 bits that no earlier stage turned into a float
         return _encode((1, {}, {}, 0, [], "a number in the request is outside 64 bits", "$", {}))
@@ -111,7 +111,7 @@ def _serve(
     sock: socket.socket,
     prices: str | None,
     limits: Limits | None,
-    encode_row: Callable[[Event], Any] | None,
+    encode_rows: Callable[[list[Event]], list[Any]] | None,
 ) -> None:
     """A worker process: read (body, as JSON?, default project) frames from `sock` and answer
     each with `_convert_encoded`'s, in order, until the server closes its end."""
@@ -125,7 +125,7 @@ def _serve(
         request = incoming.read(size)
         if len(request) < size:
             return
-        answer = _convert_encoded(*_decode_request(request), limits, encode_row)
+        answer = _convert_encoded(*_decode_request(request), limits, encode_rows)
         sock.sendall(_HEADER.pack(len(answer)))
         sock.sendall(answer)
 
@@ -143,13 +143,13 @@ class _Worker:
         self,
         prices: str | None,
         limits: Limits | None,
-        encode_row: Callable[[Event], Any] | None,
+        encode_rows: Callable[[list[Event]], list[Any]] | None,
     ) -> None:
         ours, theirs = socket.socketpair()
         context = multiprocessing.get_context("spawn")
         self.process = context.Process(
             target=_serve,
-            args=(theirs, prices, limits, encode_row),
+            args=(theirs, prices, limits, encode_rows),
             name="hivelog-convert",
             daemon=True,
         )
@@ -231,13 +231,13 @@ class Converters:
         processes: int,
         prices: str | None = None,
         limits: Limits | None = None,
-        encode_row: Callable[[Event], Any] | None = None,
+        encode_rows: Callable[[list[Event]], list[Any]] | None = None,
     ) -> None:
         self.processes = processes
         self.prices = prices  # the prices file (--prices): workers price calls with it too
         # the writer's limits and the store's row encoder: workers encode rows with them
         self.limits = limits
-        self.encode_row = encode_row
+        self.encode_rows = encode_rows
         self._workers: list[_Worker] = []
 
     def _worker(self) -> _Worker | None:
@@ -251,7 +251,7 @@ class Converters:
         if any(w.loop is not None and w.loop is not loop for w in self._workers):
             return None
         if len(self._workers) < self.processes and all(w.load() for w in self._workers):
-            self._workers.append(_Worker(self.prices, self.limits, self.encode_row))
+            self._workers.append(_Worker(self.prices, self.limits, self.encode_rows))
         return min(self._workers, key=_Worker.load)
 
     async def convert(self, raw: bytes, as_json: bool, default_project: str) -> Converted:
@@ -276,7 +276,7 @@ class Converters:
             rejected=rejected,
             reasons=reasons,
             rows=rows,
-            encoded_by=self.encode_row if rows else None,
+            encoded_by=self.encode_rows if rows else None,
             checked_by=self.limits if rows else None,
         )
 

@@ -97,7 +97,7 @@ class Writer:
         if isinstance(job, WriteEvents):
             if job.checked_by != self.limits:  # rows made before the limits may be stale
                 job.rows = None
-            job.event_rows(self.store.encode_row)  # after the limits; here, not in the writer
+            job.event_rows(self.store.encode_rows)  # after the limits; here, not in the writer
         loop = asyncio.get_running_loop()
         future: asyncio.Future[JobResult] = loop.create_future()
         size = job.size()

@@ -116,7 +116,7 @@ class Converted:
     rejected: int = 0
     reasons: list[str] = dataclasses.field(default_factory=list)
     # Rows of the events of some projects, encoded by a conversion worker with `encoded_by`
-    # (the store's `encode_row`), parallel to `by_project`, for projects whose events the
+    # (the store's `encode_rows`), parallel to `by_project`, for projects whose events the
     # limits `checked_by` leave unchanged (`ingest.converters`, `Limits.unchanged`).
     rows: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
     encoded_by: Any = None

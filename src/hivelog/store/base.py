@@ -100,9 +100,9 @@ class WriteEvents:
     events: list[Event] = dataclasses.field(default_factory=list)
     updates: list[EventUpdate] = dataclasses.field(default_factory=list)
     traces: dict[str, TraceLink] = dataclasses.field(default_factory=dict)
-    # The events as the store writes them (`Store.encode_row`), and the encoder that made them.
+    # The events as the store writes them (`Store.encode_rows`), and the encoder that made them.
     rows: list[Any] | None = None
-    encoded_by: Callable[[Event], Any] | None = None
+    encoded_by: Callable[[list[Event]], list[Any]] | None = None
     # The `ingest.limits.Limits` a conversion worker found these events unchanged by (see
     # `Limits.unchanged`): the writer's limits, if equal, skip walking them again.
     checked_by: object = None
@@ -110,20 +110,20 @@ class WriteEvents:
     def size(self) -> int:
         return len(self.events) + len(self.updates)
 
-    def encode(self, encode_row: Callable[[Event], Any]) -> WriteEvents:
+    def encode(self, encode_rows: Callable[[list[Event]], list[Any]]) -> WriteEvents:
         """Turn events into rows now, in the request's thread, not in a writer thread.
 
         The writers are the pipeline's serial stage; JSON encoding done before them runs in
         parallel with their time inside the database.
         """
-        self.rows = [encode_row(e) for e in self.events]
-        self.encoded_by = encode_row
+        self.rows = encode_rows(self.events)
+        self.encoded_by = encode_rows
         return self
 
-    def event_rows(self, encode_row: Callable[[Event], Any]) -> list[Any]:
-        """The rows by `encode_row`: those made in the request if it made them, else new ones."""
-        if self.rows is None or self.encoded_by != encode_row:
-            self.encode(encode_row)
+    def event_rows(self, encode_rows: Callable[[list[Event]], list[Any]]) -> list[Any]:
+        """The rows by `encode_rows`: those made in the request if it made them, else new ones."""
+        if self.rows is None or self.encoded_by != encode_rows:
+            self.encode(encode_rows)
         assert self.rows is not None
         return self.rows
 
@@ -144,7 +144,9 @@ class JobFailed(Exception):
     """A job failed in a transaction written without savepoints: replay it with them."""
 
 
-def merge_runs(jobs: Sequence[Job], encode_row: Callable[[Event], Any]) -> list[tuple[Job, int]]:
+def merge_runs(
+    jobs: Sequence[Job], encode_rows: Callable[[list[Event]], list[Any]]
+) -> list[tuple[Job, int]]:
     """Runs of event jobs for the same project as one job each, with how many they cover.
 
     Storing a run's events first and then its updates converges to the same state as job by
@@ -158,16 +160,16 @@ def merge_runs(jobs: Sequence[Job], encode_row: Callable[[Event], Any]) -> list[
             last, count = runs[-1]
             if isinstance(last, WriteEvents) and last.project == job.project:
                 if count == 1:  # copy before extending: the caller's job stays as it was
-                    rows = list(last.event_rows(encode_row))
+                    rows = list(last.event_rows(encode_rows))
                     last = WriteEvents(
                         last.project, list(last.events), list(last.updates), dict(last.traces)
                     )
-                    last.rows, last.encoded_by = rows, encode_row
+                    last.rows, last.encoded_by = rows, encode_rows
                 last.events.extend(job.events)
                 last.updates.extend(job.updates)
                 merge_links(last.traces, job.traces)
                 assert last.rows is not None
-                last.rows.extend(job.event_rows(encode_row))
+                last.rows.extend(job.event_rows(encode_rows))
                 runs[-1] = (last, count + 1)
                 continue
         runs.append((job, 1))
@@ -269,9 +271,10 @@ class Store(Protocol):
         """Apply jobs in one transaction (savepoint each); return one result per job."""
         ...
 
-    def encode_row(self, event: Event) -> Any:
-        """An event as this store writes it; called in the request's thread (`Writer.submit`)
-        so the writer threads only send what is already encoded."""
+    def encode_rows(self, events: list[Event]) -> list[Any]:
+        """A job's events as this store writes them, all at once (SQLite packs their long
+        values in one call); called in the request's thread (`Writer.submit`) or a conversion
+        worker, so the writer threads only send what is already encoded."""
         ...
 
     def find_project(self, name: str) -> Project | None: ...

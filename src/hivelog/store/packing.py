@@ -17,8 +17,8 @@ rows fails in the search index's trigger ("no such function: unpack") rather tha
 Measured on `bench/ingest.py`'s events (chat history in five languages, loaded machine):
 Zstandard level 1 keeps 41% of these fields' bytes for ~17 µs of CPU per event to pack and
 ~10 to unpack; zlib level 1 keeps 40% for three times the CPU; lz4 keeps 47% for ~4 µs.
-Rows are made in the request's thread (`Store.encode_row`) with the long values as JSON bytes;
-the writer thread packs all of a write's at once (`pack_rows`).
+A job's rows are packed all at once (`pack_rows`, called by the store's `encode_rows`) in the
+request's thread or a conversion worker: one compression call per job.
 """
 
 from __future__ import annotations
@@ -65,10 +65,9 @@ def pack_rows(rows: list[Any]) -> list[Any]:
     """Event rows (INSERT_COLUMNS order) with their inputs' and outputs' JSON bytes
     (`json_bytes`) in their stored form.
 
-    All of a write's values are compressed in one call, which lets go of the GIL once: the
-    writer thread compresses while the event loop goes on, and a call per value would have to
-    win the GIL back from the busy loop every time. Values packed already (a Zstandard frame,
-    from a conversion worker's rows) and values that are not bytes pass as they are."""
+    All the values are compressed in one call, which lets go of the GIL once: a call per
+    value would have to win the GIL back from the other busy thread every time. Values packed
+    already (a Zstandard frame) and values that are not bytes pass as they are."""
     todo = [
         (i, j)
         for i, row in enumerate(rows)

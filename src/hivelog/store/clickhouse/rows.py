@@ -20,7 +20,7 @@ from hivelog.event import JSON_FIELDS, Event
 from hivelog.store.clickhouse.connection import VERSION_AT
 from hivelog.store.rows import SCALAR_COLUMNS, apply_parked, row_to_event
 
-# INSERT column order after `project` (see `encode_row`).
+# INSERT column order after `project` (see `encode_rows`).
 INSERT_COLUMNS = (
     *SCALAR_COLUMNS,
     "children_ids",
@@ -85,10 +85,13 @@ def event_line(event: Event, arrival: int, version: int) -> bytes:
     )
 
 
-def encode_row(event: Event) -> bytes:
-    """An event as the store writes it (in the request's thread; see Store.encode_row)."""
-    arrival = next_arrival()
-    return event_line(event, arrival, ORIGINAL_TOP - arrival)
+def encode_rows(events: list[Event]) -> list[bytes]:
+    """Events as the store writes them (in the request's thread; see Store.encode_rows)."""
+    lines = []
+    for event in events:
+        arrival = next_arrival()
+        lines.append(event_line(event, arrival, ORIGINAL_TOP - arrival))
+    return lines
 
 
 def with_project(key: int, line: bytes) -> bytes:

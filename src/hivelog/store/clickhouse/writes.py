@@ -34,7 +34,7 @@ from hivelog.store.clickhouse.rows import (
     COMPACTED,
     INSERT_SETTINGS,
     INSERT_SQL,
-    encode_row,
+    encode_rows,
     event_line,
     fold,
     is_stale,
@@ -59,7 +59,7 @@ def _pairs(keys: Sequence[tuple[int, str]]) -> str:
 class Writes(Traces):
     """`write`: the writer thread's path."""
 
-    encode_row = staticmethod(encode_row)
+    encode_rows = staticmethod(encode_rows)
 
     def write(self, jobs: Sequence[Job]) -> list[JobResult]:
         results: list[JobResult] = []
@@ -107,7 +107,7 @@ class Writes(Traces):
             if project is None:  # updates that named no project (WriteEvents)
                 loose.extend(job.updates)
                 continue
-            rows = job.event_rows(encode_row)
+            rows = job.event_rows(encode_rows)
             for event, row in zip(job.events, rows, strict=True):
                 keys.append((project.key, event.session_id, event.event_id))
                 lines.append(with_project(project.key, row))

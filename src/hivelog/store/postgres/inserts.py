@@ -143,7 +143,7 @@ def _copy_json(value: dict[str, Any] | list[str]) -> bytes:
 
 def copy_line(event: Event) -> bytes:
     """One event as a line of `COPY events FROM STDIN` after its `project` and `day`, in
-    INSERT_COLUMNS order: encoded in the request's thread (Store.encode_row), so the writer
+    INSERT_COLUMNS order: encoded in the request's thread (Store.encode_rows), so the writer
     only prefixes the key and day and sends it. PostgreSQL refuses U+0000 in text; such a line
     fails the COPY, and the batch is sent again through `_columns`, which replaces it."""
     e = event
@@ -175,6 +175,11 @@ def copy_line(event: Event) -> bytes:
             _copy_json(e.user_properties),
         )
     )
+
+
+def copy_lines(events: list[Event]) -> list[bytes]:
+    """A job's events as COPY lines (`copy_line`): the store's `encode_rows`."""
+    return [copy_line(e) for e in events]
 
 
 def _columns(events: Sequence[Event], placeholder: int = 0) -> list[list[Any]]:
@@ -210,7 +215,7 @@ class Inserts(Updates, Traces):
             return
         mapping, moves = self._link_traces(conn, project, job)
         names = relink_job(job, mapping)
-        pairs = list(zip(job.events, job.event_rows(copy_line), strict=True))
+        pairs = list(zip(job.events, job.event_rows(copy_lines), strict=True))
         if any("\x00" in f"{e.event_id}{e.session_id}{e.parent_id}" for e in job.events):
             clean = [
                 msgspec.structs.replace(

@@ -27,7 +27,7 @@ from hivelog.store.base import (
     merge_runs,
 )
 from hivelog.store.postgres.connection import _LOCK_SPACE, _no_nul, day_of, log
-from hivelog.store.postgres.inserts import Inserts, copy_line
+from hivelog.store.postgres.inserts import Inserts, copy_lines
 
 BUCKETS = 64  # advisory locks per transaction at most (each costs); see the package docstring
 _RETRIES = 8
@@ -43,7 +43,7 @@ def _bucket(key: str) -> int:
 class Writes(Inserts):
     """`write`: every job of a batch in one transaction (the writer threads only)."""
 
-    encode_row = staticmethod(copy_line)  # a line of COPY text (see inserts.copy_line)
+    encode_rows = staticmethod(copy_lines)  # lines of COPY text (see inserts.copy_line)
     # `writers` (PostgresBase) is 2: while PostgreSQL parses, indexes and fsyncs one batch,
     # the other writer thread sends the next (+9–19% events/s on the batch benchmark, 4
     # interleaved pairs). They settle conflicts exactly as two processes do (package docstring).
@@ -83,7 +83,7 @@ class Writes(Inserts):
         fresh: dict[str, Project] = {}  # projects created by this transaction
         with conn.transaction():
             self._lock_buckets(conn, jobs)
-            runs = [(j, 1) for j in jobs] if isolate else merge_runs(jobs, copy_line)
+            runs = [(j, 1) for j in jobs] if isolate else merge_runs(jobs, copy_lines)
             for job, covers in runs:
                 project = self._project_for_write(conn, job.project, fresh) if job.project else None
                 if not isolate:

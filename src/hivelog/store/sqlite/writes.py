@@ -81,12 +81,21 @@ _encode_update = msgspec.json.Encoder().encode
 
 def sqlite_row(event: Event, placeholder: int = 0) -> tuple[Any, ...]:
     """The INSERT_COLUMNS values of one event as SQLite stores them, but for inputs and outputs
-    long enough to pack: those are JSON bytes until the writer packs them (`pack_rows`)."""
+    long enough to pack: those are JSON bytes until `sqlite_rows` packs them."""
     return event_values(event, placeholder, json_bytes)
 
 
+def sqlite_rows(events: list[Event]) -> list[tuple[Any, ...]]:
+    """Events as SQLite stores them (`sqlite_row`), their long inputs and outputs packed all
+    at once (`packing.pack_rows`): one compression call per job, in the request's thread or a
+    conversion worker. Python-zstandard lets go of the GIL in every call, and the thread must
+    win it back from the other: once per job, not once per event, and not in the writer, the
+    pipeline's serial stage."""
+    return pack_rows([sqlite_row(e) for e in events])
+
+
 class SqliteWrites(SqliteTraces):
-    encode_row = staticmethod(sqlite_row)  # bound as parameters of one INSERT
+    encode_rows = staticmethod(sqlite_rows)  # bound as parameters of one INSERT
     writers = 1  # SQLite has one writer at a time
 
     def write(self, jobs: Sequence[Job]) -> list[JobResult]:
@@ -104,7 +113,7 @@ class SqliteWrites(SqliteTraces):
         results: list[JobResult] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
-            runs = [(j, 1) for j in jobs] if isolate else merge_runs(jobs, sqlite_row)
+            runs = [(j, 1) for j in jobs] if isolate else merge_runs(jobs, sqlite_rows)
             for job, covers in runs:
                 project = self._project_for_write(conn, job.project) if job.project else None
                 if not isolate:
@@ -155,10 +164,9 @@ class SqliteWrites(SqliteTraces):
         pending = self._pending(
             conn, project, list({e.event_id for e in job.events} | placeholders.keys())
         )
-        rows = job.event_rows(sqlite_row)
+        rows = job.event_rows(sqlite_rows)
         if pending:
             rows = self._fold_before_insert(conn, project, job.events, rows, pending)
-        rows = pack_rows(rows)
         insert_rows(conn, _INSERT_EVENT_HEAD, rows, _INSERT_EVENT_TAIL, first=(key,))
         if placeholders:
             insert_rows(
@@ -226,7 +234,7 @@ class SqliteWrites(SqliteTraces):
             items = pending.get(e.event_id)
             if items is None or e.event_id in real:
                 continue
-            out[i] = sqlite_row(with_parked(e, items))
+            out[i] = sqlite_rows([with_parked(e, items)])[0]
             del pending[e.event_id]
             real.add(e.event_id)  # stored once this job is in; a repeat is a resend
             folded_seqs.extend((seq,) for seq, _ in items)
