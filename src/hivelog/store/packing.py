@@ -38,7 +38,6 @@ PACK_FROM = 256  # bytes of JSON: shorter values stay text
 _LEVEL = 1
 FUNCTION = "unpack"
 _encode = msgspec.json.Encoder().encode
-_FRAME_MAGIC = b"\x28\xb5\x2f\xfd"  # how every Zstandard frame starts; JSON text never does
 
 # zstandard's (de)compressor objects are not safe to share between threads: one per thread.
 _local = threading.local()
@@ -66,14 +65,9 @@ def pack_rows(rows: list[Any]) -> list[Any]:
     (`json_bytes`) in their stored form.
 
     All the values are compressed in one call, which lets go of the GIL once: a call per
-    value would have to win the GIL back from the other busy thread every time. Values packed
-    already (a Zstandard frame) and values that are not bytes pass as they are."""
-    todo = [
-        (i, j)
-        for i, row in enumerate(rows)
-        for j in PACKED_AT
-        if type(row[j]) is bytes and not row[j].startswith(_FRAME_MAGIC)
-    ]
+    value would have to win the GIL back from the other busy thread every time. Values that
+    are not bytes (NULL, short JSON text) pass as they are."""
+    todo = [(i, j) for i, row in enumerate(rows) for j in PACKED_AT if type(row[j]) is bytes]
     if not todo:
         return rows
     datas = [rows[i][j] for i, j in todo]
