@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -55,7 +56,7 @@ def _events() -> list[Event]:
     return events
 
 
-def _rows(path: Path) -> list[tuple[object, ...]]:
+def _rows(path: Path) -> list[tuple[Any, ...]]:
     conn = sqlite3.connect(path)
     packing.register(conn)
     columns = ", ".join(packing.sql_text(c) for c in ("project", *INSERT_COLUMNS))
