@@ -169,19 +169,19 @@ def with_children(events: list[StoredEvent]) -> list[StoredEvent]:
 
 def placeholder_sessions(
     events: Iterable[Event], names: dict[str, str] | None = None
-) -> dict[str, tuple[Event, str]]:
-    """session id → (the session its events imply, the id of one event naming it).
+) -> dict[str, Event]:
+    """session id → the session its events imply.
 
     A session referenced before it starts is stored as a placeholder spanning all its events,
     whatever order they come in; the real session start replaces it. It is named from `names`
     (an OTLP trace's root span) or "unknown"; a placeholder still "unknown" takes the name
     when a later write brings one."""
-    out: dict[str, tuple[Event, str]] = {}
+    out: dict[str, Event] = {}
     for e in events:
         if e.event_type == "session":
             continue
-        found = out.get(e.session_id)
-        if found is None:
+        session = out.get(e.session_id)
+        if session is None:
             session = Event(
                 event_id=e.session_id,
                 session_id=e.session_id,
@@ -193,9 +193,8 @@ def placeholder_sessions(
                 end_time=e.end_time,
                 duration=e.duration,
             )
-            out[e.session_id] = (session, e.event_id)
+            out[e.session_id] = session
         else:
-            session = found[0]
             session.start_time = min(session.start_time, e.start_time)
             session.end_time = max(session.end_time, e.end_time)
             session.duration = float(session.end_time - session.start_time)

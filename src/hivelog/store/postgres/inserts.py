@@ -82,17 +82,19 @@ _WIDEN = (
     "ELSE events.event_name END "
     "WHERE events.placeholder = 1"
 )
-_PLACEHOLDER_FROM = _unnest([("child_id", "text"), ("day", "int4")])
+_PLACEHOLDER_FROM = _unnest([("day", "int4")])
 # Placeholder sessions of events just COPYed: every one of those events is stored.
 _INSERT_PLACEHOLDERS = (
     f"INSERT INTO events ({_COLS}) SELECT {_VALUES} FROM {_PLACEHOLDER_FROM} {_WIDEN}"
 )
-# After an INSERT … ON CONFLICT, only for sessions a stored event names: an event whose resend
-# was ignored must not leave behind the new session it was sent with (as on SQLite).
+# After an INSERT … ON CONFLICT, only for sessions some real event of the project is stored in
+# (this write's or an earlier one's): an event whose resend was ignored must not leave behind
+# the new session it was sent with, and later events that name that session still get it.
 _INSERT_PLACEHOLDERS_CHECKED = (
     f"INSERT INTO events ({_COLS}) SELECT {_VALUES} FROM {_PLACEHOLDER_FROM} "
     "WHERE EXISTS (SELECT 1 FROM events e WHERE e.project = %s AND e.day = t.day "
-    f"AND e.event_id = t.child_id AND e.session_id = t.session_id) {_WIDEN}"
+    "AND e.session_id = t.session_id AND e.placeholder = 0 AND e.event_id <> t.session_id) "
+    f"{_WIDEN}"
 )
 # Parked updates of a write's ids, and whether the event of each is stored for real already.
 _PENDING = (
@@ -269,12 +271,10 @@ class Inserts(Updates, Traces):
                     columns = _columns([e for e, _ in ordered])
                 conn.execute(_INSERT_EVENTS, [project.key, *columns, row_days])
             if placeholders:
-                ph = sorted(placeholders.values(), key=lambda p: p[0].event_id)
-                stubs = [p for p, _ in ph]
+                stubs = sorted(placeholders.values(), key=lambda p: p.event_id)
                 params = [
                     project.key,
                     *_columns(stubs, placeholder=1),
-                    [child for _, child in ph],
                     [days[p.session_id] for p in stubs],
                 ]
                 if copied:

@@ -49,16 +49,19 @@ _INSERT_EVENT_TAIL = (
     f"ON CONFLICT (project, event_id) DO UPDATE SET {_REPLACE_PLACEHOLDER} "
     "WHERE events.placeholder = 1"
 )
-# A session referenced by a stored event (the one named last), unless the session exists. An
-# event whose resend was ignored must not leave behind the new session it was sent with.
-# Rows: the placeholder's event row, then (project, the naming event's id, the session id).
+# A session referenced by a stored event, unless the session exists: some real event of the
+# project is stored in it (this write's, or an earlier one's). An event whose resend was ignored
+# must not leave behind the new session it was sent with; later events of the same write that
+# name that session still get it. Rows: the placeholder's event row, then (project, session).
+# The session's own id is excluded: a session event is not a placeholder's reason.
 _INSERT_PLACEHOLDER_HEAD = (
     f"INSERT INTO events ({_INSERT_COLS}) "
     f"SELECT {', '.join(f'v.column{i + 1}' for i in range(_WIDTH))} FROM ("
 )
 _INSERT_PLACEHOLDER_TAIL = (
     f") AS v WHERE EXISTS (SELECT 1 FROM events WHERE project = v.column{_WIDTH + 1} "
-    f"AND event_id = v.column{_WIDTH + 2} AND session_id = v.column{_WIDTH + 3}) "
+    f"AND session_id = v.column{_WIDTH + 2} AND placeholder = 0 "
+    f"AND event_id <> v.column{_WIDTH + 2}) "
     # A placeholder spans every event known to reference it, whatever order they came in.
     "ON CONFLICT (project, event_id) DO UPDATE SET "
     "start_time = min(events.start_time, excluded.start_time), "
@@ -173,8 +176,8 @@ class SqliteWrites(SqliteTraces):
                 conn,
                 _INSERT_PLACEHOLDER_HEAD,
                 [
-                    (key, *sqlite_row(p, placeholder=1), key, child_id, p.session_id)
-                    for p, child_id in placeholders.values()
+                    (key, *sqlite_row(p, placeholder=1), key, p.session_id)
+                    for p in placeholders.values()
                 ],
                 _INSERT_PLACEHOLDER_TAIL,
             )
