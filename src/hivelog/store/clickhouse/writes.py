@@ -155,7 +155,7 @@ class Writes(Traces):
                 stored.update(
                     (key, event_id)
                     for (event_id,) in self._query(
-                        "SELECT DISTINCT event_id FROM event_ids WHERE project = ? "
+                        "SELECT event_id FROM event_ids WHERE project = ? "
                         f"AND id_hash IN {hash_set(chunk, 'halfMD5')}",
                         (key,),
                     )
