@@ -7,7 +7,8 @@ happened) or `EventUpdate` (a later change to it). Storage and queries know noth
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, overload
 
 import msgspec
 
@@ -47,6 +48,94 @@ class Event(msgspec.Struct, kw_only=True):
     feedback: dict[str, Any] = msgspec.field(default_factory=dict)
     metrics: dict[str, Any] = msgspec.field(default_factory=dict)
     user_properties: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class EventHead(msgspec.Struct, kw_only=True):
+    """What a store reads of an event besides its row on the hot path of a write: ids, type,
+    name, source and times (placeholder sessions, parked updates, locks). Decoded from an
+    encoded `Event` by skipping its other fields, which costs a tenth of decoding them."""
+
+    event_id: str
+    session_id: str
+    parent_id: str | None
+    event_type: str
+    event_name: str = "unknown"
+    source: str = "unknown"
+    start_time: int = 0
+    end_time: int = 0
+    duration: float = 0.0
+
+
+_decode_events = msgspec.msgpack.Decoder(list[Event]).decode
+_decode_heads = msgspec.msgpack.Decoder(list[EventHead]).decode
+
+
+class PackedEvents(Sequence[Event]):
+    """Events as a conversion worker sent them (msgpack lists of `Event`), decoded on first
+    read, with their heads (`EventHead`) decoded at once.
+
+    Why: the worker sends each event's row too (`ingest.converters`), and with the row a
+    store needs only the heads, unless it rewrites the event (a trace moved to its named
+    session, parked updates folded on, limits that change it). Decoding whole events cost the
+    server's event loop more per span than the rest of its OTLP work; reading any event here
+    decodes them all, so nothing is ever seen half-decoded.
+    """
+
+    __slots__ = ("_events", "_parts", "heads")
+
+    def __init__(self, parts: tuple[bytes | msgspec.Raw, ...], heads: list[EventHead]) -> None:
+        self._parts = parts
+        self.heads = heads
+        self._events: list[Event] | None = None
+
+    @classmethod
+    def of(cls, packed: bytes | msgspec.Raw) -> PackedEvents:
+        return cls((packed,), _decode_heads(packed))
+
+    @property
+    def decoded(self) -> bool:
+        return self._events is not None
+
+    def unpack(self) -> list[Event]:
+        """The events, decoded once (changes made to them are kept)."""
+        if self._events is None:
+            self._events = [e for part in self._parts for e in _decode_events(part)]
+        return self._events
+
+    def joined(self, other: PackedEvents) -> PackedEvents:
+        """These events then `other`'s, still packed (both must not be decoded yet)."""
+        assert self._events is None and other._events is None
+        return PackedEvents(self._parts + other._parts, self.heads + other.heads)
+
+    def __len__(self) -> int:
+        return len(self.heads)
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self.unpack())
+
+    @overload
+    def __getitem__(self, index: int) -> Event: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Event]: ...
+
+    def __getitem__(self, index: int | slice) -> Event | list[Event]:
+        return self.unpack()[index]
+
+
+def join_events(
+    first: list[Event] | PackedEvents, then: Sequence[Event]
+) -> list[Event] | PackedEvents:
+    """`first`'s events then `then`'s, as a new sequence (neither is changed): still packed
+    when both are and neither was decoded, else a list."""
+    if (
+        isinstance(first, PackedEvents)
+        and isinstance(then, PackedEvents)
+        and not first.decoded
+        and not then.decoded
+    ):
+        return first.joined(then)
+    return [*first, *then]
 
 
 class EventUpdate(msgspec.Struct, kw_only=True, omit_defaults=True):

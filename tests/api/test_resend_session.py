@@ -5,19 +5,15 @@ that name the new session are stored, and so is their session (its placeholder r
 each event comes alone. The placeholder used to be checked against the first event naming the
 session only, which here is the ignored resend, so the session row was missing.
 
-On SQLite and PostgreSQL. ClickHouse keys an event by (session, event), so there a resend
-that names another session is stored as a second event in that session: open work of the
-ClickHouse issue (docs/scaling.md).
+On every backend: ClickHouse keys its rows by (session, event), and finds a resend by its id
+alone in `event_ids` (migration m0010), so there too the resend is not stored a second time.
 """
 
 from __future__ import annotations
 
 import httpx
 
-from tests.conftest import backend_fixture
 from tests.helpers import get_event, post_ok, session_events, uid
-
-backend = backend_fixture(("sqlite", "postgres"))
 
 
 def _tool(name: str, event_id: str, session_id: str) -> dict[str, object]:
@@ -66,3 +62,19 @@ def test_a_resend_alone_leaves_no_session_behind(client: httpx.Client, project: 
             client, "/events/batch", {"project": project, "events": [_tool("a", resent, session)]}
         )
     assert session_events(client, project, new_session) == []
+
+
+def test_the_id_of_a_deleted_session_s_event_is_free_again(
+    client: httpx.Client, project: str
+) -> None:
+    old_session, new_session, event = uid(), uid(), uid()
+    post_ok(
+        client, "/events/batch", {"project": project, "events": [_tool("a", event, old_session)]}
+    )
+    r = client.delete(f"/session/{old_session}", params={"project": project})
+    assert r.status_code == 200, r.text
+    post_ok(
+        client, "/events/batch", {"project": project, "events": [_tool("b", event, new_session)]}
+    )
+    stored = get_event(client, project, event)
+    assert (stored["session_id"], stored["event_name"]) == (new_session, "b")

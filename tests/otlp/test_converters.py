@@ -13,6 +13,7 @@ import msgspec
 import pytest
 
 from hivelog.errors import BadInput
+from hivelog.event import EventHead, PackedEvents
 from hivelog.ingest.converters import IN_PLACE_BYTES, Converters, convert
 from hivelog.ingest.limits import Limits
 from hivelog.normalize.otlp import Converted
@@ -74,6 +75,14 @@ def json_body() -> bytes:
 
 
 def encoded(converted: Converted) -> bytes:
+    """The conversion as bytes; events a worker sent packed are decoded first (their heads
+    must be theirs)."""
+    for project, events in converted.by_project.items():
+        if isinstance(events, PackedEvents):
+            assert events.heads == [
+                msgspec.convert(e, EventHead, from_attributes=True) for e in events
+            ]
+            converted.by_project[project] = list(events)
     return msgspec.json.encode(converted)
 
 

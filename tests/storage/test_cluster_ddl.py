@@ -59,16 +59,21 @@ def test_cluster_schema_is_replicated_distributed_and_parses(tmp_path: Path) -> 
         "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/events_local', "
         "'{replica}', version)" in text
     )
-    view = next(s for s in clustered if "MATERIALIZED VIEW" in s)
-    assert "ON CLUSTER 'hv' TO sessions_agg_local AS" in view and "FROM events_local" in view
+    views = [s for s in clustered if "MATERIALIZED VIEW" in s]
+    for target in ("sessions_agg", "event_ids"):
+        view = next(s for s in views if f"ON CLUSTER 'hv' TO {target}_local AS" in s)
+        assert "FROM events_local" in view
+    assert "event_ids_local, cityHash64(project, event_id))" in text
+    copies = [s for s in single if s.startswith("INSERT INTO ")]
+    assert copies and all(c in clustered for c in copies)  # Distributed to Distributed
     assert "trace_sessions_local, cityHash64(project, trace_session))" in text
     alters = [s for s in single if s.startswith("ALTER TABLE ")]
     for alter in alters:  # a column added to the local tables and to the Distributed one
         head = f"ALTER TABLE {alter.split()[2]} "
         assert alter.replace(head, f"{head[:-1]}_local ON CLUSTER 'hv' ") in clustered
         assert alter.replace(head, f"{head}ON CLUSTER 'hv' ") in clustered
-    # local + distributed per table and per ALTER, the view
-    assert len(clustered) == 2 * len(tables) + 2 * len(alters) + 1
+    # local + distributed per table and per ALTER, the views, the copies
+    assert len(clustered) == 2 * len(tables) + 2 * len(alters) + len(views) + len(copies)
     engine = ChdbTransport(str(tmp_path / "parse"))
     try:
         for statement in clustered + single:

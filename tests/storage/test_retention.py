@@ -75,7 +75,8 @@ def test_retention_deletes_old_sessions_with_their_events(
             )
             assert r.status_code == 200
             late_sid = r.json()["session_id"]
-            child = {"project": project, "session_id": late_sid, "event_type": "chain"}
+            child = {"project": project, "session_id": late_sid, "event_type": "chain",
+                     "event_id": str(uuid.uuid4())}  # fmt: skip
             assert c.post("/events", json={"event": child}).status_code == 200
             assert _count(c, project) == 3 * (150 + 3 + 20 + 20) + 2
         srv.stop()
@@ -100,6 +101,14 @@ def test_retention_deletes_old_sessions_with_their_events(
             # New writes keep working after the pass, including to days just dropped.
             _post(c, project, _events(project, now, 2)[1])
             assert _count(c, project) == 3 * 40 + 3 * 2
+            # An expired event's id is free again, as if never stored: dated now, in a new
+            # session, it is stored (from a dropped day, and from an old session's young row).
+            again = [
+                {**e, "session_id": str(uuid.uuid4()), "start_time": now, "parent_id": None}
+                for e in (old[0], older[0], child)
+            ]
+            _post(c, project, again)
+            assert _count(c, project) == 3 * 40 + 3 * 2 + 2 * 3  # each with its session
     finally:
         srv.stop()
     if backend == "postgres":

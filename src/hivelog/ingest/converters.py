@@ -3,8 +3,9 @@
 Turning spans into events is pure Python (attribute dialects, un-flattening, message shapes)
 and was the one serial stage of OTLP ingest: the event loop's thread spent most of its time
 there, sharing the GIL with the writer. A worker process does it instead and hands back the
-events msgpack-encoded, which the loop decodes in C at the speed of a REST batch; bodies and
-answers go over a socket the event loop reads itself (`_Worker`). Small bodies
+events msgpack-encoded, with their rows: the loop decodes only what a store reads beside the
+rows (`PackedEvents`), the rest only if a store rewrites an event. Bodies and answers go over
+a socket the event loop reads itself (`_Worker`). Small bodies
 (a span or two, as tracers send with batching off) are converted in place: a round trip to a
 worker would cost more than the work.
 """
@@ -23,7 +24,7 @@ from typing import Any
 import msgspec
 
 from hivelog.errors import BadInput
-from hivelog.event import Event, TraceLink
+from hivelog.event import Event, PackedEvents, TraceLink
 from hivelog.ingest.limits import Limits
 from hivelog.normalize.cost import configure as configure_prices
 from hivelog.normalize.logs import logs_to_updates
@@ -36,7 +37,7 @@ IN_PLACE_BYTES = 16 * 1024  # bodies smaller than this are converted on the even
 _encode = msgspec.msgpack.Encoder().encode
 _Result = tuple[
     int,
-    dict[str, list[Event]],
+    dict[str, msgspec.Raw],  # each project's events, left encoded (`PackedEvents`)
     dict[str, dict[str, TraceLink]],
     int,
     list[str],
@@ -91,6 +92,7 @@ def _convert_encoded(
     try:
         if limits is not None and encode_rows is not None:
             for project, events in c.by_project.items():
+                assert isinstance(events, list)  # converted here, not packed
                 if limits.unchanged(events, len(raw)):
                     rows[project] = encode_rows(events)
         return _encode((0, c.by_project, c.traces, c.rejected, c.reasons, "", None, rows))
@@ -265,13 +267,18 @@ class Converters:
         except WorkerDied:
             log.warning("a conversion worker died; converting in place")
             return convert(raw, as_json, default_project)
+        return self._answer(encoded)
+
+    def _answer(self, encoded: bytes) -> Converted:
+        """A worker's answer (`_convert_encoded`) → what converting in place gives, but for
+        the events, which stay packed (`PackedEvents`); BadInput as the worker found it."""
         failed, by_project, traces, rejected, reasons, message, where, rows = _decode(encoded)
         if failed:
             raise BadInput(message, where)
         for project, encoded_rows in rows.items():  # msgpack gives a tuple back as a list
             rows[project] = [tuple(r) if type(r) is list else r for r in encoded_rows]
         return Converted(
-            by_project=by_project,
+            by_project={p: PackedEvents.of(events) for p, events in by_project.items()},
             traces=traces,
             rejected=rejected,
             reasons=reasons,

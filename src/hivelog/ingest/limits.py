@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from hivelog.errors import BadInput, TooLarge
@@ -43,6 +45,7 @@ MAX_ID_BYTES = 1024
 MAX_DURATION_MS = float(LIMIT_MS)
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 _ID_FIELDS = ("event_id", "session_id", "parent_id")
+_json_fields = operator.attrgetter(*JSON_FIELDS)  # an event's JSON fields, as a tuple
 
 # `logs`: OTLP log records folded into their span's event (normalize/logs.py)
 _UPDATE_FIELDS = (
@@ -109,7 +112,7 @@ class Limits:
     def _suspect_fields(self, event: Event, max_str: int) -> bool:
         """Cheap: could a field of `event` be too deep, not finite or too long? Only then does
         the walker look closely (and cut, clamp or refuse)."""
-        return _suspect([getattr(event, n) for n in JSON_FIELDS], self.max_json_depth, max_str) or (
+        return _suspect(_json_fields(event), self.max_json_depth, max_str) or (
             max_str >= 0
             and len(event.event_name) + len(event.error or "") + len(event.source) > max_str
         )
@@ -189,7 +192,7 @@ def _big_int(value: int) -> float | str:
         return str(value)
 
 
-def _suspect(values: list[Any], max_depth: int, max_str: int) -> bool:
+def _suspect(values: Sequence[Any], max_depth: int, max_str: int) -> bool:
     """True if some value nests deeper than `max_depth`, holds a number JSON or a 64-bit
     integer cannot carry, or (max_str >= 0) has a string or key longer than `max_str`
     characters. Only looks; recursion is bounded by Limits.MAX_DEPTH."""

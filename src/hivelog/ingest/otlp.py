@@ -19,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from hivelog.errors import Forbidden
-from hivelog.event import Event, EventUpdate, TraceLink
+from hivelog.event import Event, EventUpdate, PackedEvents, TraceLink, join_events
 from hivelog.ingest.writer import Writer
 from hivelog.normalize.otlp import Converted
 from hivelog.store.base import ApiKey, WriteEvents, merge_links
@@ -61,6 +61,21 @@ def _by_project(named: dict[str, list[T]], resolve: Callable[[str], str]) -> dic
     return out
 
 
+def _events_by_project(
+    named: dict[str, list[Event] | PackedEvents], resolve: Callable[[str], str]
+) -> dict[str, list[Event] | PackedEvents]:
+    """`_by_project` for events: a worker's packed events stay packed (`join_events`)."""
+    out: dict[str, list[Event] | PackedEvents] = {}
+    for name, events in named.items():
+        project = resolve(name)
+        have = out.get(project)
+        if have is not None:
+            out[project] = join_events(have, events)
+        else:
+            out[project] = events if isinstance(events, PackedEvents) else list(events)
+    return out
+
+
 def _rows_by_project(converted: Converted, resolve: Callable[[str], str]) -> dict[str, list[Any]]:
     """The worker's rows, merged as `_by_project` merges the events (same order), for the
     projects whose every named part came with rows."""
@@ -83,7 +98,7 @@ async def store_converted(
     """One durable job per project, all in flight at once; the first failure is raised.
     `resolve` turns each project the data names into the one to write (or raises Forbidden:
     then nothing of the request is stored)."""
-    events = _by_project(converted.by_project, resolve)
+    events = _events_by_project(converted.by_project, resolve)
     updates = _by_project(converted.updates, resolve)
     traces: dict[str, dict[str, TraceLink]] = {}
     for name, links in converted.traces.items():

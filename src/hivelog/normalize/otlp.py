@@ -16,7 +16,7 @@ import hashlib
 import uuid
 from typing import Any, Protocol
 
-from hivelog.event import Event, EventUpdate, TraceLink
+from hivelog.event import Event, EventUpdate, PackedEvents, TraceLink
 from hivelog.normalize.cost import fill_cost
 from hivelog.normalize.dialects import (
     genai,
@@ -89,13 +89,15 @@ DIALECTS: tuple[Any, ...] = (
 )
 
 
+# A UUID's variant nibble (RFC 4122: binary 10xx) for each hex digit the hash put there
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
 def span_event_id(trace_id: str, span_id: str) -> str:
-    """`uuid5(SPAN_NAMESPACE, trace_id + span_id)`, computed without building UUID objects."""
-    digest = bytearray(hashlib.sha1(_NS_BYTES + (trace_id + span_id).encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """`uuid5(SPAN_NAMESPACE, trace_id + span_id)`, computed without building UUID objects:
+    the version and variant are set on the hash's hex digits (this runs once per span)."""
+    h = hashlib.sha1(_NS_BYTES + (trace_id + span_id).encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 def trace_session_id(trace_id: str) -> str:
@@ -109,7 +111,8 @@ class Converted:
     """Events (spans) or updates (log records) to store, by project, and the spans or records
     refused (for OTLP `partial_success`)."""
 
-    by_project: dict[str, list[Event]] = dataclasses.field(default_factory=dict)
+    # lists when converted in this process; packed (decoded on first read) from a worker
+    by_project: dict[str, list[Event] | PackedEvents] = dataclasses.field(default_factory=dict)
     updates: dict[str, list[EventUpdate]] = dataclasses.field(default_factory=dict)
     # per project: each trace's own session id → what this request says of its session
     traces: dict[str, dict[str, TraceLink]] = dataclasses.field(default_factory=dict)
@@ -178,6 +181,7 @@ class _Converter:
     def __init__(self, default_project: str) -> None:
         self.default_project = default_project
         self.out = Converted()
+        self._groups: dict[str, list[Event]] = {}  # out.by_project's lists
         self._resources: dict[int, dict[str, Any]] = {}
         # per resource: what `take` finds there (project, session, its rank, source), once
         self._resource_values: dict[int, tuple[Any, Any, int, Any]] = {}
@@ -219,9 +223,9 @@ class _Converter:
         return found
 
     def add(self, project: str, event: Event) -> None:
-        group = self.out.by_project.get(project)
+        group = self._groups.get(project)
         if group is None:
-            group = self.out.by_project[project] = []
+            group = self._groups[project] = self.out.by_project[project] = []
         group.append(event)
 
     def span(self, index: int, span: SpanIn) -> None:
@@ -256,6 +260,8 @@ class _Converter:
         explicit: str | None = None
         implied: list[str] = []
         for dialect in DIALECTS:
+            if not attrs:  # every dialect applies by its attributes: none left, none applies
+                break
             if dialect.applies(attrs):
                 kind = dialect.apply(attrs, span, event)
                 if dialect is honeyhive:

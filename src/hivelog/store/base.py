@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from hivelog.event import Event, EventUpdate, TraceLink
+from hivelog.event import Event, EventHead, EventUpdate, PackedEvents, TraceLink, join_events
 
 ORG_ID = "hivelog-org"
 WORKSPACE_ID = "hivelog-workspace"
@@ -81,7 +81,7 @@ class ApiKey:
 UNRESOLVED = 0
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(init=False)
 class WriteEvents:
     """Store events and apply updates, in that order, for one project.
 
@@ -94,21 +94,66 @@ class WriteEvents:
     in whichever project holds it, or parks it under UNRESOLVED until the event arrives in any
     project. A request with an API key always has its key's project, never None, so a keyed
     write never reaches another project's event.
+
+    `events` may come packed (`PackedEvents`, from a conversion worker, with their rows):
+    they are decoded when `events` is first read, and `heads` reads what a store needs of
+    them beside the rows without decoding them.
     """
 
     project: str | None
-    events: list[Event] = dataclasses.field(default_factory=list)
-    updates: list[EventUpdate] = dataclasses.field(default_factory=list)
-    traces: dict[str, TraceLink] = dataclasses.field(default_factory=dict)
+    _events: list[Event] | PackedEvents
+    updates: list[EventUpdate]
+    traces: dict[str, TraceLink]
     # The events as the store writes them (`Store.encode_rows`), and the encoder that made them.
-    rows: list[Any] | None = None
-    encoded_by: Callable[[list[Event]], list[Any]] | None = None
+    rows: list[Any] | None
+    encoded_by: Callable[[list[Event]], list[Any]] | None
     # The `ingest.limits.Limits` a conversion worker found these events unchanged by (see
     # `Limits.unchanged`): the writer's limits, if equal, skip walking them again.
-    checked_by: object = None
+    checked_by: object
+
+    def __init__(
+        self,
+        project: str | None,
+        events: list[Event] | PackedEvents | None = None,
+        updates: list[EventUpdate] | None = None,
+        traces: dict[str, TraceLink] | None = None,
+        rows: list[Any] | None = None,
+        encoded_by: Callable[[list[Event]], list[Any]] | None = None,
+        checked_by: object = None,
+    ) -> None:
+        self.project = project
+        self._events = [] if events is None else events
+        self.updates = [] if updates is None else updates
+        self.traces = {} if traces is None else traces
+        self.rows = rows
+        self.encoded_by = encoded_by
+        self.checked_by = checked_by
+
+    @property
+    def events(self) -> list[Event]:
+        """The events, decoded first if they came packed."""
+        if isinstance(self._events, PackedEvents):
+            self._events = self._events.unpack()
+        return self._events
+
+    @events.setter
+    def events(self, events: list[Event]) -> None:
+        self._events = events
+
+    def heads(self) -> Sequence[EventHead | Event]:
+        """What a store reads of the events beside their rows (`EventHead`'s fields), without
+        decoding packed events: the events themselves once decoded (and maybe changed)."""
+        events = self._events
+        if isinstance(events, PackedEvents) and not events.decoded:
+            return events.heads
+        return self.events
+
+    def add_events(self, other: WriteEvents) -> None:
+        """Append `other`'s events (packed ones stay packed while both are)."""
+        self._events = join_events(self._events, other._events)
 
     def size(self) -> int:
-        return len(self.events) + len(self.updates)
+        return len(self._events) + len(self.updates)
 
     def encode(self, encode_rows: Callable[[list[Event]], list[Any]]) -> WriteEvents:
         """Turn events into rows now, in the request's thread, not in a writer thread.
@@ -162,10 +207,10 @@ def merge_runs(
                 if count == 1:  # copy before extending: the caller's job stays as it was
                     rows = list(last.event_rows(encode_rows))
                     last = WriteEvents(
-                        last.project, list(last.events), list(last.updates), dict(last.traces)
-                    )
+                        last.project, last._events, list(last.updates), dict(last.traces)
+                    )  # `add_events` makes a new sequence: the caller's events stay as they were
                     last.rows, last.encoded_by = rows, encode_rows
-                last.events.extend(job.events)
+                last.add_events(job)
                 last.updates.extend(job.updates)
                 merge_links(last.traces, job.traces)
                 assert last.rows is not None

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from hivelog.event import JSON_FIELDS, Event, EventUpdate, apply_update
+from hivelog.event import JSON_FIELDS, Event, EventHead, EventUpdate, apply_update
 from hivelog.store.base import StoredEvent
 
 _encode = msgspec.json.Encoder().encode
@@ -168,7 +168,7 @@ def with_children(events: list[StoredEvent]) -> list[StoredEvent]:
 
 
 def placeholder_sessions(
-    events: Iterable[Event], names: dict[str, str] | None = None
+    events: Iterable[Event | EventHead], names: dict[str, str] | None = None
 ) -> dict[str, Event]:
     """session id → the session its events imply.
 

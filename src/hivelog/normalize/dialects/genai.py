@@ -75,7 +75,24 @@ def message(raw: Any) -> Any:
     """A semconv message (`{role, parts: [...]}`) → the `{role, content, tool_calls}` shape."""
     if not isinstance(raw, dict) or "parts" not in raw:
         return raw
+    parts = raw["parts"]
+    if type(parts) is list and len(parts) == 1:
+        text = _only_text(parts[0])
+        if text is not None:  # most messages: what `parts_message` makes of them, made directly
+            out = dict(raw)
+            del out["parts"]
+            out["content"] = text
+            return out
     return parts_message(raw, "parts", _part)
+
+
+def _only_text(part: Any) -> str | None:
+    """The text of a text part that carries nothing else `_part` would keep, else None."""
+    if type(part) is dict and part.get("type") == "text":
+        content = part.get("content")
+        if isinstance(content, str):
+            return content
+    return None
 
 
 def output_fields(items: list[Any]) -> dict[str, Any]:

@@ -12,7 +12,11 @@ cluster, so both layouts come from one text and cannot drift apart:
   does not name its session); the small tables (projects, keys, migrations) on shard 1;
 - the materialized view runs on each shard, from `events_local` into `sessions_agg_local`;
 - an `ALTER TABLE T` (a column added) changes `T_local` and the `Distributed` `T` alike;
-- the trace → session mapping by `cityHash64(project, trace_session)`.
+- the trace → session mapping by `cityHash64(project, trace_session)`;
+- `event_ids` is filled by its view on the events' shard; its Distributed table (the writer's
+  lookup, which reads every shard, and the migration's one-time copy) spreads by event id;
+- an `INSERT … SELECT` (a migration's copy) goes from Distributed table to Distributed table,
+  spelled as on one node.
 
 This layout is checked as SQL text (tests/storage/test_cluster_ddl.py); it cannot run here
 (no Keeper, no server with TCP), see docs/scaling.md.
@@ -27,6 +31,7 @@ SHARDING = {
     "sessions_agg": "cityHash64(project, session_id)",
     "event_patches": "cityHash64(project, event_id)",
     "trace_sessions": "cityHash64(project, trace_session)",
+    "event_ids": "cityHash64(project, event_id)",
 }
 _CREATE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+) \(")
 _VIEW = re.compile(r"CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) TO (\w+) AS")
@@ -75,4 +80,6 @@ def cluster_statements(statement: str, cluster: str) -> list[str]:
             _ALTER.sub(f"ALTER TABLE {local(table)} {on} ", statement, 1),
             _ALTER.sub(f"ALTER TABLE {table} {on} ", statement, 1),
         ]
+    if statement.lstrip().startswith("INSERT INTO "):
+        return [statement]
     raise ValueError(f"no cluster spelling for: {statement[:80]}")

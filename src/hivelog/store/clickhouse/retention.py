@@ -15,7 +15,11 @@ from hivelog.store.clickhouse.connection import ClickHouseBase, log
 from hivelog.store.clickhouse.transport import literal
 
 DAY_MS = 86_400_000
-_TABLES_BY_DAY = ("events", "sessions_agg", "event_patches")
+# Tables partitioned by day (True) or by month: partitions before the cutoff are dropped.
+_PARTITIONED = {"events": True, "sessions_agg": False, "event_patches": True}
+# Tables whose rows of days before the cutoff are deleted: those of the cutoff's month in
+# `sessions_agg`, all of them in `event_ids` (not partitioned, see migration m0010).
+_DELETED_BY_DAY = ("sessions_agg", "event_ids")
 _SYNC = {"mutations_sync": 2, "lightweight_deletes_sync": 2}
 
 
@@ -32,14 +36,15 @@ class Expiry(ClickHouseBase):
         )
         if old:
             pairs = "[" + ", ".join(f"({int(k)}, {literal(s)})" for k, s in old) + "]"
-            self.transport.execute(
-                f"DELETE FROM {self._local('event_patches')} WHERE (project, event_id) IN "
-                "(SELECT project, "
-                f"event_id FROM events WHERE (project, session_id) IN {pairs})",
-                (),
-                None,
-                _SYNC,
-            )
+            for table in ("event_patches", "event_ids"):  # by the events' ids: before them
+                self.transport.execute(
+                    f"DELETE FROM {self._local(table)} WHERE (project, event_id) IN "
+                    "(SELECT project, "
+                    f"event_id FROM events WHERE (project, session_id) IN {pairs})",
+                    (),
+                    None,
+                    _SYNC,
+                )
             for table in ("events", "sessions_agg", "trace_sessions"):
                 self.transport.execute(
                     f"DELETE FROM {self._local(table)} WHERE (project, session_id) IN {pairs}",
@@ -57,9 +62,8 @@ class Expiry(ClickHouseBase):
         parts = "system.parts"
         if self.cluster is not None:
             parts = f"clusterAllReplicas({literal(self.cluster)}, system.parts)"
-        for table, before in zip(
-            _TABLES_BY_DAY, (cutoff[0][0], cutoff[0][1], cutoff[0][0]), strict=True
-        ):
+        for table, daily in _PARTITIONED.items():
+            before = cutoff[0][0] if daily else cutoff[0][1]
             stored = table if self.cluster is None else f"{table}_local"
             for (partition,) in self._query(
                 f"SELECT DISTINCT partition_id FROM {parts} WHERE database = currentDatabase() "
@@ -71,20 +75,20 @@ class Expiry(ClickHouseBase):
                 )
                 log.info("retention dropped %s partition %s", table, partition)
                 removed += 1
-        # sessions_agg is partitioned by month: its days before the cutoff in the cutoff's month
-        if self._query(
-            "SELECT 1 FROM sessions_agg WHERE day < toDate(toDateTime(intDiv(?, 1000), 'UTC')) "
-            "LIMIT 1",
-            (day_start,),
-        ):
-            self.transport.execute(
-                f"DELETE FROM {self._local('sessions_agg')} "
-                "WHERE day < toDate(toDateTime(intDiv(?, 1000), 'UTC'))",
+        for table in _DELETED_BY_DAY:
+            if self._query(
+                f"SELECT 1 FROM {table} WHERE day < toDate(toDateTime(intDiv(?, 1000), 'UTC')) "
+                "LIMIT 1",
                 (day_start,),
-                None,
-                _SYNC,
-            )
-            removed += 1
+            ):
+                self.transport.execute(
+                    f"DELETE FROM {self._local(table)} "
+                    "WHERE day < toDate(toDateTime(intDiv(?, 1000), 'UTC'))",
+                    (day_start,),
+                    None,
+                    _SYNC,
+                )
+                removed += 1
         if removed:  # the trace → session mappings of sessions dropped with their days
             self.transport.execute(
                 f"DELETE FROM {self._local('trace_sessions')} WHERE (project, session_id) "

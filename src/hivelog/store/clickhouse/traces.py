@@ -231,7 +231,13 @@ class Traces(ClickHouseBase):
             else:
                 spans.append(row)
         ids = self._relocate(key, spans, trace, session)
-        if names:
+        if names:  # gone, as on the other backends: its id may be stored again
+            self.transport.execute(
+                f"DELETE FROM {self._local('event_ids')} WHERE project = ? AND event_id = ?",
+                (key, trace),
+                None,
+                _SYNC,
+            )
             self.transport.execute(
                 f"DELETE FROM {self._local('events')} WHERE project = ? AND session_id = ? "
                 "AND event_id = ?",

@@ -115,8 +115,21 @@ def string_set(values: Sequence[str]) -> str:
     Fewer values stay a literal list, which narrows a primary-key read best."""
     if len(values) < _JSON_SET_FROM:
         return literal(list(values))
+    return f"(SELECT arrayJoin({_string_array(values)}))"
+
+
+def hash_set(values: Sequence[str], function: str) -> str:
+    """The right side of `column IN …` for `function(value)` of these strings, the engine
+    hashing them (a key of hashes is read for a set of hashes)."""
+    return f"(SELECT {function}(arrayJoin({_string_array(values)})))"
+
+
+def _string_array(values: Sequence[str]) -> str:
+    """An Array(String) expression: literal elements, or past a few hundred one JSON text."""
+    if len(values) < _JSON_SET_FROM:
+        return literal(list(values))
     text = literal(_encode_json(list(values)).decode())
-    return f"(SELECT arrayJoin(JSONExtract({text}, 'Array(String)')))"
+    return f"JSONExtract({text}, 'Array(String)')"
 
 
 _MARK_OR_STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\?", re.DOTALL)

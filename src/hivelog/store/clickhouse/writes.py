@@ -23,7 +23,6 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
 
 import msgspec
 
@@ -41,7 +40,7 @@ from hivelog.store.clickhouse.rows import (
     with_project,
 )
 from hivelog.store.clickhouse.traces import Traces
-from hivelog.store.clickhouse.transport import EngineError, literal, string_set
+from hivelog.store.clickhouse.transport import EngineError, hash_set, literal, string_set
 
 _encode_update = msgspec.json.Encoder().encode
 _PATCH_SQL = (
@@ -99,7 +98,7 @@ class Writes(Traces):
         traced = [(j, p) for j, p in zip(jobs, projects, strict=True) if p and j.traces]
         names = self._link_and_relink(traced) if traced else []
         lines: list[bytes] = []
-        keys: list[tuple[int, str, str]] = []  # (project, session, event) of each line
+        keys: list[tuple[int, str]] = []  # (project, event) of each line
         stored: list[tuple[int, str]] = []
         updates: list[tuple[Project, EventUpdate]] = []
         loose: list[EventUpdate] = []
@@ -109,7 +108,7 @@ class Writes(Traces):
                 continue
             rows = job.event_rows(encode_rows)
             for event, row in zip(job.events, rows, strict=True):
-                keys.append((project.key, event.session_id, event.event_id))
+                keys.append((project.key, event.event_id))
                 lines.append(with_project(project.key, row))
             stored.extend((project.key, e.event_id) for e in job.events)
             updates.extend((project, u) for u in job.updates)
@@ -136,62 +135,32 @@ class Writes(Traces):
         if touched:
             self._refold(sorted(touched))
 
-    def _first_arrivals(self, keys: list[tuple[int, str, str]]) -> set[tuple[int, str, str]]:
-        """Of these event keys, those not stored yet (the caller keeps the first of a batch).
-        A resend is never written, so the first arrival wins as on the other backends, and
-        every stored row of an event (original, folded versions, a moved trace) has the same
-        start time, hence the same day partition: what lets reads prune days and deduplicate
-        within each day (connection.READ_SETTINGS).
+    def _first_arrivals(self, keys: list[tuple[int, str]]) -> set[tuple[int, str]]:
+        """Of these (project, event_id), those not stored yet, whatever session they name (the
+        caller keeps the first of a batch). A resend is never written, so the first arrival
+        wins as on the other backends, and every stored row of an event (original, folded
+        versions, a moved trace) has the same start time, hence the same day partition: what
+        lets reads prune days and deduplicate within each day (connection.READ_SETTINGS).
 
-        Two short queries, so the cost follows the batch and not what is stored: the days
-        `sessions_agg` holds for the batch's sessions (every stored row of a session is in one
-        of them, as the tree read relies on too), then the keys of the sessions already
-        stored, in those day partitions only. A batch of new sessions (live traffic) stops
-        after the first; one set of (session, event) pairs made the engine test every granule
-        of every part of `events`."""
+        One primary-key read of `event_ids` per project and chunk of ids, by their hashes
+        (migration m0010): its cost follows the batch, not what is stored. What it returns
+        is compared by id: two ids may share a hash."""
         wanted = set(keys)
-        stored: set[tuple[int, str, str]] = set()
-        by_project: dict[int, list[tuple[str, str]]] = defaultdict(list)
-        for key, session, event in sorted(wanted):
-            by_project[key].append((session, event))
-        for key, pairs in by_project.items():
-            days = self._session_days(key, sorted({s for s, _ in pairs}))
-            known = [(s, e) for s, e in pairs if s in days]
-            for chunk in chunked(known):
-                for session, event in self._stored_keys(key, chunk, days):
-                    stored.add((key, session, event))
+        by_project: dict[int, list[str]] = defaultdict(list)
+        for key, event in sorted(wanted):
+            by_project[key].append(event)
+        stored: set[tuple[int, str]] = set()
+        for key, events in by_project.items():
+            for chunk in chunked(events):
+                stored.update(
+                    (key, event_id)
+                    for (event_id,) in self._query(
+                        "SELECT event_id FROM event_ids WHERE project = ? "
+                        f"AND id_hash IN {hash_set(chunk, 'halfMD5')}",
+                        (key,),
+                    )
+                )
         return wanted - stored
-
-    def _session_days(self, key: int, sessions: list[str]) -> dict[str, set[int]]:
-        """The day partitions (YYYYMMDD) holding rows of these sessions, of those stored."""
-        days: dict[str, set[int]] = {}
-        for chunk in chunked(sessions):
-            for session, found in self._query(
-                "SELECT session_id, groupUniqArray(toYYYYMMDD(day)) FROM sessions_agg "
-                f"WHERE project = ? AND session_id IN {literal(chunk)} GROUP BY session_id",
-                (key,),
-            ):
-                days[session] = {int(d) for d in found}
-        return days
-
-    def _stored_keys(
-        self, key: int, pairs: list[tuple[str, str]], days: dict[str, set[int]]
-    ) -> list[list[Any]]:
-        """(session, event) of `events` among these pairs' sessions and ids, read from the
-        sessions' days only. Sessions and ids go as two sets (the cross-product's extra
-        matches are real stored keys, which the caller only subtracts); the event_id bloom
-        filter is off: with hundreds of ids every granule passes it, and testing them costs
-        more than the read."""
-        sessions = sorted({s for s, _ in pairs})
-        partitions = sorted(set().union(*(days[s] for s in sessions)))
-        return self._query(
-            "SELECT DISTINCT session_id, event_id FROM events WHERE project = ? AND "
-            f"toYYYYMMDD(toDateTime(intDiv(start_time, 1000), 'UTC')) IN {literal(partitions)} "
-            f"AND session_id IN {literal(sessions)} "
-            f"AND event_id IN {string_set(sorted({e for _, e in pairs}))}",
-            (key,),
-            {"use_skip_indexes": 0},
-        )
 
     def _append_patches(self, updates: list[tuple[Project, EventUpdate]]) -> set[tuple[int, str]]:
         """Append the patches, each with a seq newer than anything folded into its event."""
@@ -328,14 +297,15 @@ class Writes(Traces):
             f"SELECT count() FROM {events_of(key)} WHERE session_id = ?", (job.session_id,)
         )[0]
         settings = {"mutations_sync": 2, "lightweight_deletes_sync": 2}
-        self.transport.execute(
-            f"DELETE FROM {self._local('event_patches')} WHERE project = ? "
-            "AND (event_id = ? OR event_id IN "
-            "(SELECT event_id FROM events WHERE project = ? AND session_id = ?))",
-            (key, job.session_id, key, job.session_id),
-            None,
-            settings,
-        )
+        for table in ("event_patches", "event_ids"):  # by the events' ids: before the events
+            self.transport.execute(
+                f"DELETE FROM {self._local(table)} WHERE project = ? "
+                "AND (event_id = ? OR event_id IN "
+                "(SELECT event_id FROM events WHERE project = ? AND session_id = ?))",
+                (key, job.session_id, key, job.session_id),
+                None,
+                settings,
+            )
         for table in ("events", "sessions_agg"):
             self.transport.execute(
                 f"DELETE FROM {self._local(table)} WHERE project = ? AND session_id = ?",

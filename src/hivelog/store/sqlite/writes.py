@@ -158,14 +158,15 @@ class SqliteWrites(SqliteTraces):
         return 0
 
     def _insert_events(self, conn: sqlite3.Connection, project: Project, job: WriteEvents) -> None:
-        if not job.events:
+        if not job.heads():
             return
         key = project.key
         mapping, moves = self._link_traces(conn, project, job)
         names = relink_job(job, mapping)
-        placeholders = placeholder_sessions(job.events, names)
+        heads = job.heads()  # after relinking, which may have rewritten the events
+        placeholders = placeholder_sessions(heads, names)
         pending = self._pending(
-            conn, project, list({e.event_id for e in job.events} | placeholders.keys())
+            conn, project, list({e.event_id for e in heads} | placeholders.keys())
         )
         rows = job.event_rows(sqlite_rows)
         if pending:
