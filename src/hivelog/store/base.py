@@ -149,8 +149,12 @@ class WriteEvents:
         return self.events
 
     def add_events(self, other: WriteEvents) -> None:
-        """Append `other`'s events (packed ones stay packed while both are)."""
-        self._events = join_events(self._events, other._events)
+        """Append `other`'s events to this job's own (packed ones stay packed while both are;
+        a list is extended in place: `merge_runs` gives the job a copy first)."""
+        if isinstance(self._events, list):
+            self._events.extend(other.events)
+        else:
+            self._events = join_events(self._events, other._events)
 
     def size(self) -> int:
         return len(self._events) + len(self.updates)
@@ -206,9 +210,13 @@ def merge_runs(
             if isinstance(last, WriteEvents) and last.project == job.project:
                 if count == 1:  # copy before extending: the caller's job stays as it was
                     rows = list(last.event_rows(encode_rows))
+                    events = last._events  # packed events are never changed in place
                     last = WriteEvents(
-                        last.project, last._events, list(last.updates), dict(last.traces)
-                    )  # `add_events` makes a new sequence: the caller's events stay as they were
+                        last.project,
+                        list(events) if isinstance(events, list) else events,
+                        list(last.updates),
+                        dict(last.traces),
+                    )
                     last.rows, last.encoded_by = rows, encode_rows
                 last.add_events(job)
                 last.updates.extend(job.updates)

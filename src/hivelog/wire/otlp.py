@@ -138,12 +138,18 @@ def _pb_value(value: AnyValue) -> Any:
 
 
 def _pb_attrs(attributes: Any) -> dict[str, Any]:
+    """Attributes → a dict. Most values are strings: a non-empty `string_value` can only be the
+    oneof's value, so it is read first, saving the `WhichOneof` call (a tenth of the walk)."""
     out: dict[str, Any] = {}
     for kv in attributes:
         value = kv.value
+        text = value.string_value
+        if text:
+            out[kv.key] = text
+            continue
         which = value.WhichOneof("value")
         if which == "string_value":
-            out[kv.key] = value.string_value
+            out[kv.key] = text
         elif which == "int_value":
             out[kv.key] = value.int_value
         elif which == "double_value":
