@@ -23,7 +23,9 @@ Figures are medians of --runs runs; ratios are against the raw baseline of the s
 
 With --prefill N (SQLite) every run stores into one copy of a database already holding N
 events (built once per size, see `prefilled_sqlite`), and the raw baselines insert into that
-same database too, under a project of their own: the same rows into tables of the same size.
+same database too, into the same project as the server (`bench`), under fresh random ids: the
+same rows at the same random places of indexes of the same size. (Under a project of its own,
+as before, the raw baseline appended at the end of every index, as on an empty database.)
 
 With --db postgresql://… (an admin URL: every measured run gets a fresh database, dropped
 after) the same scenarios run on PostgreSQL with 1 and with 2 uvicorn workers, and the baseline
@@ -143,13 +145,14 @@ _RAW_INSERT = f"INSERT INTO events ({_RAW_COLS}) VALUES ({', '.join('?' * 14)})"
 
 def raw_connection(path: Path) -> sqlite3.Connection:
     """A new database with hivelog's tables, indexes and triggers and hivelog's pragmas (WAL,
-    synchronous=FULL, 16 KB pages), and no hivelog: what the raw baselines write into."""
+    synchronous=FULL, its page size), and no hivelog: what the raw baselines write into."""
     from hivelog.store import migrations
     from hivelog.store.sqlite import statements
+    from hivelog.store.sqlite.connection import PAGE_SIZE
 
     conn = sqlite3.connect(path, isolation_level=None)
     for pragma in (
-        "page_size = 16384",
+        f"page_size = {PAGE_SIZE}",
         "journal_mode = WAL",
         "synchronous = FULL",
         "cache_size = -65536",
@@ -169,6 +172,7 @@ def raw_sqlite(events: list[dict[str, Any]], size: int = 100, db: str | None = N
     size, under a project of their own)."""
     with tempfile.TemporaryDirectory() as tmp:
         conn, key = raw_target(Path(tmp) / "raw.db", db)
+        events = renamed(events) if db is not None else events
         start = time.perf_counter()
         for i in range(0, len(events), size):
             rows = [(key, *raw_values(e)) for e in events[i : i + size]]
@@ -182,19 +186,38 @@ def raw_sqlite(events: list[dict[str, Any]], size: int = 100, db: str | None = N
 
 def raw_target(new: Path, db: str | None) -> tuple[sqlite3.Connection, int]:
     """A connection for a raw baseline and the project key its rows go under: a new database
-    at `new`, or the existing database `db` with hivelog's pragmas and a project of its own."""
+    at `new`, or the existing (prefilled) database `db` with hivelog's pragmas and the
+    project the server writes into, `bench`: every index leads with the project, so rows of
+    a project of their own would go to the end of each index, not among the stored ones."""
     if db is None:
         return raw_connection(new), 1
     conn = sqlite3.connect(db, isolation_level=None)
     for pragma in ("journal_mode = WAL", "synchronous = FULL", "cache_size = -65536"):
         conn.execute(f"PRAGMA {pragma}")
     conn.execute(
-        "INSERT INTO projects (project_id, name, created_at) VALUES (?, 'raw-baseline', 0) "
+        "INSERT INTO projects (project_id, name, created_at) VALUES (?, 'bench', 0) "
         "ON CONFLICT (name) DO NOTHING",
         (str(uuid.uuid4()),),
     )
-    (key,) = conn.execute("SELECT key FROM projects WHERE name = 'raw-baseline'").fetchone()
+    (key,) = conn.execute("SELECT key FROM projects WHERE name = 'bench'").fetchone()
     return conn, int(key)
+
+
+def renamed(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events under new random event and session ids (seeded by the events, so every run
+    gets its own): what a raw baseline inserts into the server's project, so that the
+    server's run of the same events stores them anew."""
+    rng = random.Random("raw " + (events[0]["event_id"] if events else ""))
+    ids: dict[str, str] = {}
+
+    def new(old: str) -> str:
+        if old not in ids:
+            ids[old] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        return ids[old]
+
+    return [
+        {**e, "event_id": new(e["event_id"]), "session_id": new(e["session_id"])} for e in events
+    ]
 
 
 def raw_group(events: list[dict[str, Any]], group: int = 32, db: str | None = None) -> float:
@@ -205,6 +228,7 @@ def raw_group(events: list[dict[str, Any]], group: int = 32, db: str | None = No
     the server does (one commit = one fsync of the WAL)."""
     with tempfile.TemporaryDirectory() as tmp:
         conn, key = raw_target(Path(tmp) / "raw.db", db)
+        events = renamed(events) if db is not None else events
         start = time.perf_counter()
         for i in range(0, len(events), group):
             conn.execute("BEGIN")
@@ -311,9 +335,10 @@ def prefilled_sqlite(n: int, cache: Path) -> Path:
     from hivelog.store import migrations
     from hivelog.store.rows import INSERT_COLUMNS
     from hivelog.store.sqlite import SqliteStore
+    from hivelog.store.sqlite.connection import PAGE_SIZE
     from hivelog.store.sqlite.writes import sqlite_row, sqlite_rows
 
-    schema = "-".join(name for name, _ in migrations.migrations())
+    schema = "-".join(name for name, _ in migrations.migrations()) + f"-page{PAGE_SIZE}"
     path = cache / f"prefill-{n}-{zlib.crc32(schema.encode()):08x}.db"
     if path.exists():
         return path
@@ -321,7 +346,7 @@ def prefilled_sqlite(n: int, cache: Path) -> Path:
     building = path.with_suffix(".building")
     building.unlink(missing_ok=True)
     store = SqliteStore(str(building))
-    store.open()  # schema, pragmas (16 KB pages, WAL)
+    store.open()  # schema, pragmas (page size, WAL)
     store.close()
     conn = sqlite3.connect(building, isolation_level=None)
     conn.execute("PRAGMA synchronous = OFF")
