@@ -9,7 +9,9 @@ Scenarios (each HTTP one on a fresh server and SQLite database):
   rest     the same events (as hivelog converts them) through POST /events/batch ×100: the
            core write path this is measured against
   decode   protobuf decode + span→event conversion alone, in this process (no HTTP, no
-           storage): the CPU ceiling of the OTLP-specific code
+           storage): the CPU ceiling of the OTLP-specific code; and the CPU µs per span of
+           each stage a worker runs (decode, convert, limits, rows, hand-over) and of the
+           server's decoding of the worker's answer (`stage_costs`)
   logs     the log-only content mode of the GenAI instrumentations: the same spans without
            their messages (`bare spans`), then one log record per message (system, 3 history
            messages, the choice: 5 per model span) through POST /v1/logs in 100-record
@@ -42,7 +44,11 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadgen import ServerProcess, median, request_bytes, run_load
 
+from hivelog.ingest.converters import Converters, _convert_encoded
+from hivelog.ingest.limits import Limits
 from hivelog.normalize.otlp import spans_to_events
+from hivelog.server import tune_gc
+from hivelog.store.sqlite.writes import sqlite_rows
 from hivelog.wire.otlp import decode_protobuf
 
 TEXTS = [
@@ -245,6 +251,52 @@ def decode_rate(bodies: list[bytes]) -> float:
     return n / (time.perf_counter() - start)
 
 
+STAGES = ("decode", "convert", "limits", "rows", "hand-over", "worker", "server")
+
+
+def stage_costs(bodies: list[bytes]) -> dict[str, float]:
+    """CPU µs per span of each stage of a worker's conversion and of the server's part of it,
+    in this process (time.process_time, so other load on the machine barely moves them):
+    protobuf decode, span→event conversion, the limits' look at the events, row encoding
+    (SQLite), the worker's msgpack answer, all a worker does (`worker`: these together), and
+    the server's decoding of that answer."""
+    limits = Limits(max_batch_events=10_000, max_field_bytes=1024 * 1024, max_json_depth=64)
+    converters = Converters(0, None, limits, sqlite_rows)
+    spans = [decode_protobuf(body) for body in bodies]
+    converted = [spans_to_events(s, "bench") for s in spans]
+    events = [list(e) for c in converted for e in c.by_project.values()]
+    answers = [_convert_encoded(body, False, "bench", limits, sqlite_rows) for body in bodies]
+    rows = [{p: sqlite_rows(list(e)) for p, e in c.by_project.items()} for c in converted]
+    encode = msgspec.msgpack.Encoder().encode
+    n = sum(len(s) for s in spans)
+    work = {
+        "decode": lambda: [decode_protobuf(body) for body in bodies],
+        "convert": lambda: [spans_to_events(decode_protobuf(body), "bench") for body in bodies],
+        "limits": lambda: [limits.unchanged(e, len(bodies[0])) for e in events],
+        "rows": lambda: [sqlite_rows(e) for e in events],
+        "hand-over": lambda: [
+            encode((0, c.by_project, c.traces, 0, [], "", None, r))
+            for c, r in zip(converted, rows, strict=True)
+        ],
+        "worker": lambda: [
+            _convert_encoded(body, False, "bench", limits, sqlite_rows) for body in bodies
+        ],
+        "server": lambda: [converters.answer(answer) for answer in answers],
+    }
+    tune_gc()  # as the server and its workers run
+    costs = {}
+    for stage, run in work.items():
+        run()  # warm: caches (prices), first allocations
+        times = []
+        for _ in range(3):
+            start = time.process_time()
+            run()
+            times.append((time.process_time() - start) / n * 1e6)
+        costs[stage] = median(times)
+    costs["convert"] -= costs["decode"]  # it decodes too
+    return costs
+
+
 def rest_requests(bodies: list[bytes]) -> tuple[list[bytes], int]:
     """The events hivelog makes of the same spans, as /events/batch bodies of 100."""
     encode = msgspec.json.Encoder().encode
@@ -316,7 +368,7 @@ def main() -> None:
     for run in range(args.runs):  # interleaved, so drift on a shared machine hits every scenario
         bodies = make_requests(args.spans, seed=run)
         size = sum(len(b) for b in bodies) // len(bodies)
-        rows["decode"].append({"per_s": decode_rate(bodies)})
+        rows["decode"].append({"per_s": decode_rate(bodies), **stage_costs(bodies)})
         otlp = [request_bytes("POST", "/v1/traces", b, "application/x-protobuf") for b in bodies]
         rows["otlp"].append(measure(otlp, args.spans, args.concurrency))
         rest, n_events = rest_requests(bodies)
@@ -359,6 +411,10 @@ def main() -> None:
             f"{med(kind, 'main_us'):>21.0f}{med(kind, 'workers_us'):>9.0f}"
         )
     print(f"{'decode + convert only, in process':<44}{med('decode', 'per_s'):>10,.0f}")
+    print(
+        "CPU µs per span in process: "
+        + ", ".join(f"{stage} {med('decode', stage):.1f}" for stage in STAGES)
+    )
     if not args.no_logs:
         for kind, label in (
             ("bare", "bare spans (messages sent as records)"),

@@ -267,9 +267,9 @@ class Converters:
         except WorkerDied:
             log.warning("a conversion worker died; converting in place")
             return convert(raw, as_json, default_project)
-        return self._answer(encoded)
+        return self.answer(encoded)
 
-    def _answer(self, encoded: bytes) -> Converted:
+    def answer(self, encoded: bytes) -> Converted:
         """A worker's answer (`_convert_encoded`) → what converting in place gives, but for
         the events, which stay packed (`PackedEvents`); BadInput as the worker found it."""
         failed, by_project, traces, rejected, reasons, message, where, rows = _decode(encoded)

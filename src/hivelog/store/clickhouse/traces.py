@@ -93,7 +93,7 @@ class Traces(ClickHouseBase):
             mine = {t: s for (k, t), s in mapping.items() if k == project.key and t in job.traces}
             placeholder_names = relink_job(job, mine)
             starts: dict[str, int] = {}
-            for e in job.events:
+            for e in job.heads():
                 if e.event_type != "session":
                     starts.setdefault(e.session_id, e.start_time)
             for session, name in placeholder_names.items():

@@ -107,10 +107,11 @@ class Writes(Traces):
                 loose.extend(job.updates)
                 continue
             rows = job.event_rows(encode_rows)
-            for event, row in zip(job.events, rows, strict=True):
+            heads = job.heads()  # with the rows, what is read of the events (store/base.py)
+            for event, row in zip(heads, rows, strict=True):
                 keys.append((project.key, event.event_id))
                 lines.append(with_project(project.key, row))
-            stored.extend((project.key, e.event_id) for e in job.events)
+            stored.extend((project.key, e.event_id) for e in heads)
             updates.extend((project, u) for u in job.updates)
         if lines:
             new = self._first_arrivals(keys)
