@@ -113,9 +113,13 @@ def test_markup_in_names_and_messages_keeps_tree_and_detail_intact(
     assert names[0] == "<!--<script>"
     assert sorted(names[1:]) == sorted(HOSTILE)
     expect(page.locator(".session-head h1")).to_have_text("<!--<script>")
-    for name in HOSTILE:
+    for name, event_id in zip(HOSTILE, stored.child_ids, strict=True):
         tree.locator(".row .nm").get_by_text(name, exact=True).last.click()
         detail = page.locator("#detail")
+        # by id: the first name is the session's too, whose detail the page opens with
+        expect(detail.locator("article.event")).to_have_attribute(
+            "data-event", event_id, timeout=30_000
+        )
         expect(detail.locator("h2")).to_have_text(name)
         # every section is there and shows the stored text, none swallowed by a parser state
         sections = detail.locator("details.section > summary")
