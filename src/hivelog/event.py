@@ -27,8 +27,11 @@ JSON_FIELDS: tuple[str, ...] = (
 MERGED_FIELDS: tuple[str, ...] = ("config", "metadata", "feedback", "metrics", "user_properties")
 
 
-class Event(msgspec.Struct, kw_only=True):
-    """A stored event. A session is the event whose `event_id` equals its `session_id`."""
+class EventHead(msgspec.Struct, kw_only=True):
+    """What a store reads of an event besides its row on the hot path of a write: ids, type,
+    name, source and times (placeholder sessions, parked updates, locks). Decoded from an
+    encoded `Event` by skipping its other fields, which costs a tenth of decoding them.
+    `Event` extends it, so an event is a head too."""
 
     event_id: str
     session_id: str
@@ -39,6 +42,11 @@ class Event(msgspec.Struct, kw_only=True):
     start_time: int = 0
     end_time: int = 0
     duration: float = 0.0
+
+
+class Event(EventHead, kw_only=True):
+    """A stored event. A session is the event whose `event_id` equals its `session_id`."""
+
     error: str | None = None
     children_ids: list[str] = msgspec.field(default_factory=list)
     config: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -48,22 +56,6 @@ class Event(msgspec.Struct, kw_only=True):
     feedback: dict[str, Any] = msgspec.field(default_factory=dict)
     metrics: dict[str, Any] = msgspec.field(default_factory=dict)
     user_properties: dict[str, Any] = msgspec.field(default_factory=dict)
-
-
-class EventHead(msgspec.Struct, kw_only=True):
-    """What a store reads of an event besides its row on the hot path of a write: ids, type,
-    name, source and times (placeholder sessions, parked updates, locks). Decoded from an
-    encoded `Event` by skipping its other fields, which costs a tenth of decoding them."""
-
-    event_id: str
-    session_id: str
-    parent_id: str | None
-    event_type: str
-    event_name: str = "unknown"
-    source: str = "unknown"
-    start_time: int = 0
-    end_time: int = 0
-    duration: float = 0.0
 
 
 _decode_events = msgspec.msgpack.Decoder(list[Event]).decode

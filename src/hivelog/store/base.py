@@ -140,7 +140,7 @@ class WriteEvents:
     def events(self, events: list[Event]) -> None:
         self._events = events
 
-    def heads(self) -> Sequence[EventHead | Event]:
+    def heads(self) -> Sequence[EventHead]:
         """What a store reads of the events beside their rows (`EventHead`'s fields), without
         decoding packed events: the events themselves once decoded (and maybe changed)."""
         events = self._events

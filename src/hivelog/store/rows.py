@@ -168,7 +168,7 @@ def with_children(events: list[StoredEvent]) -> list[StoredEvent]:
 
 
 def placeholder_sessions(
-    events: Iterable[Event | EventHead], names: dict[str, str] | None = None
+    events: Iterable[EventHead], names: dict[str, str] | None = None
 ) -> dict[str, Event]:
     """session id → the session its events imply.
 
