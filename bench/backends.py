@@ -2,7 +2,7 @@
 events, in one run.
 
     nice -n 10 .venv/bin/python bench/backends.py [--events 1000000] [--ingest-events 50000] \
-        [--runs 5] [--pg postgresql://postgres@127.0.0.1:5432/test] [--only sqlite,postgres,chdb]
+        [--ingest-runs 3] [--runs 5] [--pg postgresql://postgres@127.0.0.1:5432/test] [--only sqlite,postgres,chdb]
 
 Every backend gets a fresh database and the same ~2 KB events (bench/ingest.py's shape: chat
 history in five languages, client UUIDv4 ids, sessions of 10: a session start and 9 events):
@@ -13,16 +13,20 @@ history in five languages, client UUIDv4 ids, sessions of 10: a session start an
             is taken with that many events already stored
   ingest    then --ingest-events more (new sessions in the last hour, as live traffic) through
             `POST /events/batch`, 500 events per request, 8 connections; events/s, durable
-            (every 2xx is committed)
+            (every 2xx is committed). The server first ingests 5,000 events untimed (its
+            engine's first queries), as the raw baseline runs warm in this process; then
+            --ingest-runs pairs of (raw, ingest), each pair with new events, taken in turn:
+            the report gives the medians and the median of the pairs' ratios
   raw       the same --ingest-events rows inserted straight into the same tables, no
             hivelog: SQLite executemany, 100 rows per transaction (synchronous=FULL), and
             PostgreSQL COPY, 100 rows per transaction, into a fresh database; ClickHouse
             `INSERT … FORMAT JSONCompactEachRow`, 1,000 rows per INSERT (the size the writer
             aims for), fsync on (the tables' own settings), into a copy of the prefilled
-            database (the same parts to merge with), in this process; ratio = ingest / raw.
+            database (the same parts to merge with), each run in a new process that first
+            inserts 5,000 other rows untimed, as the server; ratio = ingest / raw.
             CPU per event: the server process's during the ingest (every thread: HTTP,
-            decoding, the writer, and on chdb the engine and its merges), and this process's
-            during the raw INSERTs (on chdb the engine and its merges too)
+            decoding, the writer, and on chdb the engine and its merges), and the raw
+            process's during its INSERTs (on chdb the engine and its merges too)
   reads     through HTTP, median of --runs (ms): a session tree (GET /v1/sessions/{id}); an
             export page (model events with metadata.cost > 0.0005 in the last 7 days, 100);
             the UI's sessions page (newest 50 sessions with their numbers); a 30-day chart
@@ -35,7 +39,9 @@ history in five languages, client UUIDv4 ids, sessions of 10: a session start an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import multiprocessing
 import os
 import random
 import shutil
@@ -44,6 +50,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +65,7 @@ PROJECT = "bench"
 DAY_MS = 86_400_000
 CHUNK = 20_000
 PREFILL_CHUNK = 10_000
+WARM_EVENTS = 5_000  # ingested before the timed runs (bench/backends.py: paired_ingest)
 NOW = int(time.time() * 1000)
 
 
@@ -172,17 +180,29 @@ def ingest(server: ServerProcess, total: int, seed: int) -> tuple[float, float]:
 
 
 def raw_clickhouse(
-    events: list[dict[str, Any]], db: str, size: int = 1000, fsync: bool = True
+    db: str, count: int, seed: int, fsync: bool = True, size: int = 1000
 ) -> tuple[float, float]:
-    """Rows/s and CPU µs per row of plain INSERTs into hivelog's ClickHouse tables on the
-    embedded engine, in a copy of the database `db` (prefilled, closed); `fsync=False`
-    measures what the durability settings cost."""
+    """Rows/s and CPU µs per row of plain INSERTs of `live_chunk(0, count, seed)` into
+    hivelog's ClickHouse tables on the embedded engine, in a copy of the database `db`
+    (prefilled, closed); `fsync=False` measures what the durability settings cost.
+
+    In a new process each time, as the server is: one process that opened copy after copy
+    got slower with each (15,700 → 9,800 rows/s over nine runs, the same rows). Like the
+    server, it first inserts WARM_EVENTS other rows untimed (the engine's first queries),
+    then waits for the merges they started, as the server is idle before its runs."""
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        return pool.apply(_raw_clickhouse, (db, count, seed, fsync, size))
+
+
+def _raw_clickhouse(db: str, count: int, seed: int, fsync: bool, size: int) -> tuple[float, float]:
     from hivelog.store.clickhouse import ClickHouseStore
 
     encode = msgspec.json.Encoder().encode
     with tempfile.TemporaryDirectory() as tmp:
         # A data directory's symlinks are relative: a copy opens as the same database.
         shutil.copytree(db.removeprefix("chdb:"), f"{tmp}/raw", symlinks=True)
+        os.sync()  # the copy's writeback must not fall into the INSERTs' fsyncs
         store = ClickHouseStore(f"chdb:{tmp}/raw")
         store.open()
         if not fsync:
@@ -198,34 +218,41 @@ def raw_clickhouse(
         )
         sql = f"INSERT INTO events ({cols}) FORMAT JSONCompactEachRow"
         settings = {"input_format_json_read_objects_as_strings": 1}
+
+        def insert(events: list[dict[str, Any]], first: int) -> None:
+            for i in range(0, len(events), size):
+                lines = [
+                    encode(
+                        [
+                            1,
+                            e["event_id"],
+                            e["session_id"],
+                            e.get("parent_id"),
+                            e["event_type"],
+                            e["event_name"],
+                            e["source"],
+                            e["start_time"],
+                            e["start_time"] + int(e["duration"]),
+                            e["duration"],
+                            e.get("config"),
+                            e.get("inputs"),
+                            e.get("outputs"),
+                            e.get("metadata"),
+                            e.get("user_properties"),
+                            n,
+                            (1 << 62) - n,
+                        ]
+                    )
+                    for n, e in enumerate(events[i : i + size], start=first + i)
+                ]
+                store.transport.execute(sql, (), b"\n".join(lines) + b"\n", settings)
+
+        insert(live_chunk(0, WARM_EVENTS, seed + 99), 10**9)
+        settle_merges(store, 60)  # as the server is idle before its run (paired_ingest)
+        events = live_chunk(0, count, seed)
         cpu = time.process_time()
         start = time.perf_counter()
-        for i in range(0, len(events), size):
-            lines = [
-                encode(
-                    [
-                        1,
-                        e["event_id"],
-                        e["session_id"],
-                        e.get("parent_id"),
-                        e["event_type"],
-                        e["event_name"],
-                        e["source"],
-                        e["start_time"],
-                        e["start_time"] + int(e["duration"]),
-                        e["duration"],
-                        e.get("config"),
-                        e.get("inputs"),
-                        e.get("outputs"),
-                        e.get("metadata"),
-                        e.get("user_properties"),
-                        n,
-                        (1 << 62) - n,
-                    ]
-                )
-                for n, e in enumerate(events[i : i + size], start=i + 1)
-            ]
-            store.transport.execute(sql, (), b"\n".join(lines) + b"\n", settings)
+        insert(events, 1)
         elapsed = time.perf_counter() - start
         cpu = time.process_time() - cpu
         store.close()
@@ -312,14 +339,92 @@ class Started(ServerProcess):
             raise
 
 
+def raw_baseline(backend: str, args: argparse.Namespace, db: str, seed: int) -> tuple[float, float]:
+    """Rows/s of the raw baseline (and its CPU µs per row on chdb; NaN where not measured)."""
+    if backend == "chdb":
+        return raw_clickhouse(db, args.ingest_events, seed)
+    sample = live_chunk(0, args.ingest_events, seed)
+    if backend == "sqlite":
+        return raw_sqlite(sample), float("nan")
+    return raw_copy(sample, args.pg), float("nan")
+
+
+def wait_idle(server: ServerProcess, share: float = 0.05, limit_s: float = 120) -> None:
+    """Wait (at most `limit_s`) until the server has used under `share` of a core for a whole
+    second: its engine's merges of what it just stored are done."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        began = server.cpu_seconds()
+        time.sleep(1.0)
+        if server.cpu_seconds() - began < share:
+            return
+
+
+def paired_ingest(
+    backend: str, args: argparse.Namespace, raw_db: str, serve: Callable[[], Any]
+) -> dict[str, float]:
+    """`--ingest-runs` pairs of (raw baseline, ingest through a server from `serve()`, a
+    context manager) taken in turn, each pair with new events: the medians of each and of
+    the pairs' ratios. On a shared machine one pair's figures move by ±30% with what else
+    runs (and, on chdb, with the merges in flight); pairs taken seconds apart share that
+    moment, so their ratio is steadier."""
+    raws, rates, cpus, raw_cpus, ratios = [], [], [], [], []
+    for run in range(args.ingest_runs):
+        seed = args.seed + run
+        raw, raw_cpu = raw_baseline(backend, args, raw_db, seed)
+        with serve() as server:
+            rate, cpu = ingest(server, args.ingest_events, seed)
+        raws.append(raw), raw_cpus.append(raw_cpu), rates.append(rate), cpus.append(cpu)
+        ratios.append(rate / raw)
+        print(
+            f"  run {run + 1}: ingest {rate:,.0f}/s ({cpu:.0f} µs CPU), raw {raw:,.0f}/s, "
+            f"ratio {rate / raw:.2f}",
+            file=sys.stderr,
+        )
+    median = statistics.median
+    return {
+        "ingest": median(rates),
+        "ingest_cpu": median(cpus),
+        "raw": median(raws),
+        "raw_cpu": median(raw_cpus),
+        "ratio": median(ratios),
+    }
+
+
+def warmed(server: ServerProcess, seed: int) -> ServerProcess:
+    """`server` after WARM_EVENTS untimed (its engine's first queries) and their merges."""
+    ingest(server, WARM_EVENTS, seed + 99)
+    wait_idle(server)
+    return server
+
+
+@contextlib.contextmanager
+def server_on_copy(base: str, seed: int) -> Iterator[ServerProcess]:
+    """A warmed server on a new copy of the chdb database `base`: each run's server starts
+    from the database its raw baseline copies, with the same parts to merge with (one
+    server kept across runs would carry every earlier run's parts and merges)."""
+    path = tempfile.mkdtemp(prefix="hivelog-serve-")
+    shutil.copytree(base.removeprefix("chdb:"), f"{path}/ch", symlinks=True)
+    os.sync()  # the copy's writeback must not fall into the INSERTs' fsyncs
+    server = Started(f"chdb:{path}/ch")
+    try:
+        yield warmed(server, seed)
+    finally:
+        server.close()
+        shutil.rmtree(path)
+
+
+@contextlib.contextmanager
+def kept_server(server: ServerProcess) -> Iterator[ServerProcess]:
+    """`server` for one more run, then idle again (SQLite's search index catches up after
+    each run): its work must not run under the next raw baseline."""
+    yield server
+    wait_idle(server)
+
+
 def run_backend(backend: str, args: argparse.Namespace, cache: Path) -> dict[str, float]:
     print(f"{backend}:", file=sys.stderr)
     extra: dict[str, float] = {}
-    sample = live_chunk(0, args.ingest_events, args.seed)
-    if backend == "sqlite":
-        raw = raw_sqlite(sample)
-    elif backend == "postgres":
-        raw = raw_copy(sample, args.pg)
     tmp = tempfile.TemporaryDirectory(prefix="hivelog-backends-")
     drop = None
     if backend == "sqlite":
@@ -332,13 +437,18 @@ def run_backend(backend: str, args: argparse.Namespace, cache: Path) -> dict[str
         began = time.perf_counter()
         extra["prefill"] = prefill(db, args.events, args.seed, cache, args.index_seconds)
         print(f"  prefilled in {time.perf_counter() - began:.0f} s", file=sys.stderr)
+        stored = args.events
         if backend == "chdb":
-            raw, extra["raw_cpu"] = raw_clickhouse(sample, db)
-            extra["raw_no_fsync"], _ = raw_clickhouse(sample, db, fsync=False)
-        del sample
+            # Each run's raw INSERTs and server start from a copy of the prefilled database.
+            extra["raw_no_fsync"], _ = raw_clickhouse(db, args.ingest_events, args.seed, False)
+            extra["raw_fsync"], _ = raw_clickhouse(db, args.ingest_events, args.seed)
+            extra.update(paired_ingest(backend, args, db, lambda: server_on_copy(db, args.seed)))
         server = Started(db)
         try:
-            rate, extra["ingest_cpu"] = ingest(server, args.ingest_events, args.seed)
+            if backend != "chdb":  # one server for every run, on the prefilled database
+                warmed(server, args.seed)
+                extra.update(paired_ingest(backend, args, db, lambda: kept_server(server)))
+                stored += WARM_EVENTS + args.ingest_events * args.ingest_runs
             ids = [e["session_id"] for e in make_chunk(0, 10 * args.runs, args.events, args.seed)]
             timings = reads(server.port, args.runs, ids[::10])
         finally:
@@ -348,8 +458,7 @@ def run_backend(backend: str, args: argparse.Namespace, cache: Path) -> dict[str
         if drop is not None:
             drop()
         tmp.cleanup()
-    stored = args.events + args.ingest_events
-    return {"ingest": rate, "raw": raw, "disk_per_event": disk / stored, **timings, **extra}
+    return {"disk_per_event": disk / stored, **timings, **extra}
 
 
 def main() -> None:
@@ -359,7 +468,10 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--ingest-events", type=int, default=50_000)
     ap.add_argument("--index-seconds", type=float, default=300)
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=5, help="runs of each read (median)")
+    ap.add_argument(
+        "--ingest-runs", type=int, default=3, help="pairs of raw baseline and ingest (median)"
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
     ap.add_argument("--only", default="sqlite,postgres,chdb")
@@ -367,7 +479,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="hivelog-prefill-") as cache:
         results = {b: run_backend(b, args, Path(cache)) for b in args.only.split(",")}
     print(
-        f"\n{args.events:,} events stored, then {args.ingest_events:,} ingested; reads median "
+        f"\n{args.events:,} events stored, then {args.ingest_events:,} ingested in each of "
+        f"{args.ingest_runs} runs (after {WARM_EVENTS:,} untimed); reads median "
         f"of {args.runs} (ms); load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}\n"
     )
     names = list(results)
@@ -387,8 +500,8 @@ def main() -> None:
     ]
     for label, key, fmt in rows:
         print(f"| {label} | " + " | ".join(fmt.format(results[b][key]) for b in names) + " |")
-    ratios = " | ".join(f"{results[b]['ingest'] / results[b]['raw']:.2f}" for b in names)
-    print(f"| ingest / raw | {ratios} |")
+    ratios = " | ".join(f"{results[b]['ratio']:.2f}" for b in names)
+    print(f"| ingest / raw (median of the runs' ratios) | {ratios} |")
     if "chdb" in results and "postgres" in results:
         ch, pg = results["chdb"], results["postgres"]
         print(
@@ -398,8 +511,8 @@ def main() -> None:
     if "chdb" in results:
         ch = results["chdb"]
         print(
-            f"ClickHouse raw INSERT with fsync {ch['raw']:,.0f} rows/s, without "
-            f"{ch['raw_no_fsync']:,.0f} ({ch['raw'] / ch['raw_no_fsync'] - 1:+.0%}); CPU per "
+            f"ClickHouse raw INSERT with fsync {ch['raw_fsync']:,.0f} rows/s, without "
+            f"{ch['raw_no_fsync']:,.0f} ({ch['raw_fsync'] / ch['raw_no_fsync'] - 1:+.0%}); CPU per "
             f"event: ingest {ch['ingest_cpu']:.0f} µs (server), raw {ch['raw_cpu']:.0f} µs "
             f"(CPU ratio raw / ingest {ch['raw_cpu'] / ch['ingest_cpu']:.2f})"
         )

@@ -19,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from hivelog.errors import Forbidden
-from hivelog.event import Event, EventUpdate, PackedEvents, TraceLink, join_events
+from hivelog.event import EventUpdate, TraceLink, join_events
 from hivelog.ingest.writer import Writer
 from hivelog.normalize.otlp import Converted
 from hivelog.store.base import ApiKey, WriteEvents, merge_links
@@ -51,29 +51,23 @@ def key_resolver(key: ApiKey | None) -> Callable[[str], str]:
     return resolve
 
 
-T = TypeVar("T", Event, EventUpdate)
+V = TypeVar("V")
 
 
-def _by_project(named: dict[str, list[T]], resolve: Callable[[str], str]) -> dict[str, list[T]]:
-    out: dict[str, list[T]] = {}
+def _by_project(
+    named: dict[str, V], resolve: Callable[[str], str], join: Callable[[V, V], V]
+) -> dict[str, V]:
+    """What the data named per project, per project each name resolves to (two names may
+    resolve to one: a project's name and its id), joined in order by `join`."""
+    out: dict[str, V] = {}
     for name, items in named.items():
-        out.setdefault(resolve(name), []).extend(items)
-    return out
-
-
-def _events_by_project(
-    named: dict[str, list[Event] | PackedEvents], resolve: Callable[[str], str]
-) -> dict[str, list[Event] | PackedEvents]:
-    """`_by_project` for events: a worker's packed events stay packed (`join_events`)."""
-    out: dict[str, list[Event] | PackedEvents] = {}
-    for name, events in named.items():
         project = resolve(name)
-        have = out.get(project)
-        if have is not None:
-            out[project] = join_events(have, events)
-        else:
-            out[project] = events if isinstance(events, PackedEvents) else list(events)
+        out[project] = join(out[project], items) if project in out else items
     return out
+
+
+def _join_updates(first: list[EventUpdate], then: list[EventUpdate]) -> list[EventUpdate]:
+    return [*first, *then]
 
 
 def _rows_by_project(converted: Converted, resolve: Callable[[str], str]) -> dict[str, list[Any]]:
@@ -98,8 +92,8 @@ async def store_converted(
     """One durable job per project, all in flight at once; the first failure is raised.
     `resolve` turns each project the data names into the one to write (or raises Forbidden:
     then nothing of the request is stored)."""
-    events = _events_by_project(converted.by_project, resolve)
-    updates = _by_project(converted.updates, resolve)
+    events = _by_project(converted.by_project, resolve, join_events)  # packed stay packed
+    updates = _by_project(converted.updates, resolve, _join_updates)
     traces: dict[str, dict[str, TraceLink]] = {}
     for name, links in converted.traces.items():
         merge_links(traces.setdefault(resolve(name), {}), links)

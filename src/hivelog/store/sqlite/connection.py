@@ -42,6 +42,8 @@ _CHUNK = 500  # ids per IN (...) list
 # keeps the page size it was made with.
 PAGE_SIZE = 4096
 _CHECKPOINT_SECONDS = 0.5  # how often the WAL is copied into the database
+WAL_LIMIT = 64 * 1024 * 1024  # bytes: past this the checkpointer starts the WAL over
+_RESTART_WAIT_MS = 1000  # longest a RESTART checkpoint waits for the writer and readers
 # Reads of one project at once (`fairness.ProjectSlots`): reads run on the server's threads.
 READS_PER_PROJECT = 4
 _NO_LIMIT_S = 30.0  # longest wait for a read slot when reads have no time limit
@@ -103,6 +105,13 @@ def insert_rows(
         i += n
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 @functools.lru_cache(maxsize=64)
 def _rows_sql(head: str, width: int, n: int, tail: str) -> str:
     one = f"({marks(width)})"
@@ -121,6 +130,7 @@ class SqliteBase:
         self._readers_lock = threading.Lock()
         self._projects: dict[str, Project] = {}
         self._slots = ProjectSlots(per_project=READS_PER_PROJECT)
+        self.wal_limit = WAL_LIMIT
 
     # ---- lifecycle --------------------------------------------------------------------------
 
@@ -134,7 +144,7 @@ class SqliteBase:
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA cache_size = -65536")
         conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer thread does it
-        conn.execute("PRAGMA journal_size_limit = 67108864")  # WAL shrinks back after a burst
+        conn.execute(f"PRAGMA journal_size_limit = {self.wal_limit}")  # WAL shrinks when reset
         conn.execute("PRAGMA busy_timeout = 10000")
         packing.register(conn)
         search.register(conn)
@@ -173,18 +183,27 @@ class SqliteBase:
 
         SQLite's automatic checkpoint runs inside a committing write, so the writer (and every
         request waiting on it) would stall for the checkpoint's copy and fsync. A PASSIVE
-        checkpoint from another connection never blocks the writer.
+        checkpoint from another connection never blocks the writer. But SQLite starts the WAL
+        over only when a write begins after a checkpoint that copied every frame, and under
+        writes that never pause each pass ends behind the newest commits: the WAL would grow
+        for as long as they keep coming (750 MB seen over a bulk load). So past `wal_limit`
+        the PASSIVE pass (which has just copied nearly everything, without blocking) is
+        followed by a RESTART, which waits for the transaction in flight, copies what came
+        since and starts the WAL over (journal_size_limit then truncates it to the limit).
         """
         self._checkpoint_stop = threading.Event()
         path = Path(self.path).expanduser()
+        wal = Path(f"{path}-wal")
 
         def run() -> None:
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout = 1000")
+            conn.execute(f"PRAGMA busy_timeout = {_RESTART_WAIT_MS}")
             try:
                 while not self._checkpoint_stop.wait(_CHECKPOINT_SECONDS):
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                        if _size(wal) > self.wal_limit:
+                            conn.execute("PRAGMA wal_checkpoint(RESTART)")
             finally:
                 conn.close()
 
