@@ -43,7 +43,7 @@ _CHUNK = 500  # ids per IN (...) list
 PAGE_SIZE = 4096
 _CHECKPOINT_SECONDS = 0.5  # how often the WAL is copied into the database
 WAL_LIMIT = 64 * 1024 * 1024  # bytes: past this the checkpointer starts the WAL over
-_RESTART_WAIT_MS = 1000  # longest a RESTART checkpoint waits for the writer and readers
+_RESTART_WAIT_MS = 200  # longest a RESTART checkpoint holds writers back waiting for readers
 # Reads of one project at once (`fairness.ProjectSlots`): reads run on the server's threads.
 READS_PER_PROJECT = 4
 _NO_LIMIT_S = 30.0  # longest wait for a read slot when reads have no time limit
@@ -188,8 +188,10 @@ class SqliteBase:
         writes that never pause each pass ends behind the newest commits: the WAL would grow
         for as long as they keep coming (750 MB seen over a bulk load). So past `wal_limit`
         the PASSIVE pass (which has just copied nearly everything, without blocking) is
-        followed by a RESTART, which waits for the transaction in flight, copies what came
-        since and starts the WAL over (journal_size_limit then truncates it to the limit).
+        followed by a RESTART, which waits for the transaction in flight, holds new writes
+        back while readers finish (at most _RESTART_WAIT_MS, else it tries after the next
+        pass), copies what came since and starts the WAL over (journal_size_limit then
+        truncates it to the limit).
         """
         self._checkpoint_stop = threading.Event()
         path = Path(self.path).expanduser()
