@@ -70,7 +70,7 @@ PROJECT = "bench"
 DAY_MS = 86_400_000
 CHUNK = 20_000
 PREFILL_CHUNK = 10_000
-WARM_EVENTS = 5_000  # ingested before the timed runs (bench/backends.py: paired_ingest)
+WARM_EVENTS = 5_000  # written untimed before each timed run, by both sides (`warmed`)
 NOW = int(time.time() * 1000)
 
 
@@ -184,6 +184,15 @@ def ingest(server: ServerProcess, total: int, seed: int) -> tuple[float, float]:
     return total / seconds, cpu / total * 1e6
 
 
+def copy_chdb(db: str, path: str) -> str:
+    """A copy of the closed chdb database `db` at `path`, on disk before it is used (its
+    writeback must not fall into the timed INSERTs' fsyncs); the copy's `chdb:` URL. A data
+    directory's symlinks are relative: a copy opens as the same database."""
+    shutil.copytree(db.removeprefix("chdb:"), path, symlinks=True)
+    os.sync()
+    return f"chdb:{path}"
+
+
 def raw_clickhouse(
     db: str, count: int, seed: int, fsync: bool = True, size: int = 1000
 ) -> tuple[float, float]:
@@ -205,10 +214,7 @@ def _raw_clickhouse(db: str, count: int, seed: int, fsync: bool, size: int) -> t
 
     encode = msgspec.json.Encoder().encode
     with tempfile.TemporaryDirectory() as tmp:
-        # A data directory's symlinks are relative: a copy opens as the same database.
-        shutil.copytree(db.removeprefix("chdb:"), f"{tmp}/raw", symlinks=True)
-        os.sync()  # the copy's writeback must not fall into the INSERTs' fsyncs
-        store = ClickHouseStore(f"chdb:{tmp}/raw")
+        store = ClickHouseStore(copy_chdb(db, f"{tmp}/raw"))
         store.open()
         if not fsync:
             for table in ("events", "sessions_agg"):
@@ -380,7 +386,8 @@ def paired_ingest(
         raw, raw_cpu = raw_baseline(backend, args, raw_db, seed)
         with serve() as server:
             rate, cpu = ingest(server, args.ingest_events, seed)
-        raws.append(raw), raw_cpus.append(raw_cpu), rates.append(rate), cpus.append(cpu)
+        for values, value in ((raws, raw), (raw_cpus, raw_cpu), (rates, rate), (cpus, cpu)):
+            values.append(value)
         ratios.append(rate / raw)
         print(
             f"  run {run + 1}: ingest {rate:,.0f}/s ({cpu:.0f} µs CPU), raw {raw:,.0f}/s, "
@@ -410,9 +417,7 @@ def server_on_copy(base: str, seed: int) -> Iterator[ServerProcess]:
     from the database its raw baseline copies, with the same parts to merge with (one
     server kept across runs would carry every earlier run's parts and merges)."""
     path = tempfile.mkdtemp(prefix="hivelog-serve-")
-    shutil.copytree(base.removeprefix("chdb:"), f"{path}/ch", symlinks=True)
-    os.sync()  # the copy's writeback must not fall into the INSERTs' fsyncs
-    server = Started(f"chdb:{path}/ch")
+    server = Started(copy_chdb(base, f"{path}/ch"))
     try:
         yield warmed(server, seed)
     finally:
