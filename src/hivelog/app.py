@@ -28,6 +28,7 @@ from hivelog.query.filters import QueryLimits
 from hivelog.query.filters import configure as configure_query_limits
 from hivelog.routes import routes
 from hivelog.routes.http import json_response
+from hivelog.routes.router import IndexedRouter
 from hivelog.server import tune_gc
 from hivelog.settings import Settings
 from hivelog.store.base import Store
@@ -157,8 +158,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         --allowed-hosts is set (with keys required, a rebinding page has no key to send)."""
         return hosts.configured or not await keys.required()
 
-    return Starlette(
-        routes=routes(),
+    app = Starlette(
         # Security headers on every answer, refusals included; then what a hostile web page
         # could send is refused; then auth: a request without a valid key is refused before
         # its body is read.
@@ -178,5 +178,6 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             HTTPException: _http_error,
             Exception: _unexpected,
         },
-        lifespan=lifespan,
     )
+    app.router = IndexedRouter(routes(), lifespan=lifespan)
+    return app

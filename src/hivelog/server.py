@@ -7,20 +7,25 @@ connection limit and file descriptors. `GuardedHttpProtocol` adds both: a head m
 within `header_timeout_seconds` (else the connection is closed) and be at most
 `max_header_bytes` (else 431). A body that stalls is the app's concern (middleware.BodyLimit,
 408). `limit_concurrency` (`--max-connections`) bounds connections plus running requests.
+
+It also answers with one socket write where uvicorn made two (`OneWriteCycle`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from hivelog.auth import is_loopback
 from hivelog.errors import HivelogError
 from hivelog.settings import Settings
+
+if TYPE_CHECKING:
+    from uvicorn._types import ASGISendEvent
 
 
 class StartRefused(Exception):
@@ -106,6 +111,63 @@ class _HeadTooLarge(Exception):
     pass
 
 
+class _Collected:
+    """Stands in for the connection's transport while a response's head and first body part
+    are written, so that they leave in one write."""
+
+    __slots__ = ("closed", "parts", "real")
+
+    def __init__(self, real: asyncio.Transport) -> None:
+        self.real = real
+        self.parts: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.parts.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.real.is_closing()
+
+
+class OneWriteCycle(RequestResponseCycle):
+    """uvicorn's request cycle, writing a response's head together with its first body part.
+
+    uvicorn writes the status line and headers as soon as the app sends
+    `http.response.start`, and the body when it sends `http.response.body`: two socket writes,
+    two TCP segments, for every small JSON answer. Here the head is held until the next
+    message and both go in one write. With wrk at 32 connections (`GET /healthz`, interleaved
+    runs) that was about 15% more requests per second, and the same for `POST /events`. The
+    head is never held longer than the app takes to send its first body part: for a
+    streamed download, until its first page is ready.
+    """
+
+    _held: ASGISendEvent | None = None
+
+    async def send(self, message: ASGISendEvent) -> None:
+        if message["type"] == "http.response.start" and not self.response_started:
+            self._held = message
+            return
+        held, self._held = self._held, None
+        if held is None:
+            await super().send(message)
+            return
+        real = self.transport
+        collected = _Collected(real)
+        self.transport = collected  # type: ignore[assignment]
+        try:
+            await super().send(held)
+            await super().send(message)
+        finally:
+            self.transport = real
+            if collected.parts:
+                real.write(b"".join(collected.parts))
+            if collected.closed:
+                real.close()
+
+
 class GuardedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol plus a deadline and a size limit for each request head."""
 
@@ -171,6 +233,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._stop_head_timer()
         super().on_headers_complete()
+        # uvicorn has just made this request's cycle; its task starts on the loop's next turn
+        if type(self.cycle) is RequestResponseCycle:
+            self.cycle.__class__ = OneWriteCycle
 
     def send_400_response(self, msg: str) -> None:
         if not self._head_too_large:
