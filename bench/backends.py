@@ -64,7 +64,7 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest import make_event, pg_database, raw_copy, raw_sqlite
-from loadgen import ServerProcess, batch_requests, run_load
+from loadgen import ServerProcess, batch_requests, run_load, wait_idle
 
 PROJECT = "bench"
 DAY_MS = 86_400_000
@@ -361,17 +361,6 @@ def raw_baseline(backend: str, args: argparse.Namespace, db: str, seed: int) -> 
     return raw_copy(sample, args.pg), float("nan")
 
 
-def wait_idle(server: ServerProcess, share: float = 0.05, limit_s: float = 120) -> None:
-    """Wait (at most `limit_s`) until the server has used under `share` of a core for a whole
-    second: its engine's merges of what it just stored are done."""
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        began = server.cpu_seconds()
-        time.sleep(1.0)
-        if server.cpu_seconds() - began < share:
-            return
-
-
 def paired_ingest(
     backend: str, args: argparse.Namespace, raw_db: str, serve: Callable[[], Any]
 ) -> dict[str, float]:
@@ -407,7 +396,7 @@ def paired_ingest(
 def warmed(server: ServerProcess, seed: int) -> ServerProcess:
     """`server` after WARM_EVENTS untimed (its engine's first queries) and their merges."""
     ingest(server, WARM_EVENTS, seed + 99)
-    wait_idle(server)
+    wait_idle(server.cpu_seconds)
     return server
 
 
@@ -430,7 +419,7 @@ def kept_server(server: ServerProcess) -> Iterator[ServerProcess]:
     """`server` for one more run, then idle again (SQLite's search index catches up after
     each run): its work must not run under the next raw baseline."""
     yield server
-    wait_idle(server)
+    wait_idle(server.cpu_seconds)
 
 
 def run_backend(backend: str, args: argparse.Namespace, cache: Path) -> dict[str, float]:

@@ -17,7 +17,13 @@ Scenarios (each on a fresh server and database, after an optional prefill):
             bytes of the database files against the events' JSON (--no-disk skips it)
 Every line reports the server's CPU per event and its peak RSS (VmHWM) where it applies.
 Events carry client UUIDv4 ids and mixed-language text (non-ASCII halves JSON parsers).
-Figures are medians of --runs runs; ratios are against the raw baseline of the same run.
+Each run takes its raw baselines and its server scenarios one after the other with new events,
+and every side starts warm and idle: before its timed part each first writes WARM_EVENTS other
+events untimed (a new server's first requests and a new database's first pages are slow), and
+a server is then left until it has been idle for a second (its search index and checkpoints
+must not run in the timed part). Figures are medians of --runs runs; a ratio is the median of
+the runs' own ratios (scenario / baseline of the same run): on a shared machine one run's
+figures move by ±30% with what else runs, and the two sides of one run share that moment.
 
     .venv/bin/python bench/ingest.py --db postgresql://postgres@127.0.0.1:5432/test
 
@@ -46,13 +52,15 @@ import tempfile
 import time
 import uuid
 import zlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import ServerProcess, median, request_bytes, run_load
+from loadgen import ServerProcess, median, request_bytes, run_load, wait_idle
 from loadgen import batch_requests as loadgen_batches
 
+WARM_EVENTS = 2_000  # written untimed by each side of a run before its timed part
 TEXTS = [
     "The quick brown fox jumps over the lazy dog while the model thinks about tokens.",
     "東京の天気は晴れです。明日の予定を確認してください。",
@@ -165,20 +173,42 @@ def raw_connection(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def raw_sqlite(events: list[dict[str, Any]], size: int = 100, db: str | None = None) -> float:
+def raw_sqlite(
+    events: list[dict[str, Any]],
+    size: int = 100,
+    db: str | None = None,
+    warm: Sequence[dict[str, Any]] = (),
+) -> float:
     """Events/s of plain sqlite3 inserts into hivelog's schema: the same durable ceiling.
 
     Into a new database, or into `db` (a prefilled one: the same rows into tables of the same
-    size, under a project of their own)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        conn, key = raw_target(Path(tmp) / "raw.db", db)
-        events = renamed(events) if db is not None else events
-        start = time.perf_counter()
+    size, in the server's project). `warm`: events inserted the same way first, untimed."""
+
+    def insert(conn: sqlite3.Connection, key: int, events: list[dict[str, Any]]) -> None:
         for i in range(0, len(events), size):
             rows = [(key, *raw_values(e)) for e in events[i : i + size]]
             conn.execute("BEGIN")
             conn.executemany(_RAW_INSERT, rows)
             conn.execute("COMMIT")
+
+    return _timed_raw(insert, events, db, warm)
+
+
+def _timed_raw(
+    insert: Callable[[sqlite3.Connection, int, list[dict[str, Any]]], None],
+    events: list[dict[str, Any]],
+    db: str | None,
+    warm: Sequence[dict[str, Any]],
+) -> float:
+    """Events/s of `insert(conn, key, events)` on a raw baseline's target (`raw_target`),
+    after `insert` of `warm` untimed; into a prefilled `db`, both under new ids (`renamed`)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        conn, key = raw_target(Path(tmp) / "raw.db", db)
+        if db is not None:
+            events, warm = renamed(events), renamed(warm)
+        insert(conn, key, list(warm))
+        start = time.perf_counter()
+        insert(conn, key, events)
         elapsed = time.perf_counter() - start
         conn.close()
     return len(events) / elapsed
@@ -203,7 +233,7 @@ def raw_target(new: Path, db: str | None) -> tuple[sqlite3.Connection, int]:
     return conn, int(key)
 
 
-def renamed(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def renamed(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The events under new random event and session ids (seeded by the events, so every run
     gets its own): what a raw baseline inserts into the server's project, so that the
     server's run of the same events stores them anew."""
@@ -220,24 +250,26 @@ def renamed(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def raw_group(events: list[dict[str, Any]], group: int = 32, db: str | None = None) -> float:
+def raw_group(
+    events: list[dict[str, Any]],
+    group: int = 32,
+    db: str | None = None,
+    warm: Sequence[dict[str, Any]] = (),
+) -> float:
     """Events/s of plain sqlite3 single-row INSERTs, `group` per durable commit.
 
     `POST /events` from 32 connections has at most 32 requests in flight, so one group commit
     can carry at most 32 events: this is the ceiling of that scenario on this disk, whatever
     the server does (one commit = one fsync of the WAL)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        conn, key = raw_target(Path(tmp) / "raw.db", db)
-        events = renamed(events) if db is not None else events
-        start = time.perf_counter()
+
+    def insert(conn: sqlite3.Connection, key: int, events: list[dict[str, Any]]) -> None:
         for i in range(0, len(events), group):
             conn.execute("BEGIN")
             for e in events[i : i + group]:
                 conn.execute(_RAW_INSERT, (key, *raw_values(e)))
             conn.execute("COMMIT")
-        elapsed = time.perf_counter() - start
-        conn.close()
-    return len(events) / elapsed
+
+    return _timed_raw(insert, events, db, warm)
 
 
 def pg_database(admin_url: str) -> tuple[str, Any]:
@@ -258,8 +290,14 @@ def pg_database(admin_url: str) -> tuple[str, Any]:
     return url, drop
 
 
-def raw_copy(events: list[dict[str, Any]], admin_url: str, size: int = 100) -> float:
-    """Events/s of plain COPY into hivelog's PostgreSQL schema: the durable ceiling there."""
+def raw_copy(
+    events: list[dict[str, Any]],
+    admin_url: str,
+    size: int = 100,
+    warm: Sequence[dict[str, Any]] = (),
+) -> float:
+    """Events/s of plain COPY into hivelog's PostgreSQL schema: the durable ceiling there
+    (after a COPY of `warm`, untimed)."""
     import psycopg
 
     from hivelog.store.postgres import PostgresStore, day_of
@@ -268,7 +306,7 @@ def raw_copy(events: list[dict[str, Any]], admin_url: str, size: int = 100) -> f
     try:
         store = PostgresStore(url)
         store.open()  # migrations and today's partitions
-        store.ensure_partitions(sorted({day_of(e["start_time"]) for e in events}))
+        store.ensure_partitions(sorted({day_of(e["start_time"]) for e in [*events, *warm]}))
         store.close()
         cols = (
             "project, day, event_id, session_id, parent_id, event_type, event_name, source, "
@@ -279,12 +317,17 @@ def raw_copy(events: list[dict[str, Any]], admin_url: str, size: int = 100) -> f
                 "INSERT INTO projects (key, project_id, name, created_at) VALUES (1, 'p', 'bench', 0)"
             )
             conn.commit()
+
+            def insert(events: list[dict[str, Any]]) -> None:
+                for i in range(0, len(events), size):
+                    with conn.cursor().copy(f"COPY events ({cols}) FROM STDIN") as copy:
+                        for e in events[i : i + size]:
+                            copy.write_row((1, day_of(e["start_time"]), *raw_values(e)))
+                    conn.commit()
+
+            insert(list(warm))
             start = time.perf_counter()
-            for i in range(0, len(events), size):
-                with conn.cursor().copy(f"COPY events ({cols}) FROM STDIN") as copy:
-                    for e in events[i : i + size]:
-                        copy.write_row((1, day_of(e["start_time"]), *raw_values(e)))
-                conn.commit()
+            insert(events)
             elapsed = time.perf_counter() - start
     finally:
         drop()
@@ -471,10 +514,13 @@ def measure(
     workers: int = 1,
     db: str | None = None,
     disk: bool = False,
+    warm: Sequence[dict[str, Any]] = (),
 ) -> dict[str, float]:
-    """One scenario on a fresh server (on `db` if given, else a fresh database). `single`
-    first measures `GET /healthz` on the same server: the HTTP ceiling of this process."""
-    reqs = batch_requests(events) if kind == "batch" else single_requests(events)
+    """One scenario on a fresh server (on `db` if given, else a fresh database), after it has
+    stored `warm` the same way, untimed, and gone idle. `single` then measures `GET /healthz`
+    on the same server: the HTTP ceiling of this process."""
+    encode = batch_requests if kind == "batch" else single_requests
+    reqs = encode(events)
     url, drop = pg_database(pg) if pg else (db, None)
     if db is not None:
         # As on a fresh database, the run's server indexes only the run's own events: what
@@ -488,11 +534,15 @@ def measure(
         try:
             if prefill_n and pg:
                 prefill(server, prefill_n)
+            cpu_now = server.cpu_seconds if workers == 1 else lambda: tree_cpu_seconds(server.pid)
+            if warm:
+                if run_load(server.port, encode(warm), concurrency).errors:
+                    raise RuntimeError(f"{kind}: warm-up requests failed")
+                wait_idle(cpu_now)
             if kind == "single":
                 health = run_load(server.port, [HEALTHZ] * len(events), concurrency)
                 extra["healthz_per_s"] = health.requests / health.seconds
                 extra["healthz_p99_ms"] = health.pct(0.99)
-            cpu_now = server.cpu_seconds if workers == 1 else lambda: tree_cpu_seconds(server.pid)
             cpu = cpu_now()
             result = run_load(server.port, reqs, concurrency)
             extra["cpu_us_per_event"] = (cpu_now() - cpu) / len(events) * 1e6
@@ -500,7 +550,7 @@ def measure(
             if disk:
                 extra["index_wait_s"] = wait_indexed(server.db)
                 server.stop()
-                extra.update(disk_figures(server.db, events))
+                extra.update(disk_figures(server.db, [*warm, *events]))
         finally:
             server.close()
     finally:
@@ -567,11 +617,13 @@ def main() -> None:
         for run in range(args.runs):  # interleaved: drift on a shared machine hits every one
             events = make_events(args.events, seed=run)
             singles = make_events(args.events // 3, seed=100 + run)
-            rows["raw"].append({"events_per_s": raw_sqlite(events, db=db)})
+            warm = make_events(WARM_EVENTS, seed=1_000 + run)
+            rows["raw"].append({"events_per_s": raw_sqlite(events, db=db, warm=warm)})
             disk = not args.prefill and not args.no_disk
-            rows["batch"].append(measure("batch", events, 8, args.prefill, db=db, disk=disk))
-            rows["raw_group"].append({"events_per_s": raw_group(singles, db=db)})
-            rows["single"].append(measure("single", singles, 32, args.prefill, db=db))
+            batch = measure("batch", events, 8, args.prefill, db=db, disk=disk, warm=warm)
+            rows["batch"].append(batch)
+            rows["raw_group"].append({"events_per_s": raw_group(singles, db=db, warm=warm)})
+            rows["single"].append(measure("single", singles, 32, args.prefill, db=db, warm=warm))
             print(f"run {run + 1}/{args.runs} done ({load()})", file=sys.stderr)
     finally:
         work.cleanup()
@@ -589,6 +641,7 @@ def report_sqlite(rows: dict[str, list[dict[str, float]]], args: argparse.Namesp
         values = [r[key] for r in rows[kind] if key in r]
         return median(values) if values else float("nan")
 
+    ratio = lambda kind, base: paired_ratio(rows, kind, base)  # noqa: E731
     raw, group = med("raw", "events_per_s"), med("raw_group", "events_per_s")
     healthz = med("single", "healthz_per_s")
     print(
@@ -602,14 +655,15 @@ def report_sqlite(rows: dict[str, list[dict[str, float]]], args: argparse.Namesp
         f"{label:<44}{med(kind, 'events_per_s'):>9,.0f}{med(kind, 'p50_ms'):>8.1f}"
         f"{med(kind, 'p99_ms'):>8.1f}{med(kind, 'rss_mb'):>8.0f}{med(kind, 'cpu_us_per_event'):>10.0f}"
     )
-    eps = med("batch", "events_per_s")
-    print(line("POST /events/batch ×100, 8 conns", "batch") + f"  {eps / raw:.2f} of raw")
+    print(
+        line("POST /events/batch ×100, 8 conns", "batch") + f"  {ratio('batch', 'raw'):.2f} of raw"
+    )
     print(f"{'raw sqlite3, 1 row/INSERT, 32 rows/commit':<44}{group:>9,.0f}{'':>34}  1.00")
     print(f"{'GET /healthz, 32 conns (the single server)':<44}{healthz:>9,.0f}")
-    eps = med("single", "events_per_s")
+    of_healthz = median([r["events_per_s"] / r["healthz_per_s"] for r in rows["single"]])
     print(
         line("POST /events, 32 conns", "single")
-        + f"  {eps / group:.2f} of raw 32/commit, {eps / healthz:.2f} of healthz"
+        + f"  {ratio('single', 'raw_group'):.2f} of raw 32/commit, {of_healthz:.2f} of healthz"
     )
     if rows["batch"] and "bytes_per_event" in rows["batch"][0]:
         parts = ", ".join(
@@ -624,6 +678,12 @@ def report_sqlite(rows: dict[str, list[dict[str, float]]], args: argparse.Namesp
     out.mkdir(exist_ok=True)
     name = f"ingest-prefill-{args.prefill}.json" if args.prefill else "ingest.json"
     (out / name).write_text(json.dumps({"args": vars(args), "runs": rows}, indent=1, default=str))
+
+
+def paired_ratio(rows: dict[str, list[dict[str, float]]], kind: str, base: str) -> float:
+    """The median of the runs' own ratios of `kind` to `base` (the same run's baseline)."""
+    pairs = zip(rows[kind], rows[base], strict=True)
+    return median([r["events_per_s"] / b["events_per_s"] for r, b in pairs])
 
 
 def report(
@@ -653,7 +713,8 @@ def report(
         eps = med(kind, "events_per_s")
         print(
             f"{label:<40}{eps:>10,.0f}{med(kind, 'requests_per_s'):>9,.0f}{med(kind, 'p50_ms'):>9.1f}"
-            f"{med(kind, 'p99_ms'):>9.1f}{med(kind, 'rss_mb'):>8.0f}{med(kind, 'cpu_us_per_event'):>10.0f}{eps / raw:>8.2f}"
+            f"{med(kind, 'p99_ms'):>9.1f}{med(kind, 'rss_mb'):>8.0f}{med(kind, 'cpu_us_per_event'):>10.0f}"
+            f"{paired_ratio(rows, kind, 'raw'):>8.2f}"
         )
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
@@ -669,13 +730,14 @@ def main_postgres(args: argparse.Namespace) -> None:
     for run in range(args.runs):
         events = make_events(args.events, seed=run)
         singles = make_events(args.events // 3, seed=100 + run)
-        rows["raw"].append({"events_per_s": raw_copy(events, args.db)})
+        warm = make_events(WARM_EVENTS, seed=1_000 + run)
+        rows["raw"].append({"events_per_s": raw_copy(events, args.db, warm=warm)})
         for workers in (1, 2):
             rows[f"batch-{workers}"].append(
-                measure("batch", events, 8, args.prefill, args.db, workers)
+                measure("batch", events, 8, args.prefill, args.db, workers, warm=warm)
             )
             rows[f"single-{workers}"].append(
-                measure("single", singles, 32, args.prefill, args.db, workers)
+                measure("single", singles, 32, args.prefill, args.db, workers, warm=warm)
             )
         print(f"run {run + 1}/{args.runs} done ({load()})", file=sys.stderr)
 

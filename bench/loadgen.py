@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,6 +174,18 @@ class ServerProcess:
     def close(self) -> None:
         self.stop()
         self.tmp.cleanup()
+
+
+def wait_idle(cpu_seconds: Callable[[], float], share: float = 0.05, limit_s: float = 120) -> None:
+    """Wait (at most `limit_s`) until a server (`cpu_seconds`: the CPU it has used so far) has
+    used under `share` of a core for a whole second: what it did after the last answer (the
+    search index, checkpoints, merges) must not run under the next timed run."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        began = cpu_seconds()
+        time.sleep(1.0)
+        if cpu_seconds() - began < share:
+            return
 
 
 def median(values: Sequence[float]) -> float:

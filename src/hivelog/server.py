@@ -138,10 +138,12 @@ class OneWriteCycle(RequestResponseCycle):
     uvicorn writes the status line and headers as soon as the app sends
     `http.response.start`, and the body when it sends `http.response.body`: two socket writes,
     two TCP segments, for every small JSON answer. Here the head is held until the next
-    message and both go in one write. With wrk at 32 connections (`GET /healthz`, interleaved
-    runs) that was about 15% more requests per second, and the same for `POST /events`. The
-    head is never held longer than the app takes to send its first body part: for a
-    streamed download, until its first page is ready.
+    message and both go in one write (with wrk at 32 connections, `GET /healthz` answered
+    about 15% more requests per second; docs/scaling.md). The head is never held longer than
+    the app takes to send its first body part: for a streamed download, until its first page
+    is ready. An app that fails after its head and before any body now gets uvicorn's clean
+    500 in place of the held head, where the client used to get the head and a closed
+    connection.
     """
 
     _held: ASGISendEvent | None = None

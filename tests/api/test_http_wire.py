@@ -45,7 +45,11 @@ class _Recording(asyncio.Transport):
         return self.closed
 
 
-async def _answer(kind: type[RequestResponseCycle], keep_alive: bool) -> _Recording:
+async def _answer(
+    kind: type[RequestResponseCycle], keep_alive: bool, fail: bool = False
+) -> _Recording:
+    """What `kind` writes for a 200 with a 2-byte body, or (`fail`) for an app that fails
+    after sending its head: uvicorn then sends its 500 if no head has gone out."""
     transport = _Recording()
     cycle = kind(
         scope={"type": "http", "method": "GET", "path": "/"},  # type: ignore[arg-type]
@@ -62,6 +66,10 @@ async def _answer(kind: type[RequestResponseCycle], keep_alive: bool) -> _Record
     )
     headers = [(b"content-type", b"application/json"), (b"content-length", b"2")]
     await cycle.send({"type": "http.response.start", "status": 200, "headers": headers})
+    if fail:
+        if not cycle.response_started:
+            await cycle.send_500_response()
+        return transport
     await cycle.send({"type": "http.response.body", "body": b"{}"})
     return transport
 
@@ -75,6 +83,10 @@ def test_head_and_body_leave_in_one_write() -> None:
     closing = asyncio.run(_answer(OneWriteCycle, keep_alive=False))
     assert len(closing.writes) == 1 and b"connection: close" in closing.writes[0]
     assert closing.closed  # closed after the write, as before
+    # the app fails after its head: a whole 500 in one write, not a 200 head left hanging
+    failed = asyncio.run(_answer(OneWriteCycle, keep_alive=True, fail=True))
+    assert len(failed.writes) == 1 and failed.writes[0].startswith(b"HTTP/1.1 500 ")
+    assert failed.writes[0].endswith(b"Internal Server Error")
 
 
 def _read_response(
