@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import uuid
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import httpx
+
+T = TypeVar("T")
+
+
+def run_alone(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(main)` on a thread of its own: this process (a pytest-xdist worker) runs
+    many test files, and one of them (the browser driver, say) may have left an event loop
+    marked running on the main thread, where `asyncio.run` then refuses to start."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main).result()
 
 
 def uid() -> str:

@@ -16,7 +16,7 @@ from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 from hivelog.server import OneWriteCycle
 from tests.conftest import Server
-from tests.helpers import post_ok, uid
+from tests.helpers import post_ok, run_alone, uid
 
 
 @pytest.fixture(scope="module")
@@ -75,16 +75,16 @@ async def _answer(
 
 
 def test_head_and_body_leave_in_one_write() -> None:
-    one = asyncio.run(_answer(OneWriteCycle, keep_alive=True))
+    one = run_alone(_answer(OneWriteCycle, keep_alive=True))
     assert len(one.writes) == 1 and one.writes[0].endswith(b"\r\n\r\n{}")
     assert one.writes[0].startswith(b"HTTP/1.1 200 OK\r\n") and not one.closed
-    two = asyncio.run(_answer(RequestResponseCycle, keep_alive=True))
+    two = run_alone(_answer(RequestResponseCycle, keep_alive=True))
     assert len(two.writes) == 2 and b"".join(two.writes) == one.writes[0]  # the same bytes
-    closing = asyncio.run(_answer(OneWriteCycle, keep_alive=False))
+    closing = run_alone(_answer(OneWriteCycle, keep_alive=False))
     assert len(closing.writes) == 1 and b"connection: close" in closing.writes[0]
     assert closing.closed  # closed after the write, as before
     # the app fails after its head: a whole 500 in one write, not a 200 head left hanging
-    failed = asyncio.run(_answer(OneWriteCycle, keep_alive=True, fail=True))
+    failed = run_alone(_answer(OneWriteCycle, keep_alive=True, fail=True))
     assert len(failed.writes) == 1 and failed.writes[0].startswith(b"HTTP/1.1 500 ")
     assert failed.writes[0].endswith(b"Internal Server Error")
 

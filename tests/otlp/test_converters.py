@@ -4,10 +4,7 @@ that dies costs no request: it is converted in place and the next one starts a n
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import json
-from collections.abc import Callable, Coroutine
-from typing import Any
 
 import msgspec
 import pytest
@@ -18,16 +15,8 @@ from hivelog.ingest.converters import IN_PLACE_BYTES, Converters, convert
 from hivelog.ingest.limits import Limits
 from hivelog.normalize.otlp import Converted
 from hivelog.store.sqlite.writes import sqlite_rows
+from tests.helpers import run_alone
 from tests.otlp.otlp_helpers import json_attrs, new_span, new_trace, pb_request, pb_span
-
-
-def run_alone(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """`asyncio.run(main())` on a thread of its own: this process (a pytest-xdist worker) runs
-    many test files, and one of them may have left an event loop marked running on the main
-    thread, where `asyncio.run` then refuses to start."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, main()).result()
-
 
 TEXTS = ("東京の天気は晴れです。", "Съешь же ещё этих булок.", "plain ascii", "模型返回了答案")
 
@@ -109,7 +98,7 @@ def test_worker_and_in_place_give_the_same_bytes() -> None:
         finally:
             converters.close()
 
-    run_alone(run)
+    run_alone(run())
 
 
 def test_a_dead_worker_costs_no_request() -> None:
@@ -134,7 +123,7 @@ def test_a_dead_worker_costs_no_request() -> None:
         finally:
             converters.close()
 
-    run_alone(run)
+    run_alone(run())
 
 
 def test_worker_rows_are_the_rows_the_server_would_encode() -> None:
@@ -165,4 +154,4 @@ def test_worker_rows_are_the_rows_the_server_would_encode() -> None:
         finally:
             converters.close()
 
-    run_alone(run)
+    run_alone(run())

@@ -4,7 +4,6 @@ neighbours, every caller is answered, and only committed data is acknowledged.""
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 from pathlib import Path
 
 from hivelog.event import Event
@@ -12,6 +11,7 @@ from hivelog.ingest.writer import Writer
 from hivelog.query.filters import compile_query
 from hivelog.store.base import WriteEvents
 from hivelog.store.sqlite import SqliteStore
+from tests.helpers import run_alone
 
 
 def _event(eid: str, start: int = 1000) -> Event:
@@ -62,9 +62,7 @@ def test_writer_answers_every_caller(tmp_path: Path) -> None:
         return await asyncio.gather(*(writer.submit(j) for j in jobs), return_exceptions=True)
 
     try:
-        # a thread of its own: other tests (the browser driver) may hold this thread's event loop
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            results = pool.submit(asyncio.run, main()).result()
+        results = run_alone(main())
         failed = {i for i, r in enumerate(results) if isinstance(r, BaseException)}
         assert failed == {i for i in range(200) if i % 7 == 0}
         assert _ids(store, "p") == {f"e{i}" for i in range(200) if i % 7} | {"s"}
@@ -89,8 +87,7 @@ def test_search_index_keeps_up_with_writes_that_never_pause(tmp_path: Path) -> N
             await asyncio.sleep(0.02)
 
     try:
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, steady()).result()
+        run_alone(steady())
         conn = store._conn_w()
         (mark,) = conn.execute("SELECT indexed_seq FROM search_state").fetchone()
         (last,) = conn.execute("SELECT max(seq) FROM events").fetchone()
