@@ -375,8 +375,10 @@ def paired_ingest(
         raw, raw_cpu = raw_baseline(backend, args, raw_db, seed)
         with serve() as server:
             rate, cpu = ingest(server, args.ingest_events, seed)
-        for values, value in ((raws, raw), (raw_cpus, raw_cpu), (rates, rate), (cpus, cpu)):
-            values.append(value)
+        raws.append(raw)
+        raw_cpus.append(raw_cpu)
+        rates.append(rate)
+        cpus.append(cpu)
         ratios.append(rate / raw)
         print(
             f"  run {run + 1}: ingest {rate:,.0f}/s ({cpu:.0f} µs CPU), raw {raw:,.0f}/s, "

@@ -641,7 +641,6 @@ def report_sqlite(rows: dict[str, list[dict[str, float]]], args: argparse.Namesp
         values = [r[key] for r in rows[kind] if key in r]
         return median(values) if values else float("nan")
 
-    ratio = lambda kind, base: paired_ratio(rows, kind, base)  # noqa: E731
     raw, group = med("raw", "events_per_s"), med("raw_group", "events_per_s")
     healthz = med("single", "healthz_per_s")
     print(
@@ -656,14 +655,15 @@ def report_sqlite(rows: dict[str, list[dict[str, float]]], args: argparse.Namesp
         f"{med(kind, 'p99_ms'):>8.1f}{med(kind, 'rss_mb'):>8.0f}{med(kind, 'cpu_us_per_event'):>10.0f}"
     )
     print(
-        line("POST /events/batch ×100, 8 conns", "batch") + f"  {ratio('batch', 'raw'):.2f} of raw"
+        line("POST /events/batch ×100, 8 conns", "batch")
+        + f"  {paired_ratio(rows, 'batch', 'raw'):.2f} of raw"
     )
     print(f"{'raw sqlite3, 1 row/INSERT, 32 rows/commit':<44}{group:>9,.0f}{'':>34}  1.00")
     print(f"{'GET /healthz, 32 conns (the single server)':<44}{healthz:>9,.0f}")
     of_healthz = median([r["events_per_s"] / r["healthz_per_s"] for r in rows["single"]])
     print(
         line("POST /events, 32 conns", "single")
-        + f"  {ratio('single', 'raw_group'):.2f} of raw 32/commit, {of_healthz:.2f} of healthz"
+        + f"  {paired_ratio(rows, 'single', 'raw_group'):.2f} of raw 32/commit, {of_healthz:.2f} of healthz"
     )
     if rows["batch"] and "bytes_per_event" in rows["batch"][0]:
         parts = ", ".join(

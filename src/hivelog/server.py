@@ -113,12 +113,11 @@ class _HeadTooLarge(Exception):
 
 class _Collected:
     """Stands in for the connection's transport while a response's head and first body part
-    are written, so that they leave in one write."""
+    are written (uvicorn's `send` only writes and closes), so that they leave in one write."""
 
-    __slots__ = ("closed", "parts", "real")
+    __slots__ = ("closed", "parts")
 
-    def __init__(self, real: asyncio.Transport) -> None:
-        self.real = real
+    def __init__(self) -> None:
         self.parts: list[bytes] = []
         self.closed = False
 
@@ -127,9 +126,6 @@ class _Collected:
 
     def close(self) -> None:
         self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.real.is_closing()
 
 
 class OneWriteCycle(RequestResponseCycle):
@@ -157,7 +153,7 @@ class OneWriteCycle(RequestResponseCycle):
             await super().send(message)
             return
         real = self.transport
-        collected = _Collected(real)
+        collected = _Collected()
         self.transport = collected  # type: ignore[assignment]
         try:
             await super().send(held)
