@@ -334,27 +334,6 @@ def raw_copy(
     return len(events) / elapsed
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU used so far by a process and its children (uvicorn's supervisor and workers)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    total = 0.0
-    for p in [pid, *map(int, children)]:
-        fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
-def tree_rss_mb(pid: int) -> float:
-    """RSS of a process and its children (uvicorn's supervisor and its workers)."""
-    total = 0.0
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    for p in [pid, *map(int, children)]:
-        for line in Path(f"/proc/{p}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1]) / 1024
-    return total
-
-
 def prefill(server: ServerProcess, n: int) -> None:
     """Store `n` events through HTTP (PostgreSQL runs; SQLite uses `prefilled_sqlite`)."""
     for start in range(0, n, 20_000):
@@ -534,7 +513,7 @@ def measure(
         try:
             if prefill_n and pg:
                 prefill(server, prefill_n)
-            cpu_now = server.cpu_seconds if workers == 1 else lambda: tree_cpu_seconds(server.pid)
+            cpu_now = server.cpu_seconds
             if warm:
                 if run_load(server.port, encode(warm), concurrency).errors:
                     raise RuntimeError(f"{kind}: warm-up requests failed")
@@ -546,7 +525,7 @@ def measure(
             cpu = cpu_now()
             result = run_load(server.port, reqs, concurrency)
             extra["cpu_us_per_event"] = (cpu_now() - cpu) / len(events) * 1e6
-            rss = server.rss_mb("VmHWM") if workers == 1 else tree_rss_mb(server.pid)
+            rss = server.rss_mb("VmHWM")
             if disk:
                 extra["index_wait_s"] = wait_indexed(server.db)
                 server.stop()

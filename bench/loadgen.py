@@ -151,19 +151,20 @@ class ServerProcess:
         return self.proc.pid
 
     def rss_mb(self, field: str = "VmRSS") -> float:
-        """Resident memory now (VmRSS), or its peak so far (`field="VmHWM"`)."""
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        """Resident memory now (VmRSS), or its peak so far (`field="VmHWM"`), of the server
+        and the processes it started (the SQLite writer, conversion workers): a sum of each
+        process's own, so for peaks an upper bound."""
+        total = 0.0
+        for pid in process_tree(self.proc.pid):
+            total += _status_kb(pid, field) / 1024
+        return total
 
     def cpu_seconds(self) -> float:
-        """User + system CPU the server process has used so far (all its threads).
+        """User + system CPU the server and the processes it started have used so far.
 
         CPU per event is steadier than events/s on a machine shared with other work: it does
         not count the time the server waited for a core."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return sum(process_cpu_seconds(pid) for pid in process_tree(self.proc.pid))
 
     def stop(self) -> None:
         """Stop the server (SIGTERM: it finishes what is queued), keeping its database."""
@@ -174,6 +175,37 @@ class ServerProcess:
     def close(self) -> None:
         self.stop()
         self.tmp.cleanup()
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every process below it (children of any of their threads)."""
+    found = [pid]
+    for p in found:
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            try:
+                found.extend(int(c) for c in task.read_text().split())
+            except OSError:  # the thread or process ended meanwhile
+                continue
+    return found
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process, with what its ended children used; 0 once gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _status_kb(pid: int, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def wait_idle(cpu_seconds: Callable[[], float], share: float = 0.05, limit_s: float = 120) -> None:

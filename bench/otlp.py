@@ -20,8 +20,8 @@ Scenarios (each HTTP one on a fresh server and SQLite database):
            after records`, each span folding its parked records in)
 Figures are medians of --runs runs; p50/p99 are request latencies. In `otlp` and `rest` the
 first request is sent alone and not timed (it starts the conversion worker, which a running
-server has), and the server's CPU per item is reported: its own process, and its conversion
-workers (user + system time from /proc), so a ratio under load can be read as CPU spent.
+server has), and the server's CPU per item is reported: its own process, and the others it
+started (conversion workers, the SQLite writer; user + system time from /proc), so a ratio under load can be read as CPU spent.
 """
 
 from __future__ import annotations
@@ -42,7 +42,14 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeL
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import ServerProcess, median, request_bytes, run_load
+from loadgen import (
+    ServerProcess,
+    median,
+    process_cpu_seconds,
+    process_tree,
+    request_bytes,
+    run_load,
+)
 
 from hivelog.ingest.converters import Converters, _convert_encoded
 from hivelog.ingest.limits import Limits
@@ -314,15 +321,10 @@ def rest_requests(bodies: list[bytes]) -> tuple[list[bytes], int]:
 
 
 def cpu_seconds(pid: int) -> tuple[float, float]:
-    """CPU (user + system) the server process and its conversion workers have used so far."""
-    tick = os.sysconf("SC_CLK_TCK")
-
-    def used(p: int | str) -> float:
-        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / tick
-
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return used(pid), sum(used(c) for c in children)
+    """CPU (user + system) used so far by the server process, and by the processes it started
+    (its conversion workers and, on SQLite, its writer process)."""
+    main, *others = process_tree(pid)
+    return process_cpu_seconds(main), sum(process_cpu_seconds(p) for p in others)
 
 
 def measure(reqs: list[bytes], items: int, concurrency: int) -> dict[str, float]:
@@ -399,7 +401,7 @@ def main() -> None:
     )
     print(
         f"{'scenario':<44}{'items/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'RSS MB':>8}"
-        f"{'CPU µs/item: server':>21}{'workers':>9}"
+        f"{'CPU µs/item: server':>21}{'others':>9}"
     )
     for kind, label in (
         ("otlp", "POST /v1/traces protobuf ×100 spans (durable)"),

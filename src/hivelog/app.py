@@ -16,7 +16,8 @@ from hivelog.auth import Auth, KeyRing, is_loopback
 from hivelog.errors import HivelogError
 from hivelog.ingest.converters import Converters
 from hivelog.ingest.limits import Limits
-from hivelog.ingest.writer import Writer
+from hivelog.ingest.writer import JobWriter, Writer
+from hivelog.ingest.writer_process import ProcessWriter
 from hivelog.middleware import (
     BodyLimit,
     BrowserGuard,
@@ -101,6 +102,21 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return json_response(error.body(), 500)
 
 
+def open_writer(store: Store, settings: Settings, limits: Limits) -> JobWriter:
+    """The group commit: on a SQLite file in a process of its own (`ProcessWriter`) unless
+    --writer-thread; else in threads of this process (`Writer`)."""
+    from hivelog.store.sqlite import SqliteStore
+
+    queue = {"max_events": settings.queue_events, "max_bytes": settings.queue_bytes}
+    writer: Writer | ProcessWriter
+    if isinstance(store, SqliteStore) and store.path != ":memory:" and not settings.writer_thread:
+        writer = ProcessWriter(store.path, limits=limits, **queue)
+    else:
+        writer = Writer(store, limits=limits, **queue)
+    writer.start()
+    return writer
+
+
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     configure_prices(settings.prices)  # every process that prices calls: this one, workers
     store = store or open_store(settings)
@@ -115,13 +131,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store.open()
         keys.load()
-        writer = Writer(
-            store,
-            max_events=settings.queue_events,
-            max_bytes=settings.queue_bytes,
-            limits=limits,
-        )
-        writer.start()
+        writer = open_writer(store, settings, limits)
         retention = Retention(store, settings.retention_days) if settings.retention_days else None
         if retention is not None:
             retention.start()
@@ -148,7 +158,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             converters.close()
             if retention is not None:
                 retention.stop()
-            writer.stop()
+            await writer.aclose()
             store.close()
 
     hosts = HostAllowList(settings.host, settings.allowed_hosts)

@@ -60,6 +60,7 @@ class Event(EventHead, kw_only=True):
 
 _decode_events = msgspec.msgpack.Decoder(list[Event]).decode
 _decode_heads = msgspec.msgpack.Decoder(list[EventHead]).decode
+_encode_events = msgspec.msgpack.Encoder().encode
 
 
 class PackedEvents(Sequence[Event]):
@@ -83,6 +84,24 @@ class PackedEvents(Sequence[Event]):
     @classmethod
     def of(cls, packed: bytes | msgspec.Raw) -> PackedEvents:
         return cls((packed,), _decode_heads(packed))
+
+    @classmethod
+    def of_parts(cls, parts: tuple[bytes, ...]) -> PackedEvents:
+        return cls(parts, [head for part in parts for head in _decode_heads(part)])
+
+    @classmethod
+    def pack(cls, events: Sequence[Event]) -> PackedEvents:
+        """`events` packed as a conversion worker packs them."""
+        if isinstance(events, PackedEvents) and not events.decoded:
+            return events
+        return cls((_encode_events(list(events)),), list(events))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as msgpack (the writer process, `ingest.writer_process`): a third of the
+        cost of pickling the events, and the other side decodes only their heads."""
+        if self._events is not None:
+            return (PackedEvents.of_parts, ((_encode_events(self._events),),))
+        return (PackedEvents.of_parts, (tuple(bytes(part) for part in self._parts),))
 
     @property
     def decoded(self) -> bool:

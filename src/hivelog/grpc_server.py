@@ -36,7 +36,7 @@ from hivelog.auth import KeyRing
 from hivelog.errors import HivelogError, Overloaded, Unauthorized
 from hivelog.ingest.converters import Converters, convert_logs
 from hivelog.ingest.otlp import key_resolver, logs_answer, store_converted, trace_answer
-from hivelog.ingest.writer import Writer
+from hivelog.ingest.writer import JobWriter
 from hivelog.normalize.otlp import Converted
 from hivelog.routes.http import DEFAULT_PROJECT
 from hivelog.settings import Settings
@@ -65,7 +65,7 @@ class OtlpGrpc:
     """The two Export methods, over the app's key ring, converters and writer."""
 
     def __init__(
-        self, keys: KeyRing, converters: Converters, writer: Writer, settings: Settings
+        self, keys: KeyRing, converters: Converters, writer: JobWriter, settings: Settings
     ) -> None:
         self.keys = keys
         self.converters = converters

@@ -81,6 +81,12 @@ class Settings:
         1,
         "Server processes sharing the port (PostgreSQL only; SQLite allows one writer process).",
     )
+    writer_thread: bool = setting(
+        False,
+        "SQLite only: run the writes in a thread of the server process instead of a writer "
+        "process of their own (slower under many concurrent single-event requests; "
+        "docs/scaling.md).",
+    )
     retention_days: int = setting(
         0,
         "Delete sessions (with all their events) that started more than this many days ago; 0"

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from hivelog.event import Event
 from hivelog.ingest.writer import Writer
+from hivelog.ingest.writer_process import ProcessWriter
 from hivelog.query.filters import compile_query
 from hivelog.store.base import WriteEvents
 from hivelog.store.sqlite import SqliteStore
@@ -48,18 +52,33 @@ def test_a_failing_job_fails_alone(tmp_path: Path) -> None:
         store.close()
 
 
-def test_writer_answers_every_caller(tmp_path: Path) -> None:
+WRITERS = ("thread", "process")
+
+
+def _writer(kind: str, store: SqliteStore, **kwargs: Any) -> Writer | ProcessWriter:
+    """The group commit in a thread of this process, or in a writer process of its own (as
+    the server runs it on SQLite): every test here holds for both."""
+    writer: Writer | ProcessWriter
+    writer = Writer(store, **kwargs) if kind == "thread" else ProcessWriter(store.path, **kwargs)
+    writer.start()
+    return writer
+
+
+@pytest.mark.parametrize("kind", WRITERS)
+def test_writer_answers_every_caller(tmp_path: Path, kind: str) -> None:
     store = SqliteStore(str(tmp_path / "w.db"))
     store.open()
-    writer = Writer(store, max_batch=50)
-    writer.start()
+    writer = _writer(kind, store, max_batch=50)
 
     async def main() -> list[BaseException | object]:
         jobs = [
             WriteEvents("p", [_event(f"e{i}", start=2**70 if i % 7 == 0 else 1000)])
             for i in range(200)
         ]
-        return await asyncio.gather(*(writer.submit(j) for j in jobs), return_exceptions=True)
+        try:
+            return await asyncio.gather(*(writer.submit(j) for j in jobs), return_exceptions=True)
+        finally:
+            await writer.aclose()
 
     try:
         results = run_alone(main())
@@ -67,24 +86,26 @@ def test_writer_answers_every_caller(tmp_path: Path) -> None:
         assert failed == {i for i in range(200) if i % 7 == 0}
         assert _ids(store, "p") == {f"e{i}" for i in range(200) if i % 7} | {"s"}
     finally:
-        writer.stop()
         store.close()
 
 
-def test_search_index_keeps_up_with_writes_that_never_pause(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", WRITERS)
+def test_search_index_keeps_up_with_writes_that_never_pause(tmp_path: Path, kind: str) -> None:
     """Writes every 20 ms never leave the writer idle for its upkeep pause (0.25 s); the search
     index must still be filled, by the upkeep's bounded share of the writer's time."""
     store = SqliteStore(str(tmp_path / "w.db"))
     store.open()
-    writer = Writer(store)
-    writer.start()
+    writer = _writer(kind, store)
 
     async def steady() -> None:
-        for i in range(100):  # ~2 s of writes, 20 ms apart
-            event = _event(f"e{i}")
-            event.inputs = {"text": f"steady write number {i}"}
-            await writer.submit(WriteEvents("p", [event]))
-            await asyncio.sleep(0.02)
+        try:
+            for i in range(100):  # ~2 s of writes, 20 ms apart
+                event = _event(f"e{i}")
+                event.inputs = {"text": f"steady write number {i}"}
+                await writer.submit(WriteEvents("p", [event]))
+                await asyncio.sleep(0.02)
+        finally:
+            await writer.aclose()
 
     try:
         run_alone(steady())
@@ -93,5 +114,4 @@ def test_search_index_keeps_up_with_writes_that_never_pause(tmp_path: Path) -> N
         (last,) = conn.execute("SELECT max(seq) FROM events").fetchone()
         assert last - mark <= 10, (mark, last)  # within a few writes of the newest row
     finally:
-        writer.stop()
         store.close()

@@ -20,7 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from hivelog.errors import Forbidden
 from hivelog.event import EventUpdate, TraceLink, join_events
-from hivelog.ingest.writer import Writer
+from hivelog.ingest.writer import JobWriter
 from hivelog.normalize.otlp import Converted
 from hivelog.store.base import ApiKey, WriteEvents, merge_links
 
@@ -87,7 +87,7 @@ def _rows_by_project(converted: Converted, resolve: Callable[[str], str]) -> dic
 
 
 async def store_converted(
-    writer: Writer, resolve: Callable[[str], str], converted: Converted, nbytes: int
+    writer: JobWriter, resolve: Callable[[str], str], converted: Converted, nbytes: int
 ) -> None:
     """One durable job per project, all in flight at once; the first failure is raised.
     `resolve` turns each project the data names into the one to write (or raises Forbidden:

@@ -6,7 +6,9 @@ resolves every caller only after COMMIT: a 2xx always means durable. While it co
 next requests pile up, so the fsync cost is shared by many requests under load and a lone
 request is not delayed. There are as many writer threads as the store can run transactions at
 once (`Store.writers`): one on SQLite, which has one writer; on PostgreSQL a second thread
-sends the next batch while the database works on the first. A full queue (in events or in
+sends the next batch while the database works on the first. (On SQLite the server uses
+`ingest.writer_process.ProcessWriter` instead, unless --writer-thread: the same group commit
+in a process of its own.) A full queue (in events or in
 bytes) refuses with `Overloaded`: memory stays bounded, and nothing is accepted that will not
 be stored.
 """
@@ -18,7 +20,8 @@ import collections
 import logging
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from hivelog.errors import Overloaded
 from hivelog.ingest.limits import Limits
@@ -31,6 +34,55 @@ UPKEEP_SHARE = 0.1  # while writes keep coming, the upkeep's share of the writer
 MIN_UPKEEP_COST = 0.005  # seconds: a slice that found nothing to do waits as if it took this
 
 _Pending = tuple[Job, int, asyncio.Future[JobResult], asyncio.AbstractEventLoop]
+
+
+class JobWriter(Protocol):
+    """What requests store through: `Writer`, or on SQLite `writer_process.ProcessWriter`."""
+
+    async def submit(self, job: Job, nbytes: int = 0) -> JobResult: ...
+
+    def stats(self) -> dict[str, int]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Upkeep:
+    """When a writer runs the store's deferred work (`Store.background_work`: the search
+    index): once writes have paused for a while, since a slice started in a momentary lull
+    would delay the next write; and, while writes never pause, a bounded share of the
+    writer's time, so they cannot starve it."""
+
+    def __init__(self, work: Callable[[], bool]) -> None:
+        self._work = work
+        self.pending = True  # the store may have deferred work
+        self._last_write = 0.0
+        self._ended = 0.0
+        self._cost = MIN_UPKEEP_COST
+
+    def wrote(self) -> None:
+        self.pending = True
+        self._last_write = time.monotonic()
+
+    def idle_wait(self) -> float | None:
+        """Seconds to wait for writes before a slice may run (0: now); None: nothing to do."""
+        if not self.pending:
+            return None
+        return max(UPKEEP_AFTER_IDLE - (time.monotonic() - self._last_write), 0.0)
+
+    def due(self) -> bool:
+        """Between writes: has the upkeep had less than its share lately?"""
+        return time.monotonic() - self._ended >= self._cost / UPKEEP_SHARE
+
+    def run(self) -> None:
+        """One slice; its cost sets how long until the next is due."""
+        started = time.monotonic()
+        try:
+            self.pending = bool(self._work())
+        except Exception:  # upkeep must never stop the writer; it is retried after writes
+            log.exception("background work of the store failed")
+            self.pending = False
+        self._ended = time.monotonic()
+        self._cost = max(self._ended - started, MIN_UPKEEP_COST)
 
 
 class Writer:
@@ -56,10 +108,7 @@ class Writer:
         self._threads: list[threading.Thread] = []
         self.committed_jobs = 0
         self.refused_jobs = 0
-        self._upkeep = True  # the store may have deferred work (Store.background_work)
-        self._last_write = 0.0
-        self._upkeep_ended = 0.0
-        self._upkeep_cost = MIN_UPKEEP_COST
+        self._upkeep = Upkeep(self.store.background_work)
 
     def start(self) -> None:
         for n in range(max(self.store.writers, 1)):
@@ -75,6 +124,9 @@ class Writer:
         for thread in self._threads:
             thread.join()
         self._threads = []
+
+    async def aclose(self) -> None:
+        self.stop()
 
     def stats(self) -> dict[str, int]:
         """What the writer accepted, refused and holds: for /healthz and operators."""
@@ -127,15 +179,10 @@ class Writer:
             while not self._queue:
                 if self._stopping:
                     return None
-                if self._upkeep:
-                    # Upkeep (the search index) only once writes have paused for a while: a
-                    # slice started in a momentary lull would delay the next write.
-                    idle = time.monotonic() - self._last_write
-                    if idle >= UPKEEP_AFTER_IDLE:
-                        return []
-                    self._cond.wait(UPKEEP_AFTER_IDLE - idle)
-                    continue
-                self._cond.wait()
+                wait = self._upkeep.idle_wait()
+                if wait == 0:
+                    return []
+                self._cond.wait(wait)
             batch: list[_Pending] = []
             events = 0
             while self._queue and (
@@ -154,14 +201,13 @@ class Writer:
             if batch is None:
                 return
             if not batch:
-                self._upkeep_slice()
+                self._upkeep.run()
                 continue
-            self._upkeep = True
             try:
                 results: list[Any] = list(self.store.write([item[0] for item in batch]))
                 with self._cond:
                     self.committed_jobs += len(batch)
-                self._last_write = time.monotonic()
+                self._upkeep.wrote()
             except BaseException as exc:  # the whole transaction failed: every caller hears it
                 log.exception("write of %d jobs failed", len(batch))
                 results = [JobResult(error=exc)] * len(batch)
@@ -171,22 +217,8 @@ class Writer:
                 by_loop[item[3]].append((item[2], result))
             for loop, pairs in by_loop.items():
                 loop.call_soon_threadsafe(_resolve, pairs)
-            if time.monotonic() - self._upkeep_ended >= self._upkeep_cost / UPKEEP_SHARE:
-                # Writes that never pause must not starve the upkeep: it gets a bounded share.
-                self._upkeep_slice()
-
-    def _upkeep_slice(self) -> None:
-        started = time.monotonic()
-        self._upkeep = self._background_work()
-        self._upkeep_ended = time.monotonic()
-        self._upkeep_cost = max(self._upkeep_ended - started, MIN_UPKEEP_COST)
-
-    def _background_work(self) -> bool:
-        try:
-            return bool(self.store.background_work())
-        except Exception:  # upkeep must never stop the writer; it is retried after writes
-            log.exception("background work of the store failed")
-            return False
+            if self._upkeep.due():
+                self._upkeep.run()
 
 
 def _resolve(pairs: list[tuple[asyncio.Future[JobResult], JobResult]]) -> None:

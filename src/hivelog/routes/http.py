@@ -13,7 +13,7 @@ from hivelog.auth import request_key
 from hivelog.errors import BadInput, from_validation
 from hivelog.ingest.converters import Converters
 from hivelog.ingest.otlp import check_key_project
-from hivelog.ingest.writer import Writer
+from hivelog.ingest.writer import JobWriter
 from hivelog.store.base import Project, Store
 
 T = TypeVar("T")
@@ -163,5 +163,5 @@ def converters(request: Request) -> Converters:
     return request.app.state.converters  # type: ignore[no-any-return]
 
 
-def writer(request: Request) -> Writer:
+def writer(request: Request) -> JobWriter:
     return request.app.state.writer  # type: ignore[no-any-return]

@@ -7,6 +7,7 @@ Reads are plain methods, safe to call from many threads at once.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -158,6 +159,24 @@ class WriteEvents:
 
     def size(self) -> int:
         return len(self._events) + len(self.updates)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled for the writer process (`ingest.writer_process`): events packed, rows as
+        made (`encoded_by` is a function, pickled by name); the limits were applied already."""
+        events: list[Event] | PackedEvents = self._events
+        with contextlib.suppress(OverflowError):  # a number past 64 bits: only pickle holds it
+            events = PackedEvents.pack(events)
+        return (
+            WriteEvents,
+            (
+                self.project,
+                events,
+                self.updates,
+                self.traces,
+                self.rows,
+                self.encoded_by,
+            ),
+        )
 
     def encode(self, encode_rows: Callable[[list[Event]], list[Any]]) -> WriteEvents:
         """Turn events into rows now, in the request's thread, not in a writer thread.

@@ -121,9 +121,11 @@ def _rows_sql(head: str, width: int, n: int, tail: str) -> str:
 class SqliteBase:
     dialect = "sqlite"
 
-    def __init__(self, path: str, read_timeout_ms: int = 0) -> None:
+    def __init__(self, path: str, read_timeout_ms: int = 0, *, checkpoints: bool = True) -> None:
         self.path = path
         self.read_timeout_ms = read_timeout_ms
+        # False in the writer process (ingest/writer_process): the server's store checkpoints.
+        self.checkpoints = checkpoints
         self._writer: sqlite3.Connection | None = None
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -150,7 +152,8 @@ class SqliteBase:
         search.register(conn)
         self._writer = conn
         self.migrate()
-        self._start_checkpointer()
+        if self.checkpoints:
+            self._start_checkpointer()
 
     def migrate(self) -> list[str]:
         """Apply migrations not yet recorded; return the names applied now."""

@@ -1,0 +1,433 @@
+"""SQLite's group commit in a process of its own, fed and answered by the event loop.
+
+Why: with the group commit in a thread of the server, the writer shares the GIL with the event
+loop. The sqlite3 module lets go of the GIL for every statement, and winning it back from a
+busy event loop costs up to a switch interval each time: a write of a dozen single-event
+requests took 8.7 ms of wall time for 2.3 ms of CPU, so single events were bounded by those
+hand-overs, not by the disk (docs/scaling.md, "Where the time goes"). A thread that only hands
+groups to a process still has to win the GIL back for every answer (a 4.5 ms gap between
+writes was measured). So no thread of the server waits for writes at all:
+
+- `ProcessWriter.submit` (on the event loop) admits a job as `Writer.submit` does (the limits;
+  a full queue, in events or bytes, refuses with `Overloaded`), pickles it and writes it to the
+  writer process's socket, once per loop iteration for every job admitted in it, then waits
+  for its answer. The loop reads the answers and resolves the callers, in order.
+- The writer process (`serve`) takes every job waiting on its socket (up to `max_batch`
+  events), makes the rows of those that came without (REST requests' events: their long fields
+  compressed together, off the event loop), writes them in one transaction, and answers after
+  COMMIT with one message for the group: a 2xx still means durable. Jobs that arrive during a
+  write wait for the next one, which is what shares an fsync between requests. It runs the
+  search index upkeep on the same schedule as the thread writer (`writer.Upkeep`).
+
+Reads, API keys and the checkpointer stay in the server process (WAL lets them run beside the
+writer process). The writer process ends when the server closes its end of the socket (or dies),
+after the write in hand; it ignores SIGINT and SIGTERM, so a Ctrl-C or a stop signal sent to the
+whole process group lets the server finish what it accepted. If it ends with jobs in it, their
+callers get 503 `WriterEnded` (each may or may not be stored; resending is safe, an event is
+stored once per event_id) and the next job starts a new process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import pickle
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hivelog.errors import HivelogError, Overloaded
+from hivelog.event import Event
+from hivelog.ingest.limits import Limits
+from hivelog.ingest.writer import Upkeep
+from hivelog.store.base import Job, JobResult, Store, WriteEvents
+
+log = logging.getLogger("hivelog.writer")
+
+_HEADER = struct.Struct("!Q")  # each frame: its length, then a pickle
+_STOP_WAIT_S = 60.0  # longest wait at shutdown for answers, then for the process to end
+_RECV_BYTES = 1 << 20
+
+
+class WriterEnded(HivelogError):
+    """The writer process ended before it answered: the write's outcome is unknown."""
+
+    status = 503
+    code = "writer_ended"
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(
+            message
+            or "the writer process ended during this write, which may or may not be stored; "
+            "send it again (an event is stored once per event_id)"
+        )
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
+
+
+def frame(message: Any) -> bytes:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return _HEADER.pack(len(data)) + data
+
+
+class Frames:
+    """Whole frames out of a byte stream, as its chunks come."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._start = 0
+
+    def feed(self, data: bytes) -> None:
+        if self._start > len(self._buffer) // 2:  # drop what was read, now and then
+            del self._buffer[: self._start]
+            self._start = 0
+        self._buffer += data
+
+    def next(self) -> Any:
+        """The next whole message unpickled, or None if none is complete yet."""
+        start = self._start
+        if len(self._buffer) - start < _HEADER.size:
+            return None
+        (size,) = _HEADER.unpack_from(self._buffer, start)
+        end = start + _HEADER.size + size
+        if len(self._buffer) < end:
+            return None
+        self._start = end
+        return pickle.loads(memoryview(self._buffer)[start + _HEADER.size : end])
+
+
+def portable(error: BaseException) -> BaseException:
+    """`error` as it can cross to the server: itself if it survives pickling, else its type
+    and message in a RuntimeError."""
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:
+        return RuntimeError(f"{type(error).__name__}: {error}")
+    return error
+
+
+# ---- the server's side ----------------------------------------------------------------------
+
+_Waiting = tuple[asyncio.Future[JobResult], int, int]  # the caller, its events, its bytes
+
+
+class ProcessWriter:
+    """The server's side: `Writer`'s interface (submit, stats, aclose) on the event loop that
+    first submits, with the group commit in the writer process of the SQLite file `path`."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        max_events: int = 200_000,
+        max_bytes: int = 256 * 1024 * 1024,
+        max_batch: int = 5_000,
+        limits: Limits | None = None,
+    ) -> None:
+        self.path = path
+        self.limits = limits
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        self.max_batch = max_batch
+        self.committed_jobs = 0
+        self.refused_jobs = 0
+        self._waiting: collections.deque[_Waiting] = collections.deque()
+        self._queued_events = 0
+        self._queued_bytes = 0
+        self._outgoing: list[bytes] = []
+        self._process: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        self._opening: asyncio.Future[asyncio.Transport] | None = None
+        self._transport: asyncio.Transport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
+        self._drained: asyncio.Event | None = None
+
+    def start(self) -> None:
+        """Start the process now: it opens the database while the server goes on starting."""
+        ours, theirs = socket.socketpair()
+        fd = theirs.fileno()
+        self._process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hivelog.ingest.writer_process",
+                str(fd),
+                self.path,
+                str(self.max_batch),
+            ],
+            pass_fds=(fd,),
+            stdin=subprocess.DEVNULL,
+        )
+        theirs.close()
+        self._sock = ours
+
+    def stats(self) -> dict[str, int]:
+        """What the writer accepted, refused and holds: for /healthz and operators."""
+        return {
+            "committed_jobs": self.committed_jobs,
+            "refused_jobs": self.refused_jobs,
+            "queued_events": self._queued_events,
+            "queued_bytes": self._queued_bytes,
+        }
+
+    async def submit(self, job: Job, nbytes: int = 0) -> JobResult:
+        """Store `job` durably; raises the job's own error, Overloaded if the queue is full,
+        or WriterEnded if the writer process ended before it answered."""
+        if self.limits is not None:
+            self.limits.apply(job, nbytes)
+        if isinstance(job, WriteEvents) and job.checked_by != self.limits:
+            job.rows = None  # rows made before the limits may be stale: the process makes them
+        if self._stopping:
+            raise Overloaded("server is shutting down", retry_after=5)
+        transport = await self._connected()
+        size = job.size()
+        if self._waiting and (
+            self._queued_events + size > self.max_events
+            or self._queued_bytes + nbytes > self.max_bytes
+        ):
+            self.refused_jobs += 1
+            raise Overloaded(
+                f"write queue full ({self._queued_events} events, "
+                f"{self._queued_bytes} bytes waiting); retry shortly"
+            )
+        data = frame(job)
+        future: asyncio.Future[JobResult] = asyncio.get_running_loop().create_future()
+        self._waiting.append((future, size, nbytes))
+        self._queued_events += size
+        self._queued_bytes += nbytes
+        if not self._outgoing:  # the first of this loop iteration: send them all after it
+            asyncio.get_running_loop().call_soon(self._flush, transport)
+        self._outgoing.append(data)
+        result = await future
+        if result.error is not None:
+            raise result.error
+        return result
+
+    def _flush(self, transport: asyncio.Transport) -> None:
+        outgoing, self._outgoing = self._outgoing, []
+        if transport is self._transport:  # else it was lost, and these callers were told
+            transport.writelines(outgoing)
+
+    async def _connected(self) -> asyncio.Transport:
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise RuntimeError("the writer serves one event loop")
+        if self._opening is None:
+            self._opening = asyncio.ensure_future(self._open())
+        return await asyncio.shield(self._opening)  # one opening, whoever is cancelled
+
+    async def _open(self) -> asyncio.Transport:
+        if self._sock is None:
+            log.warning("starting a new writer process")
+            self.start()
+        assert self._sock is not None
+        sock, self._sock = self._sock, None  # the transport owns it from here
+        transport, _ = await asyncio.get_running_loop().create_connection(
+            lambda: _Answers(self), sock=sock
+        )
+        self._transport = transport  # (uvloop's transports are not asyncio.Transport's kind)
+        return transport
+
+    def answered(self, results: list[JobResult]) -> None:
+        """One group's results, for the oldest waiting callers."""
+        for result in results:
+            future, size, nbytes = self._waiting.popleft()
+            self._queued_events -= size
+            self._queued_bytes -= nbytes
+            if result.error is None:
+                self.committed_jobs += 1
+            if not future.done():  # its caller may have gone meanwhile
+                future.set_result(result)
+        if not self._waiting and self._drained is not None:
+            self._drained.set()
+
+    def lost(self) -> None:
+        """The connection ended: every waiting caller hears it; the next job starts anew."""
+        self._transport = None
+        self._opening = None
+        self._outgoing = []
+        process, self._process = self._process, None
+        if not self._stopping:
+            code = process.poll() if process is not None else None
+            log.error("the writer process ended (exit status %s)", code)
+            if process is not None and code is None:
+                process.kill()
+        if process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=1)  # reap it (it has closed its end, so it is ending)
+        error = WriterEnded()
+        while self._waiting:
+            future, _, _ = self._waiting.popleft()
+            if not future.done():
+                future.set_result(JobResult(error=error))
+        self._queued_events = self._queued_bytes = 0
+        if self._drained is not None:
+            self._drained.set()
+
+    async def aclose(self) -> None:
+        """Refuse new jobs, wait for the answers to those accepted, then let the process end
+        (it does once its socket closes) and wait for it."""
+        self._stopping = True
+        if self._waiting:
+            self._drained = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), _STOP_WAIT_S)
+        if self._transport is not None:
+            self._transport.close()
+        if self._sock is not None:  # started, never connected
+            self._sock.close()
+            self._sock = None
+        process, self._process = self._process, None
+        if process is not None:
+            try:
+                await asyncio.to_thread(process.wait, _STOP_WAIT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                await asyncio.to_thread(process.wait)
+
+
+class _Answers(asyncio.Protocol):
+    """The event loop's end of the writer process's socket."""
+
+    def __init__(self, writer: ProcessWriter) -> None:
+        self.writer = writer
+        self.frames = Frames()
+
+    def data_received(self, data: bytes) -> None:
+        self.frames.feed(data)
+        while (results := self.frames.next()) is not None:
+            self.writer.answered(results)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.writer.lost()
+
+
+# ---- the writer process ---------------------------------------------------------------------
+
+
+class _Inbox:
+    """The jobs the server has sent, read off the socket as they come."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.frames = Frames()
+        self.jobs: collections.deque[Job] = collections.deque()
+        self.ended = False
+
+    def take(self, max_batch: int, upkeep: Upkeep) -> list[Job] | None:
+        """The next group: every job waiting, up to `max_batch` events (at least one job);
+        [] when the upkeep may run instead; None once the server has closed its end."""
+        while not self.jobs:
+            if self.ended:
+                return None
+            wait = upkeep.idle_wait()
+            if wait == 0:
+                return []
+            if select.select([self.sock], [], [], wait)[0]:
+                self._read(self.sock.recv(_RECV_BYTES))
+        while not self.ended:  # and whatever else has come meanwhile
+            try:
+                data = self.sock.recv(_RECV_BYTES, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                break
+            self._read(data)
+        group: list[Job] = []
+        events = 0
+        while self.jobs and (not group or events + self.jobs[0].size() <= max_batch):
+            group.append(self.jobs.popleft())
+            events += group[-1].size()
+        return group
+
+    def _read(self, data: bytes) -> None:
+        if not data:
+            self.ended = True
+            return
+        self.frames.feed(data)
+        while (job := self.frames.next()) is not None:
+            self.jobs.append(job)
+
+
+def make_rows(jobs: Sequence[Job], encode_rows: Callable[[list[Event]], list[Any]]) -> None:
+    """Rows for the jobs that came without (the server leaves REST requests' to this
+    process): in one call, so their long fields are compressed together (`packing.pack_rows`),
+    and none of it on the server's event loop, where it took a sixth of a single event's time.
+    If that call fails, job by job: a job whose events cannot be encoded keeps no rows, and
+    fails alone when the store encodes it again."""
+    wanting = [j for j in jobs if isinstance(j, WriteEvents) and j.rows is None and j.events]
+    if not wanting:
+        return
+    try:
+        rows = encode_rows([e for job in wanting for e in job.events])
+    except Exception:
+        for job in wanting:
+            with contextlib.suppress(Exception):
+                job.rows, job.encoded_by = encode_rows(job.events), encode_rows
+        return
+    start = 0
+    for job in wanting:
+        end = start + len(job.events)
+        job.rows, job.encoded_by = rows[start:end], encode_rows
+        start = end
+
+
+def write_group(store: Store, jobs: list[Job]) -> list[JobResult]:
+    """`Store.write` of one group, every result fit to cross to the server."""
+    make_rows(jobs, store.encode_rows)
+    try:
+        results = store.write(jobs)
+    except Exception as exc:  # the whole transaction failed: every caller hears why
+        log.exception("write of %d jobs failed", len(jobs))
+        return [JobResult(error=portable(exc))] * len(jobs)
+    return [
+        r if r.error is None else JobResult(r.project, r.deleted, portable(r.error))
+        for r in results
+    ]
+
+
+def serve(sock: socket.socket, path: str, max_batch: int) -> None:
+    """The writer process: open the store, then write group after group until the server
+    closes its end (or goes away)."""
+    from hivelog.server import tune_gc
+    from hivelog.store.sqlite import SqliteStore
+
+    store = SqliteStore(path, checkpoints=False)  # the server process runs the checkpointer
+    store.open()
+    tune_gc()
+    upkeep = Upkeep(store.background_work)
+    inbox = _Inbox(sock)
+    try:
+        while (group := inbox.take(max_batch, upkeep)) is not None:
+            if not group:
+                upkeep.run()
+                continue
+            results = write_group(store, group)
+            upkeep.wrote()
+            sock.sendall(frame(results))
+            if upkeep.due():
+                upkeep.run()
+    finally:
+        store.close()
+
+
+def main(argv: list[str]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server says when: it closes the socket
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    fd, path, max_batch = int(argv[0]), argv[1], int(argv[2])
+    with socket.socket(fileno=fd) as sock, contextlib.suppress(ConnectionError):
+        serve(sock, path, max_batch)  # a ConnectionError: the server went away
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

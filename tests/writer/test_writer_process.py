@@ -1,0 +1,180 @@
+"""The SQLite writer process (ingest/writer_process): a write it never answered fails its
+callers with 503 and the next write starts a new process; it lives and dies with its server;
+a Ctrl-C does not stop it before the server has finished; --writer-thread does without it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hivelog.event import Event
+from hivelog.ingest.writer_process import ProcessWriter, WriterEnded
+from hivelog.query.filters import compile_query
+from hivelog.store.base import WriteEvents
+from hivelog.store.sqlite import SqliteStore
+from tests.conftest import Server
+from tests.helpers import get_event, run_alone
+
+WAIT_S = 60.0  # bound of every wait below: generous, for a busy machine
+
+
+def _event(eid: str) -> Event:
+    return Event(
+        event_id=eid, session_id="s", parent_id="s", event_type="tool", start_time=1, end_time=1
+    )
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie, ended but not yet reaped by whoever adopted it, is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _writer_pids(pid: int) -> list[int]:
+    """The writer processes among `pid`'s children."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in task.read_text().split():
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            if b"hivelog.ingest.writer_process" in cmdline and _alive(int(child)):
+                found.append(int(child))
+    return found
+
+
+def _wait_for(condition: object, what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"waited {WAIT_S} s for {what}"
+        time.sleep(0.05)
+
+
+def _writer_pid(srv: Server) -> int:
+    assert srv.proc is not None
+    pid = srv.proc.pid
+    _wait_for(lambda: len(_writer_pids(pid)) == 1, "the server's one writer process")
+    return _writer_pids(pid)[0]
+
+
+def _post(srv: Server, event_id: str) -> httpx.Response:
+    body = {"event": {"project": "wp", "event_id": event_id, "event_type": "tool"}}
+    return httpx.post(srv.url + "/events", json=body, timeout=WAIT_S)
+
+
+def test_a_write_the_process_never_answered_fails_then_a_new_process_writes(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "w.db")
+    store = SqliteStore(path)
+    store.open()
+    writer = ProcessWriter(path)
+    writer.start()
+
+    async def main() -> None:
+        try:
+            await writer.submit(WriteEvents("p", [_event("before")]))
+            assert writer._process is not None
+            pid = writer._process.pid
+            os.kill(pid, signal.SIGSTOP)  # it cannot take the next job
+            pending = asyncio.ensure_future(writer.submit(WriteEvents("p", [_event("lost")])))
+            while writer.stats()["queued_events"] == 0:
+                await asyncio.sleep(0.01)
+            os.kill(pid, signal.SIGKILL)
+            with pytest.raises(WriterEnded):
+                await asyncio.wait_for(pending, WAIT_S)
+            assert writer.stats()["queued_events"] == 0
+            await writer.submit(WriteEvents("p", [_event("after")]))
+            assert writer._process is not None and writer._process.pid != pid
+        finally:
+            await writer.aclose()
+
+    try:
+        run_alone(main())
+        project = store.find_project("p")
+        assert project is not None
+        events, _ = store.query_events(project, compile_query("sqlite", None, None, 100, 1))
+        assert {e.event_id for e in events} == {"before", "after", "s"}
+    finally:
+        store.close()
+
+
+@pytest.fixture()
+def sqlite_server(tmp_path: Path) -> Server:
+    return Server(str(tmp_path / "h.db"))
+
+
+def test_a_killed_writer_process_is_replaced_and_says_503_meanwhile(
+    sqlite_server: Server,
+) -> None:
+    srv = sqlite_server
+    srv.start()
+    try:
+        assert _post(srv, str(uuid.uuid4())).status_code == 200
+        first = _writer_pid(srv)
+        os.kill(first, signal.SIGKILL)
+        event_id = str(uuid.uuid4())
+        deadline = time.monotonic() + WAIT_S
+        while (response := _post(srv, event_id)).status_code != 200:
+            assert response.status_code == 503, response.text  # only while it is replaced
+            assert response.json()["errorCode"] == "writer_ended"
+            assert response.headers["Retry-After"] == "1"
+            assert time.monotonic() < deadline
+        with srv.client() as client:
+            assert get_event(client, "wp", event_id)["event_id"] == event_id
+        assert _writer_pid(srv) != first
+    finally:
+        srv.stop()
+
+
+def test_the_writer_process_ends_with_its_server_even_killed(sqlite_server: Server) -> None:
+    srv = sqlite_server
+    srv.start()
+    assert _post(srv, str(uuid.uuid4())).status_code == 200
+    child = _writer_pid(srv)
+    srv.stop(signal.SIGKILL)
+    _wait_for(lambda: not _alive(child), "the writer process to end after its server")
+
+
+def test_ctrl_c_leaves_the_writer_process_to_the_server(sqlite_server: Server) -> None:
+    """A Ctrl-C reaches the whole process group: the writer process must keep writing until
+    the server, shutting down, has no more for it."""
+    srv = sqlite_server
+    srv.start()
+    assert srv.proc is not None
+    event_id = str(uuid.uuid4())
+    assert _post(srv, str(uuid.uuid4())).status_code == 200
+    child = _writer_pid(srv)
+    os.kill(child, signal.SIGINT)
+    os.kill(child, signal.SIGTERM)
+    assert _post(srv, event_id).status_code == 200
+    assert _writer_pid(srv) == child
+    srv.proc.send_signal(signal.SIGINT)
+    assert srv.proc.wait(timeout=WAIT_S) == 0
+    _wait_for(lambda: not _alive(child), "the writer process to end with its server")
+    srv.start()
+    try:
+        with srv.client() as client:
+            assert get_event(client, "wp", event_id)["event_id"] == event_id
+    finally:
+        srv.stop()
+
+
+def test_writer_thread_runs_without_a_writer_process(tmp_path: Path) -> None:
+    srv = Server(str(tmp_path / "h.db"), ["--writer-thread"])
+    srv.start()
+    try:
+        event_id = str(uuid.uuid4())
+        assert _post(srv, event_id).status_code == 200
+        assert srv.proc is not None and _writer_pids(srv.proc.pid) == []
+        with srv.client() as client:
+            assert get_event(client, "wp", event_id)["event_id"] == event_id
+    finally:
+        srv.stop()
