@@ -494,6 +494,7 @@ def measure(
     db: str | None = None,
     disk: bool = False,
     warm: Sequence[dict[str, Any]] = (),
+    serve_args: Sequence[str] = (),
 ) -> dict[str, float]:
     """One scenario on a fresh server (on `db` if given, else a fresh database), after it has
     stored `warm` the same way, untimed, and gone idle. `single` then measures `GET /healthz`
@@ -509,7 +510,8 @@ def measure(
         conn.close()
     extra: dict[str, float] = {}
     try:
-        server = ServerProcess(url, ["--workers", str(workers)] if workers > 1 else [])
+        workers_args = ["--workers", str(workers)] if workers > 1 else []
+        server = ServerProcess(url, [*workers_args, *serve_args])
         try:
             if prefill_n and pg:
                 prefill(server, prefill_n)
@@ -579,10 +581,18 @@ def main() -> None:
         default=None,
         help="postgresql://… admin URL: benchmark PostgreSQL instead of SQLite",
     )
+    parser.add_argument(
+        "--serve-arg",
+        action="append",
+        default=[],
+        help="an argument for every `hivelog serve` the runs start (repeat it), e.g. "
+        "--serve-arg=--writer-thread",
+    )
     args = parser.parse_args()
     if args.db:
         main_postgres(args)
         return
+    serve = tuple(args.serve_arg)
 
     work = tempfile.TemporaryDirectory(prefix="hivelog-bench-work-")
     db: str | None = None
@@ -599,10 +609,14 @@ def main() -> None:
             warm = make_events(WARM_EVENTS, seed=1_000 + run)
             rows["raw"].append({"events_per_s": raw_sqlite(events, db=db, warm=warm)})
             disk = not args.prefill and not args.no_disk
-            batch = measure("batch", events, 8, args.prefill, db=db, disk=disk, warm=warm)
+            batch = measure(
+                "batch", events, 8, args.prefill, db=db, disk=disk, warm=warm, serve_args=serve
+            )
             rows["batch"].append(batch)
             rows["raw_group"].append({"events_per_s": raw_group(singles, db=db, warm=warm)})
-            rows["single"].append(measure("single", singles, 32, args.prefill, db=db, warm=warm))
+            rows["single"].append(
+                measure("single", singles, 32, args.prefill, db=db, warm=warm, serve_args=serve)
+            )
             print(f"run {run + 1}/{args.runs} done ({load()})", file=sys.stderr)
     finally:
         work.cleanup()
