@@ -46,6 +46,57 @@ class JobWriter(Protocol):
     async def aclose(self) -> None: ...
 
 
+class WriteQueue:
+    """A writer's queue bounds and what it holds, committed and refused (for /healthz): a full
+    queue, in events or in bytes, refuses with `Overloaded`, so memory stays bounded and nothing
+    is accepted that will not be stored; a job alone is always admitted. Not locked: the thread
+    writer holds its lock around every call."""
+
+    def __init__(self, max_events: int, max_bytes: int) -> None:
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        self.jobs = 0
+        self.events = 0
+        self.bytes = 0
+        self.committed_jobs = 0
+        self.refused_jobs = 0
+
+    def admit(self, size: int, nbytes: int) -> None:
+        if self.jobs and (
+            self.events + size > self.max_events or self.bytes + nbytes > self.max_bytes
+        ):
+            self.refused_jobs += 1
+            raise Overloaded(
+                f"write queue full ({self.events} events, {self.bytes} bytes waiting); "
+                "retry shortly"
+            )
+        self.jobs += 1
+        self.events += size
+        self.bytes += nbytes
+
+    def leave(self, size: int, nbytes: int) -> None:
+        self.jobs -= 1
+        self.events -= size
+        self.bytes -= nbytes
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "committed_jobs": self.committed_jobs,
+            "refused_jobs": self.refused_jobs,
+            "queued_events": self.events,
+            "queued_bytes": self.bytes,
+        }
+
+
+def check_limits(job: Job, nbytes: int, limits: Limits | None) -> None:
+    """The per-request limits, which every transport's writes pass (`Limits.apply`); rows made
+    before them (by a conversion worker with other limits) may be stale, and are dropped."""
+    if limits is not None:
+        limits.apply(job, nbytes)
+    if isinstance(job, WriteEvents) and job.checked_by != limits:
+        job.rows = None
+
+
 class Upkeep:
     """When a writer runs the store's deferred work (`Store.background_work`: the search
     index): once writes have paused for a while, since a slice started in a momentary lull
@@ -97,17 +148,12 @@ class Writer:
     ) -> None:
         self.store = store
         self.limits = limits
-        self.max_events = max_events
-        self.max_bytes = max_bytes
         self.max_batch = max_batch
         self._queue: collections.deque[_Pending] = collections.deque()
         self._cond = threading.Condition()
-        self._queued_events = 0
-        self._queued_bytes = 0
+        self._counts = WriteQueue(max_events, max_bytes)
         self._stopping = False
         self._threads: list[threading.Thread] = []
-        self.committed_jobs = 0
-        self.refused_jobs = 0
         self._upkeep = Upkeep(self.store.background_work)
 
     def start(self) -> None:
@@ -131,12 +177,7 @@ class Writer:
     def stats(self) -> dict[str, int]:
         """What the writer accepted, refused and holds: for /healthz and operators."""
         with self._cond:
-            return {
-                "committed_jobs": self.committed_jobs,
-                "refused_jobs": self.refused_jobs,
-                "queued_events": self._queued_events,
-                "queued_bytes": self._queued_bytes,
-            }
+            return self._counts.stats()
 
     async def submit(self, job: Job, nbytes: int = 0) -> JobResult:
         """Store `job` durably; raises the job's own error, or Overloaded if the queue is full.
@@ -144,30 +185,16 @@ class Writer:
         Every transport's writes pass here, so the per-request limits are applied here first,
         and events are turned into rows here.
         """
-        if self.limits is not None:
-            self.limits.apply(job, nbytes)
+        check_limits(job, nbytes, self.limits)
         if isinstance(job, WriteEvents):
-            if job.checked_by != self.limits:  # rows made before the limits may be stale
-                job.rows = None
             job.event_rows(self.store.encode_rows)  # after the limits; here, not in the writer
         loop = asyncio.get_running_loop()
         future: asyncio.Future[JobResult] = loop.create_future()
-        size = job.size()
         with self._cond:
             if self._stopping:
                 raise Overloaded("server is shutting down", retry_after=5)
-            if self._queue and (
-                self._queued_events + size > self.max_events
-                or self._queued_bytes + nbytes > self.max_bytes
-            ):
-                self.refused_jobs += 1
-                raise Overloaded(
-                    f"write queue full ({self._queued_events} events, "
-                    f"{self._queued_bytes} bytes waiting); retry shortly"
-                )
+            self._counts.admit(job.size(), nbytes)
             self._queue.append((job, nbytes, future, loop))
-            self._queued_events += size
-            self._queued_bytes += nbytes
             self._cond.notify()
         result = await future
         if result.error is not None:
@@ -191,8 +218,7 @@ class Writer:
                 item = self._queue.popleft()
                 batch.append(item)
                 events += item[0].size()
-                self._queued_events -= item[0].size()
-                self._queued_bytes -= item[1]
+                self._counts.leave(item[0].size(), item[1])
             return batch
 
     def _run(self) -> None:
@@ -206,7 +232,7 @@ class Writer:
             try:
                 results: list[Any] = list(self.store.write([item[0] for item in batch]))
                 with self._cond:
-                    self.committed_jobs += len(batch)
+                    self._counts.committed_jobs += len(batch)
                 self._upkeep.wrote()
             except BaseException as exc:  # the whole transaction failed: every caller hears it
                 log.exception("write of %d jobs failed", len(batch))

@@ -47,7 +47,7 @@ from typing import Any
 from hivelog.errors import HivelogError, Overloaded
 from hivelog.event import Event
 from hivelog.ingest.limits import Limits
-from hivelog.ingest.writer import Upkeep
+from hivelog.ingest.writer import Upkeep, WriteQueue, check_limits
 from hivelog.store.base import Job, JobResult, Store, WriteEvents
 from hivelog.store.sqlite.writes import sqlite_rows
 
@@ -143,14 +143,9 @@ class ProcessWriter:
     ) -> None:
         self.path = path
         self.limits = limits
-        self.max_events = max_events
-        self.max_bytes = max_bytes
         self.max_batch = max_batch
-        self.committed_jobs = 0
-        self.refused_jobs = 0
         self._waiting: collections.deque[_Waiting] = collections.deque()
-        self._queued_events = 0
-        self._queued_bytes = 0
+        self._counts = WriteQueue(max_events, max_bytes)
         self._outgoing: list[bytes] = []
         self._process: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
@@ -181,41 +176,22 @@ class ProcessWriter:
 
     def stats(self) -> dict[str, int]:
         """What the writer accepted, refused and holds: for /healthz and operators."""
-        return {
-            "committed_jobs": self.committed_jobs,
-            "refused_jobs": self.refused_jobs,
-            "queued_events": self._queued_events,
-            "queued_bytes": self._queued_bytes,
-        }
+        return self._counts.stats()
 
     async def submit(self, job: Job, nbytes: int = 0) -> JobResult:
         """Store `job` durably; raises the job's own error, Overloaded if the queue is full,
         or WriterEnded if the writer process ended before it answered."""
-        if self.limits is not None:
-            self.limits.apply(job, nbytes)
-        if isinstance(job, WriteEvents):
-            if job.checked_by != self.limits:
-                job.rows = None  # rows made before the limits may be stale
-            if job.rows is None and len(job.heads()) >= ROWS_HERE_FROM:
-                job.event_rows(sqlite_rows)
+        check_limits(job, nbytes, self.limits)
+        if isinstance(job, WriteEvents) and job.rows is None and len(job.heads()) >= ROWS_HERE_FROM:
+            job.event_rows(sqlite_rows)
         if self._stopping:
             raise Overloaded("server is shutting down", retry_after=5)
         transport = await self._connected()
-        size = job.size()
-        if self._waiting and (
-            self._queued_events + size > self.max_events
-            or self._queued_bytes + nbytes > self.max_bytes
-        ):
-            self.refused_jobs += 1
-            raise Overloaded(
-                f"write queue full ({self._queued_events} events, "
-                f"{self._queued_bytes} bytes waiting); retry shortly"
-            )
         data = frame(job)
+        size = job.size()
+        self._counts.admit(size, nbytes)
         future: asyncio.Future[JobResult] = asyncio.get_running_loop().create_future()
         self._waiting.append((future, size, nbytes))
-        self._queued_events += size
-        self._queued_bytes += nbytes
         if not self._outgoing:  # the first of this loop iteration: send them all after it
             asyncio.get_running_loop().call_soon(self._flush, transport)
         self._outgoing.append(data)
@@ -255,10 +231,9 @@ class ProcessWriter:
         """One group's results, for the oldest waiting callers."""
         for result in results:
             future, size, nbytes = self._waiting.popleft()
-            self._queued_events -= size
-            self._queued_bytes -= nbytes
+            self._counts.leave(size, nbytes)
             if result.error is None:
-                self.committed_jobs += 1
+                self._counts.committed_jobs += 1
             if not future.done():  # its caller may have gone meanwhile
                 future.set_result(result)
         if not self._waiting and self._drained is not None:
@@ -280,10 +255,10 @@ class ProcessWriter:
                 process.wait(timeout=1)  # reap it (it has closed its end, so it is ending)
         error = WriterEnded()
         while self._waiting:
-            future, _, _ = self._waiting.popleft()
+            future, size, nbytes = self._waiting.popleft()
+            self._counts.leave(size, nbytes)
             if not future.done():
                 future.set_result(JobResult(error=error))
-        self._queued_events = self._queued_bytes = 0
         if self._drained is not None:
             self._drained.set()
 
