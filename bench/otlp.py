@@ -31,6 +31,7 @@ import os
 import random
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -327,10 +328,12 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
     return process_cpu_seconds(main), sum(process_cpu_seconds(p) for p in others)
 
 
-def measure(reqs: list[bytes], items: int, concurrency: int) -> dict[str, float]:
+def measure(
+    reqs: list[bytes], items: int, concurrency: int, serve_args: Sequence[str] = ()
+) -> dict[str, float]:
     """A fresh server; the first request alone (it starts what starts on first use, e.g. the
     conversion worker) is not timed; the CPU the server used per item is reported with the rate."""
-    server = ServerProcess(extra=["--grpc-port", "0"])
+    server = ServerProcess(extra=["--grpc-port", "0", *serve_args])
     try:
         run_load(server.port, reqs[:1], 1)
         main0, workers0 = cpu_seconds(server.pid)
@@ -362,6 +365,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--no-logs", action="store_true", help="skip the log-record scenarios")
+    parser.add_argument(
+        "--serve-arg",
+        action="append",
+        default=[],
+        help="an argument for the servers of the otlp and rest scenarios (repeat it), e.g. "
+        "--serve-arg=--convert-processes=2",
+    )
     args = parser.parse_args()
 
     kinds = ("otlp", "rest", "decode", "bare", "records", "parked", "folding")
@@ -372,9 +382,9 @@ def main() -> None:
         size = sum(len(b) for b in bodies) // len(bodies)
         rows["decode"].append({"per_s": decode_rate(bodies), **stage_costs(bodies)})
         otlp = [request_bytes("POST", "/v1/traces", b, "application/x-protobuf") for b in bodies]
-        rows["otlp"].append(measure(otlp, args.spans, args.concurrency))
+        rows["otlp"].append(measure(otlp, args.spans, args.concurrency, args.serve_arg))
         rest, n_events = rest_requests(bodies)
-        rows["rest"].append(measure(rest, n_events, args.concurrency))
+        rows["rest"].append(measure(rest, n_events, args.concurrency, args.serve_arg))
         if not args.no_logs:
             bare, records, n_spans, n_records = log_only(bodies)
             bare_reqs = [
