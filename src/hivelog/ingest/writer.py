@@ -8,9 +8,8 @@ request is not delayed. There are as many writer threads as the store can run tr
 once (`Store.writers`): one on SQLite, which has one writer; on PostgreSQL a second thread
 sends the next batch while the database works on the first. (On SQLite the server uses
 `ingest.writer_process.ProcessWriter` instead, unless --writer-thread: the same group commit
-in a process of its own.) A full queue (in events or in
-bytes) refuses with `Overloaded`: memory stays bounded, and nothing is accepted that will not
-be stored.
+in a process of its own.) A full queue (in events or in bytes) refuses with `Overloaded`:
+memory stays bounded, and nothing is accepted that will not be stored.
 """
 
 from __future__ import annotations

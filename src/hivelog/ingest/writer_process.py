@@ -187,9 +187,13 @@ class ProcessWriter:
         if self._stopping:
             raise Overloaded("server is shutting down", retry_after=5)
         transport = await self._connected()
-        data = frame(job)
         size = job.size()
-        self._counts.admit(size, nbytes)
+        self._counts.admit(size, nbytes)  # before pickling: a refused job costs nothing more
+        try:
+            data = frame(job)
+        except BaseException:
+            self._counts.leave(size, nbytes)
+            raise
         future: asyncio.Future[JobResult] = asyncio.get_running_loop().create_future()
         self._waiting.append((future, size, nbytes))
         if not self._outgoing:  # the first of this loop iteration: send them all after it
