@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -17,7 +18,7 @@ from hivelog.errors import HivelogError
 from hivelog.ingest.converters import Converters
 from hivelog.ingest.limits import Limits
 from hivelog.ingest.writer import JobWriter, Writer
-from hivelog.ingest.writer_process import ProcessWriter
+from hivelog.ingest.writer_process import WRITER_SOCKET_ENV, ProcessWriter
 from hivelog.middleware import (
     BodyLimit,
     BrowserGuard,
@@ -104,13 +105,16 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 def open_writer(store: Store, settings: Settings, limits: Limits) -> JobWriter:
     """The group commit: on a SQLite file in a process of its own (`ProcessWriter`) unless
-    --writer-thread; else in threads of this process (`Writer`)."""
+    --writer-thread, the one of every worker's when `serve --workers N` runs one for all
+    (`SharedWriter`, reached at HIVELOG_WRITER_SOCKET); else in threads of this process
+    (`Writer`)."""
     from hivelog.store.sqlite import SqliteStore
 
     queue = {"max_events": settings.queue_events, "max_bytes": settings.queue_bytes}
     writer: Writer | ProcessWriter
     if isinstance(store, SqliteStore) and store.path != ":memory:" and not settings.writer_thread:
-        writer = ProcessWriter(store.path, limits=limits, **queue)
+        address = os.environ.get(WRITER_SOCKET_ENV) or None
+        writer = ProcessWriter(store.path, limits=limits, address=address, **queue)
     else:
         writer = Writer(store, limits=limits, **queue)
     writer.start()

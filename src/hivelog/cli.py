@@ -51,15 +51,17 @@ def serve(**options: Any) -> None:
     )
     if settings.workers < 1:
         raise click.UsageError("--workers must be at least 1")
-    shared = is_postgres(settings.db) or (
-        is_clickhouse(settings.db) and not str(settings.db).startswith("chdb:")
-    )
-    if settings.workers > 1 and not shared:
+    sqlite = not is_postgres(settings.db) and not is_clickhouse(settings.db)
+    if settings.workers > 1 and str(settings.db).startswith("chdb:"):
         raise click.UsageError(
-            "--workers > 1 needs PostgreSQL (--db postgresql://…) or a ClickHouse server "
-            "(--db clickhouse://…): SQLite allows one writer, so a second process would only "
-            "wait for the first, and the embedded ClickHouse engine (chdb:) opens its data in "
-            "one process only. One process already commits many requests per write."
+            "--workers > 1 needs PostgreSQL, a ClickHouse server or SQLite: the embedded "
+            "ClickHouse engine (chdb:) opens its data in one process only"
+        )
+    if settings.workers > 1 and sqlite and settings.writer_thread:
+        raise click.UsageError(
+            "--workers > 1 on SQLite needs the writer process (leave out --writer-thread): "
+            "SQLite allows one writer, so workers writing in threads of their own would only "
+            "wait for each other"
         )
     from hivelog.normalize.cost import configure
     from hivelog.normalize.prices import PricesError
@@ -98,7 +100,18 @@ def serve(**options: Any) -> None:
         value = getattr(settings, setting.name)
         if value is not None:
             os.environ[setting.env] = str(value)
-    uvicorn.run("hivelog.app:app_from_env", factory=True, workers=settings.workers, **common)
+    if not sqlite:
+        uvicorn.run("hivelog.app:app_from_env", factory=True, workers=settings.workers, **common)
+        return
+    from hivelog.ingest.writer_process import WRITER_SOCKET_ENV, SharedWriter
+
+    writer = SharedWriter(settings.db_path)  # one for all workers: SQLite takes one writer
+    writer.start()
+    os.environ[WRITER_SOCKET_ENV] = writer.address
+    try:
+        uvicorn.run("hivelog.app:app_from_env", factory=True, workers=settings.workers, **common)
+    finally:
+        writer.stop()
 
 
 @main.command()

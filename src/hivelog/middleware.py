@@ -359,13 +359,16 @@ class _Body:
         timeout = self.limit.body_timeout
         if self.complete or not timeout:
             return await self.raw()
-        try:
-            async with asyncio.timeout(timeout):  # a timer, not a task per chunk
-                message = await self.raw()
-        except TimeoutError:
-            raise RequestTimeout(
-                f"no request body data for {timeout:g} s (--body-timeout-seconds)", "body"
-            ) from None
+        if _arrived(self.raw):
+            message = await self.raw()
+        else:
+            try:
+                async with asyncio.timeout(timeout):  # a timer, not a task per chunk
+                    message = await self.raw()
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"no request body data for {timeout:g} s (--body-timeout-seconds)", "body"
+                ) from None
         self.complete = message["type"] != "http.request" or not message.get("more_body", False)
         return message
 
@@ -397,6 +400,15 @@ class _Body:
         if not inflater.eof and self.seen:
             raise BadInput("compressed body is truncated", "body")
         return b"".join(parts)
+
+
+def _arrived(receive: Receive) -> bool:
+    """Has uvicorn's request cycle (`receive` is its bound method) already got the next
+    message, so that receiving it cannot wait? Then no timer is armed for it: a body that came
+    with its head (nearly every write) skips the timer, which cost a twentieth of a single
+    event's time on the event loop. False for any other `receive`."""
+    event = getattr(getattr(receive, "__self__", None), "message_event", None)
+    return isinstance(event, asyncio.Event) and event.is_set()
 
 
 def _replay(body: bytes) -> Receive:

@@ -79,7 +79,8 @@ class Settings:
     )
     workers: int = setting(
         1,
-        "Server processes sharing the port (PostgreSQL only; SQLite allows one writer process).",
+        "Server processes sharing the port. On SQLite they all write through one writer "
+        "process (not with --writer-thread; not with chdb:).",
     )
     writer_thread: bool = setting(
         False,

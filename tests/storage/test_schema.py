@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from hivelog.store import migrations
 from tests.conftest import HIVELOG, new_database
@@ -42,15 +43,27 @@ def test_migrate_twice_applies_each_migration_once(fresh_database: str, backend:
     assert _applied(fresh_database, backend) == [name for name, _ in migrations.migrations()]
 
 
-def test_workers_refused_on_sqlite(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("db", "flag", "says"),
+    [
+        ("h.db", "--writer-thread", "needs the writer process"),
+        ("chdb:h", "--port=0", "opens its data in one process only"),
+    ],
+)
+def test_workers_refused_where_processes_cannot_share_the_writes(
+    tmp_path: Path, db: str, flag: str, says: str
+) -> None:
+    """SQLite workers share one writer process; writer threads, or the embedded ClickHouse
+    engine, cannot be shared, so `--workers 2` with them is refused before anything starts."""
+    where = f"chdb:{tmp_path}/h" if db.startswith("chdb:") else f"{tmp_path}/{db}"
     done = subprocess.run(
-        [HIVELOG, "serve", "--db", f"{tmp_path}/h.db", "--workers", "2"],
+        [HIVELOG, "serve", "--db", where, "--workers", "2", flag],
         capture_output=True,
         text=True,
         timeout=30,
     )
     assert done.returncode != 0
-    assert "--workers > 1 needs PostgreSQL" in done.stderr
+    assert says in done.stderr
 
 
 def test_postgres_schema_is_partitioned_and_led_by_project(tmp_path: Path) -> None:

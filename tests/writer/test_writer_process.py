@@ -1,6 +1,7 @@
 """The SQLite writer process (ingest/writer_process): a write it never answered fails its
 callers with 503 and the next write starts a new process; it lives and dies with its server;
-a Ctrl-C does not stop it before the server has finished; --writer-thread does without it."""
+a Ctrl-C does not stop it before the server has finished; --writer-thread does without it;
+the workers of `serve --workers N` all write through one, which their parent replaces."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import signal
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -178,3 +180,53 @@ def test_writer_thread_runs_without_a_writer_process(tmp_path: Path) -> None:
             assert get_event(client, "wp", event_id)["event_id"] == event_id
     finally:
         srv.stop()
+
+
+def _workers(pid: int) -> list[int]:
+    """The uvicorn worker processes among `pid`'s children (each has no writer of its own)."""
+    children = [
+        int(c) for t in Path(f"/proc/{pid}/task").glob("*/children") for c in t.read_text().split()
+    ]
+    return [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def test_workers_write_through_one_writer_process_their_parent_replaces(tmp_path: Path) -> None:
+    """`--workers 2` on SQLite: one writer process (the parent's child, none in the workers),
+    every event posted over many connections stored; the writer killed, requests get 503
+    only while the parent starts another; a Ctrl-C ends every process and the socket's
+    directory."""
+    srv = Server(str(tmp_path / "h.db"), ["--workers", "2"])
+    srv.start()
+    assert srv.proc is not None
+    parent = srv.proc.pid
+    try:
+        first = _writer_pid(srv)
+        _wait_for(lambda: len(_workers(parent)) == 2, "two workers")
+        assert all(_writer_pids(worker) == [] for worker in _workers(parent))
+        ids = [str(uuid.uuid4()) for _ in range(200)]
+        with ThreadPoolExecutor(16) as pool:  # a connection per request: both workers serve
+            assert {r.status_code for r in pool.map(lambda i: _post(srv, i), ids)} == {200}
+        with srv.client() as client:
+            assert all(get_event(client, "wp", i)["event_id"] == i for i in ids)
+
+        os.kill(first, signal.SIGKILL)
+        event_id = str(uuid.uuid4())
+        deadline = time.monotonic() + WAIT_S
+        while (response := _post(srv, event_id)).status_code != 200:
+            assert response.status_code == 503, response.text  # only while it is replaced
+            assert response.json()["errorCode"] == "writer_ended"
+            assert time.monotonic() < deadline
+        assert _writer_pid(srv) != first
+        with srv.client() as client:
+            assert get_event(client, "wp", event_id)["event_id"] == event_id
+        environ = Path(f"/proc/{_workers(parent)[0]}/environ").read_bytes().split(b"\0")
+        (address,) = [
+            v.split(b"=", 1)[1] for v in environ if v.startswith(b"HIVELOG_WRITER_SOCKET=")
+        ]
+        processes = [_writer_pid(srv), *_workers(parent)]
+        srv.proc.send_signal(signal.SIGINT)
+        assert srv.proc.wait(timeout=WAIT_S) == 0
+    finally:
+        srv.stop()
+    _wait_for(lambda: not any(_alive(p) for p in processes), "every process to end")
+    assert not Path(os.fsdecode(address)).parent.exists()

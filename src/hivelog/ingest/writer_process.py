@@ -34,13 +34,18 @@ import asyncio
 import collections
 import contextlib
 import logging
+import os
 import pickle
-import select
+import selectors
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -56,6 +61,8 @@ log = logging.getLogger("hivelog.writer")
 _HEADER = struct.Struct("!Q")  # each frame: its length, then a pickle
 _STOP_WAIT_S = 60.0  # longest wait at shutdown for answers, then for the process to end
 _RECV_BYTES = 1 << 20
+_RESTART_PAUSE_S = 0.5  # between a shared writer process's end and its replacement
+WRITER_SOCKET_ENV = "HIVELOG_WRITER_SOCKET"  # a worker's `SharedWriter` address
 # A job of this many events has its rows made here, in the request (else in the writer
 # process, with the other jobs of its group). Measured per ~2.6 KB event (`sqlite_rows`): 47 µs
 # alone, 19 µs among 16 (their long fields compressed in one call); sending events for the
@@ -130,7 +137,9 @@ _Waiting = tuple[asyncio.Future[JobResult], int, int]  # the caller, its events,
 
 class ProcessWriter:
     """The server's side: `Writer`'s interface (submit, stats, aclose) on the event loop that
-    first submits, with the group commit in the writer process of the SQLite file `path`."""
+    first submits, with the group commit in the writer process of the SQLite file `path`:
+    one it starts itself, or with `address` the one a `SharedWriter` runs for every worker of
+    `serve --workers N` (its queue bounds are then this worker's own)."""
 
     def __init__(
         self,
@@ -140,8 +149,10 @@ class ProcessWriter:
         max_bytes: int = 256 * 1024 * 1024,
         max_batch: int = 5_000,
         limits: Limits | None = None,
+        address: str | None = None,
     ) -> None:
         self.path = path
+        self.address = address
         self.limits = limits
         self.max_batch = max_batch
         self._waiting: collections.deque[_Waiting] = collections.deque()
@@ -156,7 +167,10 @@ class ProcessWriter:
         self._drained: asyncio.Event | None = None
 
     def start(self) -> None:
-        """Start the process now: it opens the database while the server goes on starting."""
+        """Start the process now: it opens the database while the server goes on starting.
+        (With `address`, the process is running already: the first job connects.)"""
+        if self.address is not None:
+            return
         ours, theirs = socket.socketpair()
         fd = theirs.fileno()
         self._process = subprocess.Popen(
@@ -194,10 +208,11 @@ class ProcessWriter:
         except BaseException:
             self._counts.leave(size, nbytes)
             raise
-        future: asyncio.Future[JobResult] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[JobResult] = loop.create_future()
         self._waiting.append((future, size, nbytes))
         if not self._outgoing:  # the first of this loop iteration: send them all after it
-            asyncio.get_running_loop().call_soon(self._flush, transport)
+            loop.call_soon(self._flush, transport)
         self._outgoing.append(data)
         result = await future
         if result.error is not None:
@@ -211,15 +226,20 @@ class ProcessWriter:
 
     async def _connected(self) -> asyncio.Transport:
         loop = asyncio.get_running_loop()
+        transport = self._transport
+        if transport is not None and loop is self._loop:  # no shield, no task: the common case
+            return transport
         if self._loop is None:
             self._loop = loop
         elif loop is not self._loop:
             raise RuntimeError("the writer serves one event loop")
-        if self._opening is None:
+        if self._opening is None or (self._opening.done() and self._opening.exception()):
             self._opening = asyncio.ensure_future(self._open())
         return await asyncio.shield(self._opening)  # one opening, whoever is cancelled
 
     async def _open(self) -> asyncio.Transport:
+        if self.address is not None:
+            return await self._connect(self.address)
         if self._sock is None:
             log.warning("starting a new writer process")
             self.start()
@@ -229,6 +249,20 @@ class ProcessWriter:
             lambda: _Answers(self), sock=sock
         )
         self._transport = transport  # (uvloop's transports are not asyncio.Transport's kind)
+        return transport
+
+    async def _connect(self, address: str) -> asyncio.Transport:
+        """A connection to the `SharedWriter`'s process (while it is being replaced, the
+        connection waits in its socket's backlog for the new one)."""
+        try:
+            transport, _ = await asyncio.get_running_loop().create_unix_connection(
+                lambda: _Answers(self), address
+            )
+        except OSError as exc:
+            raise WriterEnded(
+                f"the writer process cannot be reached ({exc.strerror or exc}); retry shortly"
+            ) from None
+        self._transport = transport
         return transport
 
     def answered(self, results: list[JobResult]) -> None:
@@ -249,7 +283,9 @@ class ProcessWriter:
         self._opening = None
         self._outgoing = []
         process, self._process = self._process, None
-        if not self._stopping:
+        if not self._stopping and self.address is not None:
+            log.error("the connection to the writer process ended")
+        elif not self._stopping:
             code = process.poll() if process is not None else None
             log.error("the writer process ended (exit status %s)", code)
             if process is not None and code is None:
@@ -304,49 +340,167 @@ class _Answers(asyncio.Protocol):
         self.writer.lost()
 
 
+class SharedWriter:
+    """The one writer process of `serve --workers N` on SQLite, run by the parent process.
+
+    SQLite takes one writer at a time, so the workers (each parsing and checking its own
+    requests on its own core) all send their jobs to one process that commits them in shared
+    groups, as one server's requests are. The workers connect to a Unix socket in a directory
+    only this user can enter (`address`, given to them as HIVELOG_WRITER_SOCKET). The socket
+    belongs to this process, so a writer process that dies is replaced behind the same
+    address: the workers' callers in flight get 503 `WriterEnded`, their next jobs wait in the
+    socket's backlog for the new process. It ends when `stop` closes its control socket, or
+    when this process dies."""
+
+    def __init__(self, path: str, max_batch: int = 5_000) -> None:
+        self.path = path
+        self.max_batch = max_batch
+        self._dir = tempfile.mkdtemp(prefix="hivelog-writer-")  # mode 0700
+        self.address = os.path.join(self._dir, "writer.sock")
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(self.address)
+        self._listener.listen(512)
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._control: socket.socket | None = None
+        self._thread = threading.Thread(target=self._run, name="hivelog-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        """Run a writer process, and a new one each time one ends, until `stop`."""
+        while True:
+            with self._lock:
+                if self._stopping:
+                    return
+                ours, theirs = socket.socketpair()
+                process = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "hivelog.ingest.writer_process",
+                        str(theirs.fileno()),
+                        self.path,
+                        str(self.max_batch),
+                        str(self._listener.fileno()),
+                    ],
+                    pass_fds=(theirs.fileno(), self._listener.fileno()),
+                    stdin=subprocess.DEVNULL,
+                )
+                theirs.close()
+                self._control = ours
+            code = process.wait()
+            with self._lock:
+                ours.close()
+                self._control = None
+                if self._stopping:
+                    return
+            log.error("the writer process ended (exit status %s); starting a new one", code)
+            time.sleep(_RESTART_PAUSE_S)  # not in a tight loop if it cannot start at all
+
+    def stop(self) -> None:
+        """Let the writer process end after the write in hand, wait for it, clean up."""
+        with self._lock:
+            self._stopping = True
+            if self._control is not None:
+                self._control.shutdown(socket.SHUT_RDWR)  # its end reads EOF
+        self._thread.join(_STOP_WAIT_S)
+        self._listener.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
 # ---- the writer process ---------------------------------------------------------------------
 
 
 class _Inbox:
-    """The jobs the server has sent, read off the socket as they come."""
+    """The jobs the servers have sent, read off their sockets as they come, each with the
+    socket its answer goes back on.
 
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.frames = Frames()
-        self.jobs: collections.deque[Job] = collections.deque()
+    `control` is the socket of whoever started this process: its end closing (a clean stop, or
+    a death) ends the process. A single server (`ProcessWriter`) sends its jobs on it too. The
+    workers of `serve --workers N` (`SharedWriter`) connect to `listener` instead, one
+    connection each; a worker that goes away only drops its connection."""
+
+    def __init__(self, control: socket.socket, listener: socket.socket | None = None) -> None:
+        self.control = control
+        self.listener = listener
+        self.selector = selectors.DefaultSelector()
+        self.peers: dict[socket.socket, Frames] = {}
+        self.jobs: collections.deque[tuple[socket.socket, Job]] = collections.deque()
         self.ended = False
+        self._add(control)
+        if listener is not None:
+            listener.setblocking(False)
+            self.selector.register(listener, selectors.EVENT_READ)
 
-    def take(self, max_batch: int, upkeep: Upkeep) -> list[Job] | None:
+    def take(self, max_batch: int, upkeep: Upkeep) -> list[tuple[socket.socket, Job]] | None:
         """The next group: every job waiting, up to `max_batch` events (at least one job);
-        [] when the upkeep may run instead; None once the server has closed its end."""
+        [] when the upkeep may run instead; None once `control` has closed."""
         while not self.jobs:
             if self.ended:
                 return None
             wait = upkeep.idle_wait()
             if wait == 0:
                 return []
-            if select.select([self.sock], [], [], wait)[0]:
-                self._read(self.sock.recv(_RECV_BYTES))
-        while not self.ended:  # and whatever else has come meanwhile
-            try:
-                data = self.sock.recv(_RECV_BYTES, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                break
-            self._read(data)
-        group: list[Job] = []
+            self._poll(wait)
+        self._poll(0)  # and whatever else has come meanwhile
+        group: list[tuple[socket.socket, Job]] = []
         events = 0
-        while self.jobs and (not group or events + self.jobs[0].size() <= max_batch):
+        while self.jobs and (not group or events + self.jobs[0][1].size() <= max_batch):
             group.append(self.jobs.popleft())
-            events += group[-1].size()
+            events += group[-1][1].size()
         return group
 
-    def _read(self, data: bytes) -> None:
-        if not data:
+    def answer(self, group: Sequence[tuple[socket.socket, Job]], results: list[JobResult]) -> None:
+        """Each socket gets its jobs' results, in the order it sent them, in one message."""
+        by_peer: dict[socket.socket, list[JobResult]] = {}
+        for (peer, _), result in zip(group, results, strict=True):
+            by_peer.setdefault(peer, []).append(result)
+        for peer, answers in by_peer.items():
+            if peer in self.peers:
+                try:
+                    peer.sendall(frame(answers))
+                except OSError:  # it went away: its callers were told by their server
+                    self._drop(peer)
+
+    def _poll(self, timeout: float | None) -> None:
+        for key, _ in self.selector.select(timeout):
+            sock: socket.socket = key.fileobj  # type: ignore[assignment]
+            if sock is self.listener:
+                with contextlib.suppress(BlockingIOError):
+                    self._add(sock.accept()[0])
+                continue
+            while sock in self.peers:  # all it has sent so far
+                try:
+                    data = sock.recv(_RECV_BYTES, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    break
+                except OSError:
+                    data = b""
+                self._read(sock, data)
+
+    def _add(self, sock: socket.socket) -> None:
+        sock.setblocking(True)  # answers are sent whole; reads never wait (MSG_DONTWAIT)
+        self.peers[sock] = Frames()
+        self.selector.register(sock, selectors.EVENT_READ)
+
+    def _drop(self, sock: socket.socket) -> None:
+        self.selector.unregister(sock)
+        del self.peers[sock]  # its jobs read whole are still written, answered to no one
+        if sock is self.control:
             self.ended = True
+        else:
+            sock.close()
+
+    def _read(self, sock: socket.socket, data: bytes) -> None:
+        if not data:
+            self._drop(sock)
             return
-        self.frames.feed(data)
-        while (job := self.frames.next()) is not None:
-            self.jobs.append(job)
+        frames = self.peers[sock]
+        frames.feed(data)
+        while (job := frames.next()) is not None:
+            self.jobs.append((sock, job))
 
 
 def make_rows(jobs: Sequence[Job], encode_rows: Callable[[list[Event]], list[Any]]) -> None:
@@ -387,9 +541,11 @@ def write_group(store: Store, jobs: list[Job]) -> list[JobResult]:
     ]
 
 
-def serve(sock: socket.socket, path: str, max_batch: int) -> None:
-    """The writer process: open the store, then write group after group until the server
-    closes its end (or goes away)."""
+def serve(
+    control: socket.socket, path: str, max_batch: int, listener: socket.socket | None = None
+) -> None:
+    """The writer process: open the store, then write group after group until `control`
+    closes (`_Inbox`)."""
     from hivelog.server import tune_gc
     from hivelog.store.sqlite import SqliteStore
 
@@ -397,15 +553,15 @@ def serve(sock: socket.socket, path: str, max_batch: int) -> None:
     store.open()
     tune_gc()
     upkeep = Upkeep(store.background_work)
-    inbox = _Inbox(sock)
+    inbox = _Inbox(control, listener)
     try:
         while (group := inbox.take(max_batch, upkeep)) is not None:
             if not group:
                 upkeep.run()
                 continue
-            results = write_group(store, group)
+            results = write_group(store, [job for _, job in group])
             upkeep.wrote()
-            sock.sendall(frame(results))
+            inbox.answer(group, results)
             if upkeep.due():
                 upkeep.run()
     finally:
@@ -413,12 +569,14 @@ def serve(sock: socket.socket, path: str, max_batch: int) -> None:
 
 
 def main(argv: list[str]) -> None:
+    """`python -m hivelog.ingest.writer_process CONTROL_FD PATH MAX_BATCH [LISTEN_FD]`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server says when: it closes the socket
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     fd, path, max_batch = int(argv[0]), argv[1], int(argv[2])
-    with socket.socket(fileno=fd) as sock, contextlib.suppress(ConnectionError):
-        serve(sock, path, max_batch)  # a ConnectionError: the server went away
+    listener = socket.socket(fileno=int(argv[3])) if len(argv) > 3 else None
+    with socket.socket(fileno=fd) as sock:
+        serve(sock, path, max_batch, listener)
 
 
 if __name__ == "__main__":
