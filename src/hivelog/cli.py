@@ -14,12 +14,12 @@ import click
 from hivelog import __version__
 from hivelog.cli_io import export_command, import_command
 from hivelog.cli_store import describe, opened
-from hivelog.settings import SETTINGS, Settings
+from hivelog.settings import SETTINGS, Settings, shown_default
 
 
 def _settings_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for setting in reversed(SETTINGS):
-        default = setting.default if setting.default is not None else "~/.hivelog/hivelog.db"
+        default = shown_default(setting)
         kind: dict[str, Any] = {"is_flag": True} if setting.type is bool else {"type": setting.type}
         func = click.option(
             setting.flag,

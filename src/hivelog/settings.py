@@ -221,6 +221,14 @@ def parse(s: Setting, raw: str) -> Any:
     return s.type(raw)
 
 
+def shown_default(s: Setting) -> str:
+    """A setting's default as `--help` and docs/settings.md show it: the database's path, or
+    "none" for a setting that is off unless given."""
+    if s.name == "db":
+        return "~/.hivelog/hivelog.db"
+    return "none" if s.default is None else str(s.default)
+
+
 def markdown() -> str:
     """docs/settings.md: every setting with its flag, variable, default and meaning."""
     rows = [
@@ -234,7 +242,7 @@ def markdown() -> str:
         "|---|---|---|---|",
     ]
     for s in SETTINGS:
-        default = "~/.hivelog/hivelog.db" if s.name == "db" else s.default
+        default = shown_default(s)
         flag = s.flag if s.type is not bool else f"{s.flag} (no value)"
         rows.append(f"| `{flag}` | `{s.env}` | `{default}` | {s.help} |")
     return "\n".join(rows) + "\n"
