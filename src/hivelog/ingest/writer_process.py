@@ -26,6 +26,11 @@ after the write in hand; it ignores SIGINT and SIGTERM, so a Ctrl-C or a stop si
 whole process group lets the server finish what it accepted. If it ends with jobs in it, their
 callers get 503 `WriterEnded` (each may or may not be stored; resending is safe, an event is
 stored once per event_id) and the next job starts a new process.
+
+With `serve --workers N` the parent process runs one writer process for all workers
+(`SharedWriter`): each worker's `ProcessWriter` connects to its Unix socket instead of starting
+a process, the writer process takes jobs from every connection into the same groups and
+answers each connection in its own order, and the parent replaces it if it dies.
 """
 
 from __future__ import annotations
@@ -233,9 +238,10 @@ class ProcessWriter:
             self._loop = loop
         elif loop is not self._loop:
             raise RuntimeError("the writer serves one event loop")
-        if self._opening is None or (self._opening.done() and self._opening.exception()):
-            self._opening = asyncio.ensure_future(self._open())
-        return await asyncio.shield(self._opening)  # one opening, whoever is cancelled
+        opening = self._opening
+        if opening is None or (opening.done() and (opening.cancelled() or opening.exception())):
+            opening = self._opening = asyncio.ensure_future(self._open())
+        return await asyncio.shield(opening)  # one opening, whoever is cancelled
 
     async def _open(self) -> asyncio.Transport:
         if self.address is not None:
@@ -404,7 +410,8 @@ class SharedWriter:
         with self._lock:
             self._stopping = True
             if self._control is not None:
-                self._control.shutdown(socket.SHUT_RDWR)  # its end reads EOF
+                with contextlib.suppress(OSError):  # (it may have ended already)
+                    self._control.shutdown(socket.SHUT_RDWR)  # its end reads EOF
         self._thread.join(_STOP_WAIT_S)
         self._listener.close()
         shutil.rmtree(self._dir, ignore_errors=True)
