@@ -12,7 +12,6 @@ for a bounded time, and the WAL is sampled between them."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import time
 from pathlib import Path
@@ -22,8 +21,10 @@ from hivelog.store.base import WriteEvents
 from hivelog.store.sqlite import SqliteStore
 
 LIMIT = 2 * 1024 * 1024  # bytes: small, so a few seconds of writes cross it many times over
-WRITES = 400  # at most; each ~200 events of ~1 KB
-SECONDS = 60.0  # at most; the WAL crosses LIMIT within the first second here
+RESTARTS = 3  # the writes go on until the WAL has been started over this many times
+SHARE = 3  # ... and until the WAL has never held more than a third of what was written
+WRITES = 1200  # at most; each ~200 events of ~1 KB (~400 suffice on an idle machine)
+SECONDS = 120.0  # at most; the WAL crosses LIMIT within the first second here
 
 
 def _batch(n: int) -> list[Event]:
@@ -53,28 +54,40 @@ def test_wal_stays_bounded_under_writes_that_never_pause(tmp_path: Path) -> None
     store.wal_limit = LIMIT
     store.open()
     sizes: list[int] = []
+    appended = restarts = written = 0  # WAL bytes written (as the file shows them)
     try:
         deadline = time.monotonic() + SECONDS
-        written = 0
         for n in range(WRITES):
             [result] = store.write([WriteEvents("p", _batch(n))])
             assert result.error is None
             written += 200
+            before = sizes[-1] if sizes else 0
             sizes.append(wal.stat().st_size if wal.exists() else 0)
+            # SQLite truncates the WAL file back to the limit (journal_size_limit) only when
+            # it starts the WAL over, so each drop between two samples is a restart.
+            if sizes[-1] < before:
+                restarts += 1
+                appended += sizes[-1]
+            else:
+                appended += sizes[-1] - before
+            # How much a checkpoint period's writes add depends on the machine's speed and
+            # load, so the writes go on until the evidence is in: enough restarts, and far
+            # more written than the WAL ever held.
+            if restarts >= RESTARTS and max(sizes) * SHARE <= appended:
+                break
             if time.monotonic() > deadline:
                 break
     finally:
         store.close()
     crossed = sum(1 for s in sizes if s > LIMIT)
     assert crossed, f"the writes never made the WAL pass {LIMIT} bytes: the test proves nothing"
-    # SQLite truncates the WAL file back to the limit (journal_size_limit) only when it starts
-    # the WAL over, so each drop between two samples is a restart. Without them the WAL
-    # grows with every write (92 MB after these writes, here).
-    restarts = sum(1 for a, b in itertools.pairwise(sizes) if b < a)
-    assert restarts >= 3, (
+    # Without restarts the WAL grows with every write (92 MB after 400 of these, here).
+    assert restarts >= RESTARTS, (
         f"the WAL was started over {restarts} times while {written:,} events were written back "
         f"to back; it grew to {max(sizes):,} bytes (limit {LIMIT:,})"
     )
-    # Between restarts it holds at most what a few checkpoint periods of writes add
-    # (~20 MB here with this limit).
-    assert max(sizes) < 32 * LIMIT, f"the WAL grew to {max(sizes):,} bytes"
+    # Between restarts it holds what a few checkpoint periods of writes add: a small part of
+    # all that was written (a WAL that never started over holds all of it).
+    assert max(sizes) * SHARE <= appended, (
+        f"the WAL grew to {max(sizes):,} bytes while {appended:,} were written to it"
+    )
