@@ -191,7 +191,7 @@ def raw_sqlite(
             conn.executemany(_RAW_INSERT, rows)
             conn.execute("COMMIT")
 
-    return _timed_raw(insert, events, db, warm)
+    return _timed_raw(insert, events, db, warm, "raw")
 
 
 def _timed_raw(
@@ -199,13 +199,15 @@ def _timed_raw(
     events: list[dict[str, Any]],
     db: str | None,
     warm: Sequence[dict[str, Any]],
+    baseline: str,
 ) -> float:
     """Events/s of `insert(conn, key, events)` on a raw baseline's target (`raw_target`),
-    after `insert` of `warm` untimed; into a prefilled `db`, both under new ids (`renamed`)."""
+    after `insert` of `warm` untimed; into a prefilled `db`, both under new ids (`renamed`,
+    new for each `baseline`: two baselines of a run share its `warm` events and its db)."""
     with tempfile.TemporaryDirectory() as tmp:
         conn, key = raw_target(Path(tmp) / "raw.db", db)
         if db is not None:
-            events, warm = renamed(events), renamed(warm)
+            events, warm = renamed(events, baseline), renamed(warm, baseline)
         insert(conn, key, list(warm))
         start = time.perf_counter()
         insert(conn, key, events)
@@ -233,11 +235,11 @@ def raw_target(new: Path, db: str | None) -> tuple[sqlite3.Connection, int]:
     return conn, int(key)
 
 
-def renamed(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def renamed(events: Sequence[dict[str, Any]], baseline: str) -> list[dict[str, Any]]:
     """The events under new random event and session ids (seeded by the events, so every run
     gets its own): what a raw baseline inserts into the server's project, so that the
     server's run of the same events stores them anew."""
-    rng = random.Random("raw " + (events[0]["event_id"] if events else ""))
+    rng = random.Random(f"{baseline} " + (events[0]["event_id"] if events else ""))
     ids: dict[str, str] = {}
 
     def new(old: str) -> str:
@@ -269,7 +271,7 @@ def raw_group(
                 conn.execute(_RAW_INSERT, (key, *raw_values(e)))
             conn.execute("COMMIT")
 
-    return _timed_raw(insert, events, db, warm)
+    return _timed_raw(insert, events, db, warm, "raw 32")
 
 
 def pg_database(admin_url: str) -> tuple[str, Any]:
