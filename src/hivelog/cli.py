@@ -88,6 +88,9 @@ def serve(**options: Any) -> None:
         err=True,
     )
     common = uvicorn_options(settings)
+    from hivelog.ingest.writer_process import WRITER_SOCKET_ENV, SharedWriter
+
+    os.environ.pop(WRITER_SOCKET_ENV, None)  # only this process's own SharedWriter may set it
     if settings.workers == 1:
         uvicorn.run(create_app(settings), **common)
         return
@@ -103,8 +106,6 @@ def serve(**options: Any) -> None:
     if not sqlite:
         uvicorn.run("hivelog.app:app_from_env", factory=True, workers=settings.workers, **common)
         return
-    from hivelog.ingest.writer_process import WRITER_SOCKET_ENV, SharedWriter
-
     writer = SharedWriter(settings.db_path)  # one for all workers: SQLite takes one writer
     writer.start()
     os.environ[WRITER_SOCKET_ENV] = writer.address
