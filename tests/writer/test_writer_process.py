@@ -41,15 +41,25 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _writer_pids(pid: int) -> list[int]:
-    """The writer processes among `pid`'s children."""
+def _children(pid: int, marker: bytes) -> list[int]:
+    """`pid`'s running children whose command line holds `marker`."""
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*/children"):
         for child in task.read_text().split():
             cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
-            if b"hivelog.ingest.writer_process" in cmdline and _alive(int(child)):
+            if marker in cmdline and _alive(int(child)):
                 found.append(int(child))
     return found
+
+
+def _writer_pids(pid: int) -> list[int]:
+    """The writer processes among `pid`'s children."""
+    return _children(pid, b"hivelog.ingest.writer_process")
+
+
+def _workers(pid: int) -> list[int]:
+    """The uvicorn worker processes among `pid`'s children."""
+    return _children(pid, b"spawn_main")
 
 
 def _wait_for(condition: object, what: str) -> None:
@@ -69,6 +79,23 @@ def _writer_pid(srv: Server) -> int:
 def _post(srv: Server, event_id: str) -> httpx.Response:
     body = {"event": {"project": "wp", "event_id": event_id, "event_type": "tool"}}
     return httpx.post(srv.url + "/events", json=body, timeout=WAIT_S)
+
+
+def _killed_writer_is_replaced(srv: Server) -> None:
+    """Kill `srv`'s writer process; a write is refused with 503 `writer_ended` only until a
+    new writer process stores it."""
+    first = _writer_pid(srv)
+    os.kill(first, signal.SIGKILL)
+    event_id = str(uuid.uuid4())
+    deadline = time.monotonic() + WAIT_S
+    while (response := _post(srv, event_id)).status_code != 200:
+        assert response.status_code == 503, response.text  # only while it is replaced
+        assert response.json()["errorCode"] == "writer_ended"
+        assert response.headers["Retry-After"] == "1"
+        assert time.monotonic() < deadline
+    with srv.client() as client:
+        assert get_event(client, "wp", event_id)["event_id"] == event_id
+    assert _writer_pid(srv) != first
 
 
 def test_a_write_the_process_never_answered_fails_then_a_new_process_writes(
@@ -120,18 +147,7 @@ def test_a_killed_writer_process_is_replaced_and_says_503_meanwhile(
     srv.start()
     try:
         assert _post(srv, str(uuid.uuid4())).status_code == 200
-        first = _writer_pid(srv)
-        os.kill(first, signal.SIGKILL)
-        event_id = str(uuid.uuid4())
-        deadline = time.monotonic() + WAIT_S
-        while (response := _post(srv, event_id)).status_code != 200:
-            assert response.status_code == 503, response.text  # only while it is replaced
-            assert response.json()["errorCode"] == "writer_ended"
-            assert response.headers["Retry-After"] == "1"
-            assert time.monotonic() < deadline
-        with srv.client() as client:
-            assert get_event(client, "wp", event_id)["event_id"] == event_id
-        assert _writer_pid(srv) != first
+        _killed_writer_is_replaced(srv)
     finally:
         srv.stop()
 
@@ -182,14 +198,6 @@ def test_writer_thread_runs_without_a_writer_process(tmp_path: Path) -> None:
         srv.stop()
 
 
-def _workers(pid: int) -> list[int]:
-    """The uvicorn worker processes among `pid`'s children (each has no writer of its own)."""
-    children = [
-        int(c) for t in Path(f"/proc/{pid}/task").glob("*/children") for c in t.read_text().split()
-    ]
-    return [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
-
-
 def test_workers_write_through_one_writer_process_their_parent_replaces(tmp_path: Path) -> None:
     """`--workers 2` on SQLite: one writer process (the parent's child, none in the workers),
     every event posted over many connections stored; the writer killed, requests get 503
@@ -200,7 +208,7 @@ def test_workers_write_through_one_writer_process_their_parent_replaces(tmp_path
     assert srv.proc is not None
     parent = srv.proc.pid
     try:
-        first = _writer_pid(srv)
+        _writer_pid(srv)
         _wait_for(lambda: len(_workers(parent)) == 2, "two workers")
         assert all(_writer_pids(worker) == [] for worker in _workers(parent))
         ids = [str(uuid.uuid4()) for _ in range(200)]
@@ -209,16 +217,7 @@ def test_workers_write_through_one_writer_process_their_parent_replaces(tmp_path
         with srv.client() as client:
             assert all(get_event(client, "wp", i)["event_id"] == i for i in ids)
 
-        os.kill(first, signal.SIGKILL)
-        event_id = str(uuid.uuid4())
-        deadline = time.monotonic() + WAIT_S
-        while (response := _post(srv, event_id)).status_code != 200:
-            assert response.status_code == 503, response.text  # only while it is replaced
-            assert response.json()["errorCode"] == "writer_ended"
-            assert time.monotonic() < deadline
-        assert _writer_pid(srv) != first
-        with srv.client() as client:
-            assert get_event(client, "wp", event_id)["event_id"] == event_id
+        _killed_writer_is_replaced(srv)
         environ = Path(f"/proc/{_workers(parent)[0]}/environ").read_bytes().split(b"\0")
         (address,) = [
             v.split(b"=", 1)[1] for v in environ if v.startswith(b"HIVELOG_WRITER_SOCKET=")
