@@ -11,7 +11,7 @@ import pytest
 
 from hivelog.event import Event
 from hivelog.ingest.writer import Writer
-from hivelog.ingest.writer_process import ProcessWriter
+from hivelog.ingest.writer_process import ProcessWriter, SharedWriter
 from hivelog.query.filters import compile_query
 from hivelog.store.base import WriteEvents
 from hivelog.store.sqlite import SqliteStore
@@ -115,3 +115,45 @@ def test_search_index_keeps_up_with_writes_that_never_pause(tmp_path: Path, kind
         assert last - mark <= 10, (mark, last)  # within a few writes of the newest row
     finally:
         store.close()
+
+
+def test_a_shared_writer_answers_each_worker_in_its_own_order(tmp_path: Path) -> None:
+    """`serve --workers N` on SQLite: workers' jobs interleave in the one writer process's
+    groups; each worker's callers get their own results (a failing job fails its own caller
+    only); a worker that goes away leaves the others writing; `stop` ends the process and
+    removes the socket's directory."""
+    store = SqliteStore(str(tmp_path / "w.db"))
+    store.open()
+    shared = SharedWriter(store.path, max_batch=50)
+    shared.start()
+    workers = [ProcessWriter(store.path, address=shared.address) for _ in range(2)]
+
+    async def main() -> tuple[list[BaseException | object], list[object]]:
+        jobs = [
+            WriteEvents("p", [_event(f"e{i}", start=2**70 if i % 7 == 0 else 1000)])
+            for i in range(200)
+        ]
+        results = await asyncio.gather(
+            *(workers[i % 2].submit(job) for i, job in enumerate(jobs)), return_exceptions=True
+        )
+        gone = workers[0]._transport
+        assert gone is not None
+        gone.abort()  # the first worker dies; the second goes on
+        after = await asyncio.gather(
+            *(workers[1].submit(WriteEvents("p", [_event(f"after{i}")])) for i in range(20))
+        )
+        await workers[1].aclose()
+        return results, after
+
+    try:
+        results, after = run_alone(main())
+        failed = {i for i, r in enumerate(results) if isinstance(r, BaseException)}
+        assert failed == {i for i in range(200) if i % 7 == 0}
+        assert all(r.error is None for r in after)  # type: ignore[attr-defined]
+        written = {f"e{i}" for i in range(200) if i % 7} | {f"after{i}" for i in range(20)}
+        assert _ids(store, "p") == written | {"s"}
+    finally:
+        shared.stop()
+        store.close()
+    assert not shared._thread.is_alive()  # its writer process ended, and was not replaced
+    assert not Path(shared.address).parent.exists()
