@@ -13,7 +13,7 @@ from hivelog.event import Event
 from hivelog.ingest.writer import Writer
 from hivelog.ingest.writer_process import ProcessWriter, SharedWriter
 from hivelog.query.filters import compile_query
-from hivelog.store.base import WriteEvents
+from hivelog.store.base import JobResult, WriteEvents
 from hivelog.store.sqlite import SqliteStore
 from tests.helpers import run_alone
 
@@ -128,7 +128,7 @@ def test_a_shared_writer_answers_each_worker_in_its_own_order(tmp_path: Path) ->
     shared.start()
     workers = [ProcessWriter(store.path, address=shared.address) for _ in range(2)]
 
-    async def main() -> tuple[list[BaseException | object], list[object]]:
+    async def main() -> tuple[list[JobResult | BaseException], list[JobResult]]:
         jobs = [
             WriteEvents("p", [_event(f"e{i}", start=2**70 if i % 7 == 0 else 1000)])
             for i in range(200)
@@ -149,7 +149,7 @@ def test_a_shared_writer_answers_each_worker_in_its_own_order(tmp_path: Path) ->
         results, after = run_alone(main())
         failed = {i for i, r in enumerate(results) if isinstance(r, BaseException)}
         assert failed == {i for i in range(200) if i % 7 == 0}
-        assert all(r.error is None for r in after)  # type: ignore[attr-defined]
+        assert all(r.error is None for r in after)
         written = {f"e{i}" for i in range(200) if i % 7} | {f"after{i}" for i in range(20)}
         assert _ids(store, "p") == written | {"s"}
     finally:
