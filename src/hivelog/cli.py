@@ -52,6 +52,12 @@ def serve(**options: Any) -> None:
     if settings.workers < 1:
         raise click.UsageError("--workers must be at least 1")
     sqlite = not is_postgres(settings.db) and not is_clickhouse(settings.db)
+    if sqlite and settings.db_path == ":memory:":
+        raise click.UsageError(
+            "--db :memory: cannot be served: the server's connections (and its writer "
+            "process) must all open the same database; give a file path (the default is "
+            "~/.hivelog/hivelog.db)"
+        )
     if settings.workers > 1 and str(settings.db).startswith("chdb:"):
         raise click.UsageError(
             "--workers > 1 needs PostgreSQL, a ClickHouse server or SQLite: the embedded "

@@ -48,14 +48,16 @@ def test_migrate_twice_applies_each_migration_once(fresh_database: str, backend:
     [
         ("h.db", "--writer-thread", "needs the writer process"),
         ("chdb:h", "--port=0", "opens its data in one process only"),
+        (":memory:", "--workers=1", "cannot be served"),
     ],
 )
 def test_workers_refused_where_processes_cannot_share_the_writes(
     tmp_path: Path, db: str, flag: str, says: str
 ) -> None:
     """SQLite workers share one writer process; writer threads, or the embedded ClickHouse
-    engine, cannot be shared, so `--workers 2` with them is refused before anything starts."""
-    where = f"chdb:{tmp_path}/h" if db.startswith("chdb:") else f"{tmp_path}/{db}"
+    engine, cannot be shared, so `--workers 2` with them is refused before anything starts;
+    an in-memory SQLite database cannot be shared even by one server's own connections."""
+    where = {"chdb:h": f"chdb:{tmp_path}/h", ":memory:": db}.get(db, f"{tmp_path}/{db}")
     done = subprocess.run(
         [HIVELOG, "serve", "--db", where, "--workers", "2", flag],
         capture_output=True,

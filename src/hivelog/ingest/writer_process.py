@@ -50,7 +50,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -367,7 +366,7 @@ class SharedWriter:
         self._listener.bind(self.address)
         self._listener.listen(512)
         self._lock = threading.Lock()
-        self._stopping = False
+        self._stopping = threading.Event()
         self._control: socket.socket | None = None
         self._thread = threading.Thread(target=self._run, name="hivelog-writer", daemon=True)
 
@@ -378,7 +377,7 @@ class SharedWriter:
         """Run a writer process, and a new one each time one ends, until `stop`."""
         while True:
             with self._lock:
-                if self._stopping:
+                if self._stopping.is_set():
                     return
                 ours, theirs = socket.socketpair()
                 process = subprocess.Popen(
@@ -400,15 +399,16 @@ class SharedWriter:
             with self._lock:
                 ours.close()
                 self._control = None
-                if self._stopping:
+                if self._stopping.is_set():
                     return
             log.error("the writer process ended (exit status %s); starting a new one", code)
-            time.sleep(_RESTART_PAUSE_S)  # not in a tight loop if it cannot start at all
+            if self._stopping.wait(_RESTART_PAUSE_S):  # no tight loop if it cannot start at all
+                return
 
     def stop(self) -> None:
         """Let the writer process end after the write in hand, wait for it, clean up."""
         with self._lock:
-            self._stopping = True
+            self._stopping.set()
             if self._control is not None:
                 with contextlib.suppress(OSError):  # (it may have ended already)
                     self._control.shutdown(socket.SHUT_RDWR)  # its end reads EOF
