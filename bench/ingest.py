@@ -15,7 +15,9 @@ Scenarios (each on a fresh server and database, after an optional prefill):
             HTTP stack of that process answers with no work behind it
   disk      after the batch run: wait until the search index has caught up, stop the server,
             bytes of the database files against the events' JSON (--no-disk skips it)
-Every line reports the server's CPU per event and its peak RSS (VmHWM) where it applies.
+Every line reports the server's CPU per event (all its processes), the part of it its SQLite
+writer process used (`writer`; 0 with --writer-thread, whose writer is a thread of the server)
+and its peak RSS (VmHWM) where it applies.
 Events carry client UUIDv4 ids and mixed-language text (non-ASCII halves JSON parsers).
 Each run takes its raw baselines and its server scenarios one after the other with new events,
 and every side starts warm and idle: before its timed part each first writes WARM_EVENTS other
@@ -526,9 +528,11 @@ def measure(
                 health = run_load(server.port, [HEALTHZ] * len(events), concurrency)
                 extra["healthz_per_s"] = health.requests / health.seconds
                 extra["healthz_p99_ms"] = health.pct(0.99)
-            cpu = cpu_now()
+            cpu, writer_cpu = cpu_now(), server.writer_cpu_seconds()
             result = run_load(server.port, reqs, concurrency)
             extra["cpu_us_per_event"] = (cpu_now() - cpu) / len(events) * 1e6
+            writer_s = server.writer_cpu_seconds() - writer_cpu
+            extra["writer_cpu_us_per_event"] = writer_s / len(events) * 1e6
             rss = server.rss_mb("VmHWM")
             if disk:
                 extra["index_wait_s"] = wait_indexed(server.db)
@@ -642,18 +646,22 @@ def report_sqlite(rows: dict[str, list[dict[str, float]]], args: argparse.Namesp
         f"\nhivelog ingest, SQLite, {args.events:,} events/run (single: {args.events // 3:,}), "
         f"prefill {args.prefill:,}, median of {args.runs} runs, {load()}"
     )
-    head = f"{'scenario':<44}{'events/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'peak MB':>8}{'CPU µs/ev':>10}  ratio"
+    head = (
+        f"{'scenario':<44}{'events/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'peak MB':>8}{'CPU µs/ev':>10}"
+        f"{'writer':>8}  ratio"
+    )
     print(head)
-    print(f"{'raw sqlite3, 100 rows/commit':<44}{raw:>9,.0f}{'':>34}  1.00")
+    print(f"{'raw sqlite3, 100 rows/commit':<44}{raw:>9,.0f}{'':>42}  1.00")
     line = lambda label, kind: (  # noqa: E731
         f"{label:<44}{med(kind, 'events_per_s'):>9,.0f}{med(kind, 'p50_ms'):>8.1f}"
         f"{med(kind, 'p99_ms'):>8.1f}{med(kind, 'rss_mb'):>8.0f}{med(kind, 'cpu_us_per_event'):>10.0f}"
+        f"{med(kind, 'writer_cpu_us_per_event'):>8.0f}"
     )
     print(
         line("POST /events/batch ×100, 8 conns", "batch")
         + f"  {paired_ratio(rows, 'batch', 'raw'):.2f} of raw"
     )
-    print(f"{'raw sqlite3, 1 row/INSERT, 32 rows/commit':<44}{group:>9,.0f}{'':>34}  1.00")
+    print(f"{'raw sqlite3, 1 row/INSERT, 32 rows/commit':<44}{group:>9,.0f}{'':>42}  1.00")
     print(f"{'GET /healthz, 32 conns (the single server)':<44}{healthz:>9,.0f}")
     of_healthz = median([r["events_per_s"] / r["healthz_per_s"] for r in rows["single"]])
     print(

@@ -166,6 +166,10 @@ class ServerProcess:
         not count the time the server waited for a core."""
         return sum(process_cpu_seconds(pid) for pid in process_tree(self.proc.pid))
 
+    def writer_cpu_seconds(self) -> float:
+        """The part of `cpu_seconds` the SQLite writer process used (0 without one)."""
+        return sum(process_cpu_seconds(pid) for pid in writer_processes(self.proc.pid))
+
     def stop(self) -> None:
         """Stop the server (SIGTERM: it finishes what is queued), keeping its database."""
         if self.proc.poll() is None:
@@ -186,6 +190,18 @@ def process_tree(pid: int) -> list[int]:
                 found.extend(int(c) for c in task.read_text().split())
             except OSError:  # the thread or process ended meanwhile
                 continue
+    return found
+
+
+def writer_processes(pid: int) -> list[int]:
+    """The SQLite writer processes in `pid`'s tree (`hivelog.ingest.writer_process`)."""
+    found = []
+    for p in process_tree(pid):
+        try:
+            if b"hivelog.ingest.writer_process" in Path(f"/proc/{p}/cmdline").read_bytes():
+                found.append(p)
+        except OSError:  # it ended meanwhile
+            continue
     return found
 
 
