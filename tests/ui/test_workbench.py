@@ -688,6 +688,16 @@ def test_download_what_the_page_shows(page: Page, demo: Demo, tmp_path: Path) ->
 # ---- 10. narrow screens -------------------------------------------------------------------
 
 
+_BARS_LAID_OUT = """() => {
+    const bars = [...document.querySelectorAll('[data-tree] .row .bar')];
+    return bars.length > 0 && bars.every(b => b.getClientRects().length > 0);
+}"""
+_BAR_BOXES = """() => [...document.querySelectorAll('[data-tree] .row .bar')].map(b => {
+    const r = b.getBoundingClientRect();
+    return {x: r.x, y: r.y, width: r.width, height: r.height};
+})"""
+
+
 def test_390_px_wide_nothing_scrolls_sideways(browser: Browser, demo: Demo) -> None:
     ctx = context(browser, viewport={"width": 390, "height": 844})
     page = ctx.new_page()
@@ -713,9 +723,12 @@ def test_390_px_wide_nothing_scrolls_sideways(browser: Browser, demo: Demo) -> N
     page.wait_for_selector("body[data-ready='1'] #detail .event")
     tree = page.locator(".trace-left").bounding_box()
     axis = page.locator("[data-axis]").bounding_box()
-    bars = [b.bounding_box() for b in page.locator("[data-tree] .row .bar").all()]
+    # every bar laid out, then all measured in one step in the page: measured one by one, a
+    # bar redrawn in between had no box
+    page.wait_for_function(_BARS_LAID_OUT)
+    bars = page.evaluate(_BAR_BOXES)
     detail = page.locator("#detail").bounding_box()
-    assert tree and axis and detail and all(bars)
+    assert tree and axis and detail and bars
     assert detail["y"] >= tree["y"] + tree["height"] - 1
     assert tree["width"] >= 340 and detail["width"] >= 340, (tree, detail)
     assert axis["width"] >= 100 and axis["x"] + axis["width"] <= 390, axis
