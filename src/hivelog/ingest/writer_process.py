@@ -200,19 +200,25 @@ class ProcessWriter:
         """Store `job` durably; raises the job's own error, Overloaded if the queue is full,
         or WriterEnded if the writer process ended before it answered."""
         check_limits(job, nbytes, self.limits)
-        if isinstance(job, WriteEvents) and job.rows is None and len(job.heads()) >= ROWS_HERE_FROM:
-            job.event_rows(sqlite_rows)
         if self._stopping:
             raise Overloaded("server is shutting down", retry_after=5)
-        transport = await self._connected()
+        loop = asyncio.get_running_loop()
+        transport = self._transport if loop is self._loop else None
+        if transport is None:
+            transport = await self._connected()
         size = job.size()
-        self._counts.admit(size, nbytes)  # before pickling: a refused job costs nothing more
+        self._counts.admit(size, nbytes)  # first: a refused job costs no rows and no pickle
         try:
+            if (
+                isinstance(job, WriteEvents)
+                and job.rows is None
+                and len(job.heads()) >= ROWS_HERE_FROM
+            ):
+                job.event_rows(sqlite_rows)
             data = frame(job)
         except BaseException:
             self._counts.leave(size, nbytes)
             raise
-        loop = asyncio.get_running_loop()
         future: asyncio.Future[JobResult] = loop.create_future()
         self._waiting.append((future, size, nbytes))
         if not self._outgoing:  # the first of this loop iteration: send them all after it
@@ -230,9 +236,6 @@ class ProcessWriter:
 
     async def _connected(self) -> asyncio.Transport:
         loop = asyncio.get_running_loop()
-        transport = self._transport
-        if transport is not None and loop is self._loop:  # no shield, no task: the common case
-            return transport
         if self._loop is None:
             self._loop = loop
         elif loop is not self._loop:
