@@ -86,7 +86,7 @@ class PackedEvents(Sequence[Event]):
         return cls((packed,), _decode_heads(packed))
 
     @classmethod
-    def of_parts(cls, parts: tuple[bytes, ...]) -> PackedEvents:
+    def of_parts(cls, parts: tuple[bytes | msgspec.Raw, ...]) -> PackedEvents:
         return cls(parts, [head for part in parts for head in _decode_heads(part)])
 
     @classmethod
@@ -106,6 +106,11 @@ class PackedEvents(Sequence[Event]):
     @property
     def decoded(self) -> bool:
         return self._events is not None
+
+    @property
+    def parts(self) -> tuple[bytes | msgspec.Raw, ...]:
+        """The msgpack arrays of events these were made of (not of changes made since)."""
+        return self._parts
 
     def unpack(self) -> list[Event]:
         """The events, decoded once (changes made to them are kept)."""

@@ -16,10 +16,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hivelog.event import Event
-from hivelog.ingest.writer_process import ProcessWriter, WriterEnded
+from hivelog.event import Event, EventUpdate, TraceLink
+from hivelog.ingest.writer_process import (
+    ROWS_HERE_FROM,
+    Frames,
+    ProcessWriter,
+    WriterEnded,
+    frame_job,
+)
 from hivelog.query.filters import compile_query
-from hivelog.store.base import WriteEvents
+from hivelog.store.base import DeleteSession, WriteEvents
 from hivelog.store.sqlite import SqliteStore
 from tests.conftest import Server
 from tests.helpers import get_event, run_alone
@@ -133,6 +139,61 @@ def test_a_write_the_process_never_answered_fails_then_a_new_process_writes(
         assert {e.event_id for e in events} == {"before", "after", "s"}
     finally:
         store.close()
+
+
+def test_every_kind_of_job_reaches_the_writer_process_whole(tmp_path: Path) -> None:
+    """Jobs cross as msgpack (`frame_job`) unless only pickle holds them: a single event, a
+    batch whose rows the server made, an update, a number past 64 bits (pickled), a delete."""
+    path = str(tmp_path / "w.db")
+    store = SqliteStore(path)
+    store.open()
+    writer = ProcessWriter(path)
+    writer.start()
+    big = _event("big")
+    big.metadata["count"] = 2**70
+    batch = [_event(f"b{i}") for i in range(ROWS_HERE_FROM)]
+    single = _event("one")
+    single.inputs = {"chat_history": [{"role": "user", "content": "héllo ✓"}]}
+
+    async def main() -> None:
+        try:
+            await writer.submit(WriteEvents("p", [single]))
+            await writer.submit(WriteEvents("p", batch))
+            await writer.submit(WriteEvents("p", [big]))
+            await writer.submit(
+                WriteEvents("p", updates=[EventUpdate(event_id="one", metrics={"score": 0.5})])
+            )
+            await writer.submit(WriteEvents("p", [_event("gone")]))
+            await writer.submit(DeleteSession("p", "gone-session"))
+        finally:
+            await writer.aclose()
+
+    try:
+        run_alone(main())
+        project = store.find_project("p")
+        assert project is not None
+        events, _ = store.query_events(project, compile_query("sqlite", None, None, 100, 1))
+        by_id = {e.event_id: e for e in events}
+        assert set(by_id) >= {"one", "big", *(e.event_id for e in batch)}
+        assert by_id["one"].inputs == single.inputs
+        assert by_id["one"].metrics == {"score": 0.5}
+        assert by_id["big"].metadata["count"] == 2**70
+    finally:
+        store.close()
+
+
+def test_a_write_job_crosses_as_msgpack_unless_only_pickle_holds_it() -> None:
+    frames = Frames()
+    plain = WriteEvents("p", [_event("a")], traces={"t": TraceLink(session_id="s", rank=1)})
+    big = _event("big")
+    big.metadata["n"] = 2**70
+    for job, pickled in ((plain, False), (WriteEvents("p", [big]), True)):
+        data = frame_job(job)
+        assert (data[8] == 0x80) is pickled
+        frames.feed(data)
+        back = frames.next()
+        assert isinstance(back, WriteEvents)
+        assert back.project == "p" and back.events == job.events and back.traces == job.traces
 
 
 @pytest.fixture()

@@ -160,12 +160,18 @@ class WriteEvents:
     def size(self) -> int:
         return len(self._events) + len(self.updates)
 
+    def packed(self) -> PackedEvents:
+        """The events packed as a conversion worker packs them (`PackedEvents.pack`): packed
+        ones as they came. OverflowError for a number past 64 bits (msgpack holds 64)."""
+        return PackedEvents.pack(self._events)
+
     def __reduce__(self) -> tuple[Any, ...]:
-        """Pickled for the writer process (`ingest.writer_process`): events packed, rows as
-        made (`encoded_by` is a function, pickled by name); the limits were applied already."""
+        """Pickled for the writer process (`ingest.writer_process`) when `frame_job` cannot
+        send it as msgpack: events packed if they can be, rows as made (`encoded_by` is a
+        function, pickled by name); the limits were applied already."""
         events: list[Event] | PackedEvents = self._events
         with contextlib.suppress(OverflowError):  # a number past 64 bits: only pickle holds it
-            events = PackedEvents.pack(events)
+            events = self.packed()
         return (
             WriteEvents,
             (
