@@ -9,8 +9,9 @@ groups to a process still has to win the GIL back for every answer (a 4.5 ms gap
 writes was measured). So no thread of the server waits for writes at all:
 
 - `ProcessWriter.submit` (on the event loop) admits a job as `Writer.submit` does (the limits;
-  a full queue, in events or bytes, refuses with `Overloaded`), pickles it and writes it to the
-  writer process's socket, once per loop iteration for every job admitted in it, then waits
+  a full queue, in events or bytes, refuses with `Overloaded`), encodes it (`frame_job`:
+  msgpack, a pickle only for what msgpack cannot hold) and writes it to the writer process's
+  socket, once per loop iteration for every job admitted in it, then waits
   for its answer. The loop reads the answers and resolves the callers, in order.
 - The writer process (`serve`) takes every job waiting on its socket (up to `max_batch`
   events), makes the rows of those that came without (requests of a few events, whose long
