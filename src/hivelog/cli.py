@@ -105,8 +105,9 @@ def serve(**options: Any) -> None:
     migrating = open_store(settings)
     migrating.open()
     migrating.close()
+    share = settings.worker_share()
     for setting in SETTINGS:
-        value = getattr(settings, setting.name)
+        value = getattr(share, setting.name)
         if value is not None:
             os.environ[setting.env] = str(value)
     if not sqlite:

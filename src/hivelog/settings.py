@@ -20,6 +20,10 @@ def setting(default: Any, help: str) -> Any:
     return dataclasses.field(default=default, metadata={"help": help})
 
 
+# Bounds on what a server process holds in memory, split between `serve --workers N`'s processes
+WORKER_SHARED = ("queue_events", "queue_bytes", "inflight_bytes")
+
+
 def default_db() -> str:
     return str(Path.home() / ".hivelog" / "hivelog.db")
 
@@ -57,12 +61,14 @@ class Settings:
     )
     queue_events: int = setting(
         200_000,
-        "Events waiting for the writer before new writes get 503 + Retry-After.",
+        "Events waiting for the writer before new writes get 503 + Retry-After (with "
+        "--workers N, each worker holds its Nth).",
     )
     inflight_bytes: int = setting(
         128 * 1024 * 1024,
         "Request bytes being received and decoded at once, across all connections; past it "
-        "new writes get 503 + Retry-After (a request alone is always admitted).",
+        "new writes get 503 + Retry-After (a request alone is always admitted; with --workers "
+        "N, each worker holds its Nth).",
     )
     convert_processes: int = setting(
         1,
@@ -71,7 +77,8 @@ class Settings:
     )
     queue_bytes: int = setting(
         256 * 1024 * 1024,
-        "Request bytes waiting for the writer before new writes get 503 + Retry-After.",
+        "Request bytes waiting for the writer before new writes get 503 + Retry-After (with "
+        "--workers N, each worker holds its Nth).",
     )
     log_level: str = setting(
         "info",
@@ -166,6 +173,15 @@ class Settings:
     @property
     def db_path(self) -> str:
         return self.db or default_db()
+
+    def worker_share(self) -> Settings:
+        """The settings of one of `workers` server processes: each holds its share of the
+        memory bounds (`WORKER_SHARED`), so N workers together hold no more than one server
+        would (a request alone is still always admitted)."""
+        if self.workers <= 1:
+            return self
+        shares = {name: max(1, getattr(self, name) // self.workers) for name in WORKER_SHARED}
+        return dataclasses.replace(self, **shares)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:

@@ -261,10 +261,11 @@ def test_writer_thread_runs_without_a_writer_process(tmp_path: Path) -> None:
 
 def test_workers_write_through_one_writer_process_their_parent_replaces(tmp_path: Path) -> None:
     """`--workers 2` on SQLite: one writer process (the parent's child, none in the workers),
-    every event posted over many connections stored; the writer killed, requests get 503
-    only while the parent starts another; a Ctrl-C ends every process and the socket's
-    directory."""
-    srv = Server(str(tmp_path / "h.db"), ["--workers", "2"])
+    each worker holding half the memory bounds; every event posted over many connections
+    stored; the writer killed, requests get 503 only while the parent starts another; a
+    Ctrl-C ends every process and the socket's directory."""
+    bounds = ["--queue-events", "1001", "--queue-bytes", "4000000", "--inflight-bytes", "6000000"]
+    srv = Server(str(tmp_path / "h.db"), ["--workers", "2", *bounds])
     srv.start()
     assert srv.proc is not None
     parent = srv.proc.pid
@@ -272,6 +273,11 @@ def test_workers_write_through_one_writer_process_their_parent_replaces(tmp_path
         _writer_pid(srv)
         _wait_for(lambda: len(_workers(parent)) == 2, "two workers")
         assert all(_writer_pids(worker) == [] for worker in _workers(parent))
+        for _ in range(8):  # a connection each: whichever worker answers holds half
+            queue = httpx.get(srv.url + "/healthz", timeout=WAIT_S).json()["writer"]
+            assert (queue["max_events"], queue["max_bytes"]) == (500, 2_000_000)
+        for worker in _workers(parent):
+            assert b"HIVELOG_INFLIGHT_BYTES=3000000" in Path(f"/proc/{worker}/environ").read_bytes()
         ids = [str(uuid.uuid4()) for _ in range(200)]
         with ThreadPoolExecutor(16) as pool:  # a connection per request: both workers serve
             assert {r.status_code for r in pool.map(lambda i: _post(srv, i), ids)} == {200}

@@ -84,6 +84,8 @@ class WriteQueue:
             "refused_jobs": self.refused_jobs,
             "queued_events": self.events,
             "queued_bytes": self.bytes,
+            "max_events": self.max_events,
+            "max_bytes": self.max_bytes,
         }
 
 

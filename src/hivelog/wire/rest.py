@@ -216,6 +216,9 @@ class WriterStats(msgspec.Struct):
     refused_jobs: int
     queued_events: int
     queued_bytes: int
+    # the queue's bounds in this server process (with --workers N, its share)
+    max_events: int
+    max_bytes: int
 
 
 class HealthOut(msgspec.Struct):
