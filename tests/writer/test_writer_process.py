@@ -104,6 +104,14 @@ def _killed_writer_is_replaced(srv: Server) -> None:
     assert _writer_pid(srv) != first
 
 
+def _stored(store: SqliteStore, name: str) -> dict[str, Event]:
+    """Project `name`'s stored events (up to 100), by id."""
+    project = store.find_project(name)
+    assert project is not None
+    events, _ = store.query_events(project, compile_query("sqlite", None, None, 100, 1))
+    return {e.event_id: e for e in events}
+
+
 def test_a_write_the_process_never_answered_fails_then_a_new_process_writes(
     tmp_path: Path,
 ) -> None:
@@ -133,10 +141,7 @@ def test_a_write_the_process_never_answered_fails_then_a_new_process_writes(
 
     try:
         run_alone(main())
-        project = store.find_project("p")
-        assert project is not None
-        events, _ = store.query_events(project, compile_query("sqlite", None, None, 100, 1))
-        assert {e.event_id for e in events} == {"before", "after", "s"}
+        assert set(_stored(store, "p")) == {"before", "after", "s"}
     finally:
         store.close()
 
@@ -163,18 +168,16 @@ def test_every_kind_of_job_reaches_the_writer_process_whole(tmp_path: Path) -> N
             await writer.submit(
                 WriteEvents("p", updates=[EventUpdate(event_id="one", metrics={"score": 0.5})])
             )
-            await writer.submit(WriteEvents("p", [_event("gone")]))
-            await writer.submit(DeleteSession("p", "gone-session"))
+            gone = Event(event_id="gone", session_id="x", parent_id="x", event_type="tool")
+            await writer.submit(WriteEvents("p", [gone]))
+            await writer.submit(DeleteSession("p", "x"))
         finally:
             await writer.aclose()
 
     try:
         run_alone(main())
-        project = store.find_project("p")
-        assert project is not None
-        events, _ = store.query_events(project, compile_query("sqlite", None, None, 100, 1))
-        by_id = {e.event_id: e for e in events}
-        assert set(by_id) >= {"one", "big", *(e.event_id for e in batch)}
+        by_id = _stored(store, "p")
+        assert set(by_id) == {"s", "one", "big", *(e.event_id for e in batch)}
         assert by_id["one"].inputs == single.inputs
         assert by_id["one"].metrics == {"score": 0.5}
         assert by_id["big"].metadata["count"] == 2**70

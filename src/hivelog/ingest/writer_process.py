@@ -103,8 +103,8 @@ def frame(message: Any) -> bytes:
 
 # A `WriteEvents` job as msgpack: project, its events' packed parts (`PackedEvents`), updates,
 # trace links, rows, and whether the rows are `sqlite_rows`'. Pickling the job cost the event
-# loop 31 µs per single ~2.5 KB event and unpickling it the writer process 20, against 9 for
-# this encoding (most jobs are single events, so this is per request).
+# loop 31 µs per single ~2.5 KB event and unpickling it the writer process 20, against 12 and
+# 12 for this encoding (most jobs are single events, so this is per request).
 _JobFields = tuple[
     str | None,
     list[msgspec.Raw],
