@@ -17,13 +17,8 @@ import httpx
 import pytest
 
 from hivelog.event import Event, EventUpdate, TraceLink
-from hivelog.ingest.writer_process import (
-    ROWS_HERE_FROM,
-    Frames,
-    ProcessWriter,
-    WriterEnded,
-    frame_job,
-)
+from hivelog.ingest.frames import Frames, frame_job
+from hivelog.ingest.writer_process import ROWS_HERE_FROM, ProcessWriter, WriterEnded
 from hivelog.query.filters import compile_query
 from hivelog.store.base import DeleteSession, WriteEvents
 from hivelog.store.sqlite import SqliteStore

@@ -41,12 +41,10 @@ import collections
 import contextlib
 import logging
 import os
-import pickle
 import selectors
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -54,10 +52,9 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import msgspec
-
 from hivelog.errors import HivelogError, Overloaded
-from hivelog.event import Event, EventUpdate, PackedEvents, TraceLink
+from hivelog.event import Event
+from hivelog.ingest.frames import Frames, frame, frame_job, portable
 from hivelog.ingest.limits import Limits
 from hivelog.ingest.writer import Upkeep, WriteQueue, check_limits
 from hivelog.store.base import Job, JobResult, Store, WriteEvents
@@ -65,7 +62,6 @@ from hivelog.store.sqlite.writes import sqlite_rows
 
 log = logging.getLogger("hivelog.writer")
 
-_HEADER = struct.Struct("!Q")  # each frame: its length, then a pickle or a job (`frame_job`)
 _STOP_WAIT_S = 60.0  # longest wait at shutdown for answers, then for the process to end
 _RECV_BYTES = 1 << 20
 _RESTART_PAUSE_S = 0.5  # between a shared writer process's end and its replacement
@@ -94,100 +90,6 @@ class WriterEnded(HivelogError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": "1"}
-
-
-def frame(message: Any) -> bytes:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return _HEADER.pack(len(data)) + data
-
-
-# A `WriteEvents` job as msgpack: project, its events' packed parts (`PackedEvents`), updates,
-# trace links, rows, and whether the rows are `sqlite_rows`'. Pickling the job cost the event
-# loop 31 µs per single ~2.5 KB event and unpickling it the writer process 20, against 12 and
-# 12 for this encoding (most jobs are single events, so this is per request).
-_JobFields = tuple[
-    str | None,
-    list[msgspec.Raw],
-    list[EventUpdate],
-    dict[str, TraceLink],
-    list[tuple[Any, ...]] | None,
-    bool,
-]
-_encode_job = msgspec.msgpack.Encoder().encode
-_decode_job = msgspec.msgpack.Decoder(_JobFields).decode
-_PICKLED = 0x80  # a pickle (protocol 2 on) starts with this byte; a msgpack array never does
-
-
-def frame_job(job: Job) -> bytes:
-    """`frame(job)`; a `WriteEvents` goes as msgpack unless only pickle holds it (a number
-    past 64 bits, rows made by another encoder)."""
-    if type(job) is WriteEvents and job.encoded_by in (None, sqlite_rows):
-        try:
-            data = _encode_job(
-                (
-                    job.project,
-                    [msgspec.Raw(part) for part in job.packed().parts],
-                    job.updates,
-                    job.traces,
-                    job.rows,
-                    job.encoded_by is not None,
-                )
-            )
-        except (OverflowError, TypeError, msgspec.EncodeError):
-            return frame(job)
-        return _HEADER.pack(len(data)) + data
-    return frame(job)
-
-
-def _unframe_job(data: bytes) -> WriteEvents:
-    project, parts, updates, traces, rows, encoded = _decode_job(data)
-    return WriteEvents(
-        project,
-        PackedEvents.of_parts(tuple(parts)),
-        updates,
-        traces,
-        rows,
-        sqlite_rows if encoded else None,
-    )
-
-
-class Frames:
-    """Whole frames out of a byte stream, as its chunks come."""
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-        self._start = 0
-
-    def feed(self, data: bytes) -> None:
-        if self._start > len(self._buffer) // 2:  # drop what was read, now and then
-            del self._buffer[: self._start]
-            self._start = 0
-        self._buffer += data
-
-    def next(self) -> Any:
-        """The next whole message unpickled, or None if none is complete yet."""
-        start = self._start
-        if len(self._buffer) - start < _HEADER.size:
-            return None
-        (size,) = _HEADER.unpack_from(self._buffer, start)
-        end = start + _HEADER.size + size
-        if len(self._buffer) < end:
-            return None
-        self._start = end
-        body = memoryview(self._buffer)[start + _HEADER.size : end]
-        if body[0] == _PICKLED:
-            return pickle.loads(body)
-        return _unframe_job(bytes(body))  # a copy: the Raw parts outlive the buffer's bytes
-
-
-def portable(error: BaseException) -> BaseException:
-    """`error` as it can cross to the server: itself if it survives pickling, else its type
-    and message in a RuntimeError."""
-    try:
-        pickle.loads(pickle.dumps(error))
-    except Exception:
-        return RuntimeError(f"{type(error).__name__}: {error}")
-    return error
 
 
 # ---- the server's side ----------------------------------------------------------------------
