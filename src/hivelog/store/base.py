@@ -166,7 +166,7 @@ class WriteEvents:
         return PackedEvents.pack(self._events)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        """Pickled for the writer process (`ingest.writer_process`) when `frame_job` cannot
+        """Pickled for the writer process (`ingest.frames`) when `frame_job` cannot
         send it as msgpack: events packed if they can be, rows as made (`encoded_by` is a
         function, pickled by name); the limits were applied already."""
         events: list[Event] | PackedEvents = self._events
