@@ -27,6 +27,7 @@ import grpc
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Response, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.conftest import Server, free_port
 from tests.otlp.otlp_helpers import new_span, new_trace, pb_request, pb_span
@@ -270,14 +271,21 @@ def test_another_site_cannot_write_through_a_signed_in_browser(
             before = c.post("/events/export", json={"filters": []}).json()
         assert before["totalEvents"] == 2  # the event and the session it named
 
-        # what reached the server from the other site's page, and what it answered
-        reached: list[tuple[str, str, int, str]] = []
+        # what reached the server from the other site's page, what it answered, and the
+        # cookie the browser sent with it (None until Chromium reports the raw headers)
+        reached: list[tuple[str, str, int]] = []
+        cookies: list[str | None] = []
 
         def answered(response: Response) -> None:
             request = response.request
             if request.url.startswith(srv.url) and request.method in ("POST", "PUT"):
-                cookie = request.all_headers().get("cookie", "")
-                reached.append((request.method, request.url, response.status, cookie))
+                reached.append((request.method, request.url, response.status))
+                cookies.append(None)
+                slot = len(cookies) - 1
+                # all_headers waits for Chromium's raw headers, which for a form's navigation
+                # in a cross-site frame may never be reported: the answer is recorded first
+                with contextlib.suppress(PlaywrightError):
+                    cookies[slot] = request.all_headers().get("cookie", "")
 
         context.on("response", answered)
         with attacker_site(
@@ -288,20 +296,24 @@ def test_another_site_cannot_write_through_a_signed_in_browser(
             results = evil.evaluate("window.sent")
             assert len(results) == 7, results
             # Playwright reports each response to this test as an event of its own, which may
-            # come after the page's promises settled: wait for the eight (or a deadline)
+            # come after the page's promises settled: wait for the eight and their headers
+            # (or a deadline)
             deadline = time.monotonic() + 30
-            while len(reached) < 8 and time.monotonic() < deadline:
+            while (len(reached) < 8 or None in cookies) and time.monotonic() < deadline:
                 evil.wait_for_timeout(50)  # lets Playwright deliver the events
         # the five no-cors posts and the three forms reached the server (the two that need a
         # CORS preflight were stopped in the browser: no CORS is granted), each refused there
-        assert sorted((m, u.split("?")[0].removeprefix(srv.url)) for m, u, *_ in reached) == [
+        assert sorted((m, u.split("?")[0].removeprefix(srv.url)) for m, u, _ in reached) == [
             ("POST", "/events"), ("POST", "/events"), ("POST", "/events/batch"),
             ("POST", "/logout"), ("POST", "/session/start"), ("POST", f"/ui/feedback/{event_id}"),
             ("POST", f"/ui/feedback/{event_id}"), ("POST", "/v1/traces"),
         ], reached  # fmt: skip
-        assert all(status == 403 for _, _, status, _ in reached), reached
-        # SameSite=Strict: the browser did not even send the cookie with them
-        assert not any("hivelog_key" in cookie for *_, cookie in reached), reached
+        assert all(status == 403 for *_, status in reached), reached
+        # SameSite=Strict: the browser did not even send the cookie with them (every request
+        # whose raw headers Chromium reported: at least the five fetches' in every run seen)
+        known = [cookie for cookie in cookies if cookie is not None]
+        assert len(known) >= 5, (reached, cookies)
+        assert not any("hivelog_key" in cookie for cookie in known), (reached, cookies)
 
         # nothing was written: the rating is the page's, no event named "pwned" exists, the
         # project is as it was, and the browser is still signed in (its sign-out was refused)
