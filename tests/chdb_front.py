@@ -27,6 +27,9 @@ _FORMAT = re.compile(r"\bFORMAT\s+(\w+)\s*$", re.IGNORECASE)
 
 class Front(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # an answer leaves as two writes (head, then body): with Nagle's algorithm the body waits
+    # for the client's delayed ACK, ~40 ms per query, most of a chdb test's time
+    disable_nagle_algorithm = True
     session: Any = None
     inserts: Any = None  # a second session on the same data, for INSERT streams
     insert_lock = threading.Lock()

@@ -154,6 +154,7 @@ class Proxy:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # head and body are two writes: no 40 ms wait
 
             def log_message(self, *args: Any) -> None:
                 pass
