@@ -13,8 +13,8 @@ import pytest
 
 from hivelog.app import open_store
 from hivelog.event import Event, EventUpdate
+from hivelog.normalize.ids import span_event_id
 from hivelog.normalize.logs import logs_to_updates
-from hivelog.normalize.otlp import span_event_id
 from hivelog.settings import Settings
 from hivelog.store.base import Store, WriteEvents
 from hivelog.store.rows import INSERT_COLUMNS

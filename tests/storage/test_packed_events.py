@@ -15,7 +15,7 @@ import pytest
 
 from hivelog.app import open_store
 from hivelog.event import Event, EventHead, EventUpdate, PackedEvents, TraceLink
-from hivelog.normalize.otlp import trace_session_id
+from hivelog.normalize.ids import trace_session_id
 from hivelog.settings import Settings
 from hivelog.store.base import Store, WriteEvents
 from tests.conftest import new_database

@@ -30,7 +30,8 @@ import msgspec
 
 from hivelog.event import Event, EventUpdate
 from hivelog.normalize.dialects.genai import event_messages, output_fields
-from hivelog.normalize.otlp import PROJECT_KEYS, Converted, span_event_id, take
+from hivelog.normalize.ids import span_event_id
+from hivelog.normalize.otlp import PROJECT_KEYS, Converted, take
 from hivelog.wire.otlp import LogIn
 
 MAX_KEPT = 1000  # other records kept per event in metadata.logs; later ones are only counted

@@ -4,16 +4,14 @@ The parts every span shares live here (ids, session, parent, times, status, proj
 left over); what each instrumentation library calls things lives in one module per dialect
 (`normalize/dialects/`), all with the same `applies`/`apply` interface.
 
-Ids: an event's id is a UUIDv5 of (trace id, span id) under a fixed namespace, so a resent
-span is the same event and a child can name its parent's event id without having seen it —
-spans of one trace may arrive in any order, in any number of requests.
+Ids (`normalize/ids.py`): an event's id is a UUIDv5 of (trace id, span id) under a fixed
+namespace, so a resent span is the same event and a child can name its parent's event id
+without having seen it — spans of one trace may arrive in any order, in any number of requests.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import uuid
 from typing import Any, Protocol
 
 from hivelog.event import Event, EventUpdate, PackedEvents, TraceLink
@@ -28,11 +26,8 @@ from hivelog.normalize.dialects import (
     vercel,
 )
 from hivelog.normalize.dialects._shared import merge_into, unflatten
+from hivelog.normalize.ids import span_event_id, trace_session_id
 from hivelog.wire.otlp import SPAN_KINDS, STATUS_ERROR, STATUS_OK, SpanIn
-
-# Fixed forever: changing it would give every resent span a new event id.
-SPAN_NAMESPACE = uuid.UUID("0b5c7e1e-4f43-5e8a-9d6b-2c1f7a3e9b10")
-_NS_BYTES = SPAN_NAMESPACE.bytes
 
 SESSION_KEYS = (
     "honeyhive.session_id",
@@ -87,23 +82,6 @@ DIALECTS: tuple[Any, ...] = (
     logfire,
     honeyhive,
 )
-
-
-# A UUID's variant nibble (RFC 4122: binary 10xx) for each hex digit the hash put there
-_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
-
-
-def span_event_id(trace_id: str, span_id: str) -> str:
-    """`uuid5(SPAN_NAMESPACE, trace_id + span_id)`, computed without building UUID objects:
-    the version and variant are set on the hash's hex digits (this runs once per span)."""
-    h = hashlib.sha1(_NS_BYTES + (trace_id + span_id).encode()).hexdigest()
-    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
-
-
-def trace_session_id(trace_id: str) -> str:
-    """A trace id written as a UUID (its 32 hex digits as 8-4-4-4-12)."""
-    t = trace_id
-    return f"{t[:8]}-{t[8:12]}-{t[12:16]}-{t[16:20]}-{t[20:]}"
 
 
 @dataclasses.dataclass

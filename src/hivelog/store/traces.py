@@ -15,7 +15,7 @@ from collections.abc import Callable
 import msgspec
 
 from hivelog.event import Event, TraceLink
-from hivelog.normalize.otlp import trace_session_id
+from hivelog.normalize.ids import trace_session_id
 from hivelog.store.base import WriteEvents
 
 
