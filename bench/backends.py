@@ -114,8 +114,8 @@ def prefill_events(start: int, total: int, seed: int, cache: Path) -> list[Any]:
 
 def prefill(db: str, total: int, seed: int, cache: Path, index_seconds: float) -> float:
     """Store `total` events through the store's write path in process; events/s."""
-    from hivelog.app import open_store
     from hivelog.settings import Settings
+    from hivelog.store import open_store
     from hivelog.store.base import WriteEvents
 
     store = open_store(Settings(db=db))

@@ -52,10 +52,10 @@ from loadgen import (
     run_load,
 )
 
+from hivelog.gc_tuning import tune_gc
 from hivelog.ingest.converters import Converters, _convert_encoded
 from hivelog.ingest.limits import Limits
 from hivelog.normalize.otlp import spans_to_events
-from hivelog.server import tune_gc
 from hivelog.store.sqlite.writes import sqlite_rows
 from hivelog.wire.otlp import decode_protobuf
 

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from hivelog.auth import Auth, KeyRing, is_loopback
 from hivelog.errors import HivelogError
+from hivelog.gc_tuning import tune_gc
 from hivelog.ingest.converters import Converters
 from hivelog.ingest.limits import Limits
 from hivelog.ingest.writer import JobWriter, Writer
@@ -26,53 +27,15 @@ from hivelog.middleware import (
     SecurityHeaders,
 )
 from hivelog.normalize.cost import configure as configure_prices
-from hivelog.query.filters import QueryLimits
-from hivelog.query.filters import configure as configure_query_limits
 from hivelog.routes import routes
 from hivelog.routes.http import json_response
 from hivelog.routes.router import IndexedRouter
-from hivelog.server import tune_gc
 from hivelog.settings import Settings
+from hivelog.store import open_store
 from hivelog.store.base import Store
 from hivelog.store.retention import Retention
 
 log = logging.getLogger("hivelog")
-
-
-def is_postgres(db: str | None) -> bool:
-    return bool(db) and str(db).startswith(("postgresql://", "postgres://"))
-
-
-def is_clickhouse(db: str | None) -> bool:
-    return bool(db) and str(db).startswith(("clickhouse://", "clickhouses://", "chdb:"))
-
-
-def open_store(settings: Settings) -> Store:
-    """The backend named by `--db`: a postgresql:// URL means PostgreSQL, clickhouse://,
-    clickhouses:// or chdb:PATH ClickHouse, a path SQLite.
-
-    Every query of this process is held to the settings' query limits from here on,
-    whichever way it comes in (API, UI pages, CLI export)."""
-    configure_query_limits(
-        QueryLimits(max_filters=settings.max_filters, max_search_chars=settings.max_search_chars)
-    )
-    if is_clickhouse(settings.db):
-        from hivelog.store.clickhouse import ClickHouseStore
-
-        assert settings.db is not None
-        return ClickHouseStore(
-            settings.db,
-            read_timeout_ms=settings.read_timeout_ms,
-            cluster=settings.clickhouse_cluster,
-        )
-    if is_postgres(settings.db):
-        from hivelog.store.postgres import PostgresStore
-
-        assert settings.db is not None
-        return PostgresStore(settings.db, read_timeout_ms=settings.read_timeout_ms)
-    from hivelog.store.sqlite import SqliteStore
-
-    return SqliteStore(settings.db_path, read_timeout_ms=settings.read_timeout_ms)
 
 
 def app_from_env() -> Starlette:

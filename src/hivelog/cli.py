@@ -43,7 +43,7 @@ def serve(**options: Any) -> None:
     """Run the server (SQLite by default; data is durable before any 2xx answer)."""
     import uvicorn
 
-    from hivelog.app import create_app, is_clickhouse, is_postgres, open_store
+    from hivelog.store import is_clickhouse, is_postgres, open_store
 
     settings = Settings.from_env(**options)
     logging.basicConfig(
@@ -69,12 +69,12 @@ def serve(**options: Any) -> None:
             "SQLite allows one writer, so workers writing in threads of their own would only "
             "wait for each other"
         )
-    from hivelog.normalize.cost import configure
-    from hivelog.normalize.prices import PricesError
+    from hivelog.normalize.prices import PricesError, load_prices
     from hivelog.server import StartRefused, auth_mode, uvicorn_options
 
-    try:
-        configure(settings.prices)  # a prices file that cannot be used stops the start here
+    try:  # a prices file that cannot be used stops the start here (each app configures it)
+        if settings.prices:
+            load_prices(settings.prices)
     except PricesError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -98,10 +98,13 @@ def serve(**options: Any) -> None:
 
     os.environ.pop(WRITER_SOCKET_ENV, None)  # only this process's own SharedWriter may set it
     if settings.workers == 1:
+        from hivelog.app import create_app
+
         uvicorn.run(create_app(settings), **common)
         return
     # N worker processes each build the app from HIVELOG_* (uvicorn imports the factory in
-    # every worker); migrations run once here, before any worker starts.
+    # every worker; this process, which serves nothing, never imports it); migrations run
+    # once here, before any worker starts.
     migrating = open_store(settings)
     migrating.open()
     migrating.close()

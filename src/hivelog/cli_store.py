@@ -21,7 +21,7 @@ from hivelog.store.base import Store
 
 def describe(settings: Settings) -> str:
     """The database without any password in it."""
-    from hivelog.app import is_clickhouse, is_postgres
+    from hivelog.store import is_clickhouse, is_postgres
 
     if is_clickhouse(settings.db):
         from hivelog.store.clickhouse import display
@@ -59,7 +59,7 @@ def opened(db: str | None, *, create: bool = False) -> Iterator[tuple[Store, str
     """
     import psycopg
 
-    from hivelog.app import open_store
+    from hivelog.store import open_store
 
     settings = Settings.from_env(db=db)
     label = describe(settings)

@@ -14,7 +14,6 @@ It also answers with one socket write where uvicorn made two (`OneWriteCycle`).
 from __future__ import annotations
 
 import asyncio
-import gc
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -63,23 +62,6 @@ def auth_mode(settings: Settings, active_keys: int, closed: bool = False) -> str
         "then send it as `Authorization: Bearer <key>`. Or listen on 127.0.0.1, or pass "
         "--insecure to run open anyway."
     )
-
-
-GC_YOUNG_THRESHOLD = 20_000
-
-
-def tune_gc() -> None:
-    """Freeze what startup allocated and collect the young generation less often.
-
-    A batch request allocates thousands of containers (its decoded JSON), almost none of them
-    in cycles: reference counting frees them. With the default threshold the cyclic collector
-    ran every 700 allocations and re-walked the long-lived startup objects on every older
-    collection; measured on the PostgreSQL batch benchmark, this cut the server's CPU per event
-    by about a quarter. The collector still runs, so cycles are still freed.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def _db_flag(settings: Settings) -> str:

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from hivelog.app import open_store
 from hivelog.event import Event, EventUpdate
 from hivelog.normalize.ids import span_event_id
 from hivelog.normalize.logs import logs_to_updates
 from hivelog.settings import Settings
+from hivelog.store import open_store
 from hivelog.store.base import Store, WriteEvents
 from hivelog.store.rows import INSERT_COLUMNS
 from hivelog.store.sqlite import SqliteStore

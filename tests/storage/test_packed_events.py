@@ -13,10 +13,10 @@ from typing import Any
 import msgspec
 import pytest
 
-from hivelog.app import open_store
 from hivelog.event import Event, EventHead, EventUpdate, PackedEvents, TraceLink
 from hivelog.normalize.ids import trace_session_id
 from hivelog.settings import Settings
+from hivelog.store import open_store
 from hivelog.store.base import Store, WriteEvents
 from tests.conftest import new_database
 

@@ -53,6 +53,17 @@ def _children(pid: int, marker: bytes) -> list[int]:
     return found
 
 
+# Extension modules only the serving app loads (pricing's pydantic, OTLP's protobuf): the
+# parent of `--workers` and the writer process serve nothing, so they load neither.
+_APP_ONLY = (b"/pydantic_core/", b"/google/_upb/")
+
+
+def _app_loaded(pid: int) -> list[bytes]:
+    """Which of `_APP_ONLY` the process has mapped (its shared objects in /proc/PID/maps)."""
+    maps = Path(f"/proc/{pid}/maps").read_bytes()
+    return [name for name in _APP_ONLY if name in maps]
+
+
 def _writer_pids(pid: int) -> list[int]:
     """The writer processes among `pid`'s children."""
     return _children(pid, b"hivelog.ingest.writer_process")
@@ -259,7 +270,8 @@ def test_writer_thread_runs_without_a_writer_process(tmp_path: Path) -> None:
 
 def test_workers_write_through_one_writer_process_their_parent_replaces(tmp_path: Path) -> None:
     """`--workers 2` on SQLite: one writer process (the parent's child, none in the workers),
-    each worker holding half the memory bounds; every event posted over many connections
+    each worker holding half the memory bounds, the parent and the writer without the app's
+    libraries; every event posted over many connections
     stored; the writer killed, requests get 503 only while the parent starts another; a
     Ctrl-C ends every process and the socket's directory."""
     bounds = ["--queue-events", "1001", "--queue-bytes", "4000000", "--inflight-bytes", "6000000"]
@@ -276,6 +288,9 @@ def test_workers_write_through_one_writer_process_their_parent_replaces(tmp_path
             assert (queue["max_events"], queue["max_bytes"]) == (500, 2_000_000)
         for worker in _workers(parent):
             assert b"HIVELOG_INFLIGHT_BYTES=3000000" in Path(f"/proc/{worker}/environ").read_bytes()
+            assert _app_loaded(worker) == list(_APP_ONLY)  # what serving takes
+        # the parent and the writer process load only what they do (smaller peak RSS)
+        assert _app_loaded(parent) == [] and _app_loaded(_writer_pid(srv)) == []
         ids = [str(uuid.uuid4()) for _ in range(200)]
         with ThreadPoolExecutor(16) as pool:  # a connection per request: both workers serve
             assert {r.status_code for r in pool.map(lambda i: _post(srv, i), ids)} == {200}

@@ -25,6 +25,7 @@ import msgspec
 
 from hivelog.errors import BadInput
 from hivelog.event import Event, PackedEvents, TraceLink
+from hivelog.gc_tuning import tune_gc
 from hivelog.ingest.limits import Limits
 from hivelog.normalize.cost import configure as configure_prices
 from hivelog.normalize.logs import logs_to_updates
@@ -63,11 +64,9 @@ def convert_logs(raw: bytes, as_json: bool, default_project: str) -> Converted:
 
 def _start_worker(prices: str | None) -> None:
     """A worker's start: the prices file, and the same garbage collector settings as the
-    server process (`server.tune_gc`). Converting a request allocates tens of thousands of
+    server process (`gc_tuning.tune_gc`). Converting a request allocates tens of thousands of
     containers (attribute maps, messages, events), nearly none in cycles; with the default
     threshold the collector ran every 700 of them and re-walked everything imported."""
-    from hivelog.server import tune_gc  # the process imported it already (spawn's __main__)
-
     configure_prices(prices)
     tune_gc()
 

@@ -54,6 +54,7 @@ from typing import Any
 
 from hivelog.errors import HivelogError, Overloaded
 from hivelog.event import Event
+from hivelog.gc_tuning import tune_gc
 from hivelog.ingest.frames import Frames, frame, frame_job, portable
 from hivelog.ingest.limits import Limits
 from hivelog.ingest.writer import Upkeep, WriteQueue, check_limits
@@ -514,7 +515,6 @@ def serve(
 ) -> None:
     """The writer process: open the store, then write group after group until `control`
     closes (`_Inbox`)."""
-    from hivelog.server import tune_gc
     from hivelog.store.sqlite import SqliteStore
 
     store = SqliteStore(path, checkpoints=False)  # the server process runs the checkpointer
