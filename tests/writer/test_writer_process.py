@@ -271,9 +271,9 @@ def test_writer_thread_runs_without_a_writer_process(tmp_path: Path) -> None:
 def test_workers_write_through_one_writer_process_their_parent_replaces(tmp_path: Path) -> None:
     """`--workers 2` on SQLite: one writer process (the parent's child, none in the workers),
     each worker holding half the memory bounds, the parent and the writer without the app's
-    libraries; every event posted over many connections
-    stored; the writer killed, requests get 503 only while the parent starts another; a
-    Ctrl-C ends every process and the socket's directory."""
+    libraries; every event posted over many connections stored; the writer killed, requests
+    get 503 only while the parent starts another; a Ctrl-C ends every process and the
+    socket's directory."""
     bounds = ["--queue-events", "1001", "--queue-bytes", "4000000", "--inflight-bytes", "6000000"]
     srv = Server(str(tmp_path / "h.db"), ["--workers", "2", *bounds])
     srv.start()
