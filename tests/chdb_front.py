@@ -15,14 +15,20 @@ Run: `python -m tests.chdb_front PATH PORT` (prints `ready` when listening).
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sys
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 _FORMAT = re.compile(r"\bFORMAT\s+(\w+)\s*$", re.IGNORECASE)
+# Where to append one line per statement (milliseconds, then the statement on one line), to
+# see what a page or a test costs in queries; unset: nothing is written.
+_LOG = os.environ.get("HIVELOG_CHDB_FRONT_LOG")
+_log_lock = threading.Lock()
 
 
 class Front(BaseHTTPRequestHandler):
@@ -58,6 +64,7 @@ class Front(BaseHTTPRequestHandler):
         sql = sql.strip().rstrip(";")
         fmt = params.get("default_format", "TabSeparated")
         m = _FORMAT.search(sql)
+        started = time.perf_counter()
         try:
             if data and m:  # rows beside the statement, as the server reads a request body
                 self._insert(sql[: m.start()], m.group(1), data)
@@ -78,6 +85,10 @@ class Front(BaseHTTPRequestHandler):
             )
             return
         self._answer(200, out, {"X-ClickHouse-Format": fmt, "X-ClickHouse-Timezone": "UTC"})
+        if _LOG:
+            line = " ".join(sql.split())
+            with _log_lock, open(_LOG, "a") as log:
+                log.write(f"{(time.perf_counter() - started) * 1000:.1f}\t{line}\n")
 
     def _insert(self, statement: str, fmt: str, data: bytes) -> None:
         """chDB's INSERT stream (rows in the statement's text would be lexed as SQL, and

@@ -8,7 +8,8 @@ import json
 import httpx
 import pytest
 
-from tests.helpers import export, post_ok, uid
+from hivelog.query.filters import MAX_LIMIT
+from tests.helpers import export, is_, post_ok, uid
 
 
 @pytest.fixture()
@@ -260,3 +261,26 @@ def test_children_of_a_page_of_many_sessions(client: httpx.Client, project: str)
     assert len(by_id) == 30
     for sid in sessions:
         assert by_id[parents[sid]]["children_ids"] == [kids[sid]], sid
+
+
+def test_a_full_page_of_events_from_as_many_sessions(client: httpx.Client, project: str) -> None:
+    """The largest page (MAX_LIMIT events), each event in a session of its own: the store's
+    statements name every id of the page and of its sessions, longer than a SQL engine's
+    default statement size (ClickHouse: 256 KiB), and the page still reads whole."""
+    chains = {uid(): uid() for _ in range(MAX_LIMIT)}  # chain id: its session
+    events = [
+        {"event_id": eid, "session_id": sid, "event_type": "chain", "event_name": "c",
+         "start_time": 3_000_000 + n, "duration": 1}
+        for n, (eid, sid) in enumerate(chains.items())
+    ]  # fmt: skip
+    last, child = list(chains)[-1], uid()
+    events.append({"event_id": child, "session_id": chains[last], "parent_id": last,
+                   "event_type": "tool", "event_name": "t", "start_time": 2_000_000,
+                   "duration": 1})  # fmt: skip
+    for at in range(0, len(events), 1000):
+        post_ok(client, "/events/batch", {"project": project, "events": events[at : at + 1000]})
+    found = export(client, project, is_("event_type", "chain"), limit=MAX_LIMIT)
+    by_id = {e["event_id"]: e for e in found}
+    assert sorted(by_id) == sorted(chains)
+    assert by_id[last]["children_ids"] == [child]
+    assert sum(len(e["children_ids"]) for e in found) == 1

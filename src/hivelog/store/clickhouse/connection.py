@@ -49,7 +49,10 @@ _RETRIES = 3
 # pruning the days a query's start-time bounds exclude (ClickHouse 26 defaults to merging
 # across partitions and pruning after FINAL): exact because every stored row of an event has
 # the same start time (the writer never stores a resend: Writes._first_arrivals).
+# And a statement may be longer than the engine's default 256 KiB: a page of up to
+# filters.MAX_LIMIT events names their ids, and their sessions', in IN lists.
 READ_SETTINGS = {
+    "max_query_size": 32 << 20,
     "output_format_json_quote_denormals": 1,
     "do_not_merge_across_partitions_select_final": 1,
     "defer_partition_pruning_after_final": 0,
@@ -73,22 +76,24 @@ _PLACEHOLDERS = (
 )
 
 
-def events_of(
-    key: int,
-    placeholders: bool = True,
-    span: tuple[int, int] | None = None,
-    sessions: Sequence[str] | None = None,
-) -> str:
+def events_of(key: int, placeholders: bool = True, sessions: Sequence[str] | None = None) -> str:
     """A subquery: the events of project `key` as every backend answers them — one row per
     stored event (`FINAL`), plus placeholder sessions — in SELECT's columns and `project`
-    (the filter compiler's WHERE names it). With `span`, only events starting within it (the
-    day partitions outside it are not read). With
-    `sessions`, only the events of those sessions (a primary-key range each, and the
-    placeholders of those sessions only, not of the whole project)."""
+    (the filter compiler's WHERE names it). With `sessions`, only the events of those
+    sessions: a primary-key range each, only the day partitions between their first and last
+    start time, and the placeholders of those sessions only, not of the whole project.
+
+    The sessions' span is a scalar subquery of `sessions_agg` in the same statement: the
+    engine runs it before it picks parts, so it prunes days as a literal would, without a
+    round trip of its own (none of the sessions stored: a span of 0 to 0, no part read)."""
     only = f" AND session_id IN {literal(list(sessions))}" if sessions is not None else ""
     real = f"SELECT project, {REAL_COLUMNS} FROM events FINAL WHERE project = {int(key)}{only}"
-    if span is not None:
-        real += f" AND start_time BETWEEN {int(span[0])} AND {int(span[1])}"
+    if sessions is not None:
+        real = (
+            "WITH (SELECT (min(span_start), max(span_end)) FROM sessions_agg "
+            f"WHERE project = {int(key)}{only}) AS span {real} "
+            "AND start_time BETWEEN span.1 AND span.2"
+        )
     if not placeholders:
         return f"({real})"
     return f"({real} UNION ALL {_PLACEHOLDERS.format(key=int(key), only=only)})"

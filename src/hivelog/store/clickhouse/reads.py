@@ -45,10 +45,16 @@ class Reads(ClickHouseBase):
     """Events by id, by session and by query; which project a name or an event belongs to."""
 
     def find_project(self, name: str) -> Project | None:
+        """Kept once found, as `ensure_project` keeps what it creates: a project is never
+        deleted and its key is its name's, so a reading process asks once per name, not once
+        per request (a round trip of a few ms to a ClickHouse server)."""
         project = self._projects.get(name)
         if project is not None:
             return project
-        return self._project_row(name)
+        project = self._project_row(name)
+        if project is not None:
+            self._projects[name] = project
+        return project
 
     def _project_by_key(self, key: int) -> Project | None:
         rows = self._read(
@@ -66,32 +72,12 @@ class Reads(ClickHouseBase):
         )
         return self._project_by_key(int(rows[0][0])) if len(rows) == 1 else None
 
-    def session_span(self, project: Project, session_id: str) -> tuple[int, int] | None:
-        """The first and last start time of a session's events (None: no such session), so
-        its rows are read from the days it touches only."""
-        return self.sessions_span(project, [session_id])
-
-    def sessions_span(self, project: Project, sessions: Sequence[str]) -> tuple[int, int] | None:
-        """The first and last start time of any row ever stored for these sessions, every
-        version included (None: none of them exists)."""
-        if not sessions:
-            return None
-        rows = self._read(
-            "SELECT min(span_start), max(span_end), count() FROM sessions_agg "
-            f"WHERE project = ? AND session_id IN {literal(sorted(set(sessions)))}",
-            (project.key,),
-        )
-        if not rows or not int(rows[0][2]):
-            return None
-        return int(rows[0][0]), int(rows[0][1])
-
     def _rows(
         self,
         project: Project,
         where: str,
         params: Sequence[Any],
         tail: str = "",
-        span: tuple[int, int] | None = None,
         counted: bool = False,
         sessions: Sequence[str] | None = None,
         placeholders: bool = True,
@@ -102,7 +88,7 @@ class Reads(ClickHouseBase):
         total = ", count() OVER () AS total" if counted else ""
         rows = self._read(
             f"SELECT {SELECT}{total} "
-            f"FROM {events_of(project.key, placeholders, span, sessions)} WHERE {where} {tail}",
+            f"FROM {events_of(project.key, placeholders, sessions)} WHERE {where} {tail}",
             params,
         )
         return [_float_duration(r) for r in self._fold_newer(project, rows)]
@@ -137,20 +123,17 @@ class Reads(ClickHouseBase):
         return out
 
     def get_event(self, project: Project, event_id: str) -> Event | None:
-        span = self.session_span(project, event_id)
-        if span is not None:  # a session (the tree's root): read from its days and key range
-            rows = self._rows(
-                project,
-                "event_id = ?",
-                (event_id,),
-                "ORDER BY placeholder, seq LIMIT 1",
-                span,
-                sessions=[event_id],
-            )
-            if rows:
-                event = row_to_event(rows[0])
-                self._add_children(project, [event])
-                return event
+        rows = self._rows(  # a session (the tree's root)? read from its days and key range
+            project,
+            "event_id = ?",
+            (event_id,),
+            "ORDER BY placeholder, seq LIMIT 1",
+            sessions=[event_id],
+        )
+        if rows:
+            event = row_to_event(rows[0])
+            self._add_children(project, [event])
+            return event
         rows = self._rows(  # no placeholder: a placeholder's id is its session's, looked above
             project, "event_id = ?", (event_id,), "ORDER BY seq LIMIT 1", placeholders=False
         )
@@ -161,15 +144,11 @@ class Reads(ClickHouseBase):
         return event
 
     def session_events(self, project: Project, session_id: str) -> list[StoredEvent]:
-        span = self.session_span(project, session_id)
-        if span is None:
-            return []
         rows = self._rows(
             project,
             "session_id = ?",
             (session_id,),
             "ORDER BY start_time, seq",
-            span,
             sessions=[session_id],
         )
         return with_children([row_to_stored(r) for r in rows])
@@ -208,12 +187,9 @@ class Reads(ClickHouseBase):
         found: dict[tuple[str, str], list[str]] = defaultdict(list)
         sessions = sorted({e.session_id for e in events})
         parents = sorted({e.event_id for e in events})
-        span = self.sessions_span(project, sessions)
-        if span is None:
-            return
         for session_id, parent_id, event_id in self._read(
             "SELECT session_id, parent_id, event_id "
-            f"FROM {events_of(project.key, False, span, sessions)} "
+            f"FROM {events_of(project.key, False, sessions)} "
             f"WHERE parent_id IN {literal(parents)} ORDER BY start_time, seq",
             (),
         ):

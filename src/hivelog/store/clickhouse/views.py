@@ -114,7 +114,6 @@ class Views(Reads):
             f"event_type = 'session' AND event_id IN {literal(ids)}",
             (),
             "ORDER BY start_time DESC, seq DESC",
-            self.sessions_span(project, ids),
             sessions=ids,
         )
         return [row_to_event(r) for r in rows], int(page[0][1])
@@ -125,12 +124,7 @@ class Views(Reads):
         ids = list(dict.fromkeys(session_ids))
         if not ids:
             return {}
-        span = self.sessions_span(project, ids)
-        if span is None:
-            return {}
-        sql = _SESSION_STATS.format(
-            events=events_of(project.key, False, span, ids), ids=literal(ids)
-        )
+        sql = _SESSION_STATS.format(events=events_of(project.key, False, ids), ids=literal(ids))
         out: dict[str, SessionStats] = {}
         for row in self._read(sql):
             out[row[0]] = SessionStats(
@@ -152,11 +146,8 @@ class Views(Reads):
         ids = list(dict.fromkeys([*inputs_of, *outputs_of]))
         if not ids:
             return {}
-        span = self.sessions_span(project, ids)
-        if span is None:
-            return {}
         sql = _SESSION_PREVIEWS.format(
-            events=events_of(project.key, False, span, ids),
+            events=events_of(project.key, False, ids),
             ids=literal(ids),
             ins=literal(list(inputs_of) or [""]),
             outs=literal(list(outputs_of) or [""]),
@@ -168,13 +159,10 @@ class Views(Reads):
         }
 
     def session_outline(self, project: Project, session_id: str) -> list[EventBrief]:
-        span = self.session_span(project, session_id)
-        if span is None:
-            return []
         rows = self._read(
             "SELECT event_id, parent_id, event_type, event_name, start_time, end_time, "
             "duration, substringUTF8(error, 1, 200) "
-            f"FROM {events_of(project.key, span=span, sessions=[session_id])} "
+            f"FROM {events_of(project.key, sessions=[session_id])} "
             "WHERE session_id = ? ORDER BY start_time, seq",
             (session_id,),
         )
