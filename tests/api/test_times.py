@@ -239,3 +239,31 @@ def test_an_end_the_client_set_is_kept(client: httpx.Client, project: str) -> No
             )
         header = client.get(f"/ui/sessions/{sid}", params={"project": project}).text
         assert "5.00 s" in header
+
+
+LIMIT_MS = 10_000 * 366 * 24 * 3600 * 1000  # the API's ±10,000 years (normalize/times.py)
+
+
+@pytest.mark.parametrize(
+    "start",
+    [-LIMIT_MS, -86_400_001, -1, 0, 1, 1_764_547_200_000, 4_294_967_296_000, 253_402_300_800_000,
+     LIMIT_MS],
+)  # fmt: skip
+def test_an_event_reads_by_its_id_at_any_start_time(
+    client: httpx.Client, project: str, start: int
+) -> None:
+    """One event read by id (`GET /session/{id}` answers any event): the stores narrow that
+    read by the event's day where they can (ClickHouse: the days `event_ids` holds), which must
+    find it at every start time the API accepts — before 1970, past the 32-bit seconds of
+    2106, at the ±10,000-year limit — and in a session whose other event is another day."""
+    sid, eid = uid(), uid()
+    post_ok(client, "/events/batch", {"project": project, "events": [
+        {"event_id": uid(), "session_id": sid, "event_type": "chain", "event_name": "first",
+         "start_time": 1_764_547_200_000, "duration": 1},
+        {"event_id": eid, "session_id": sid, "event_type": "tool", "event_name": "edge",
+         "start_time": start, "end_time": start},
+    ]})  # fmt: skip
+    r = client.get(f"/session/{eid}", params={"project": project})
+    assert r.status_code == 200, r.text
+    assert (r.json()["event_id"], r.json()["start_time"]) == (eid, start)
+    assert client.get(f"/session/{uid()}", params={"project": project}).status_code == 404

@@ -76,7 +76,17 @@ _PLACEHOLDERS = (
 )
 
 
-def events_of(key: int, placeholders: bool = True, sessions: Sequence[str] | None = None) -> str:
+# An event's UTC day, spelled as `event_ids`' materialized view computes it (m0010): the same
+# expression on both sides, so a bound by that day holds exactly whatever the start time.
+_DAY = "toDate(toDateTime(intDiv(start_time, 1000), 'UTC'))"
+
+
+def events_of(
+    key: int,
+    placeholders: bool = True,
+    sessions: Sequence[str] | None = None,
+    event: str | None = None,
+) -> str:
     """A subquery: the events of project `key` as every backend answers them — one row per
     stored event (`FINAL`), plus placeholder sessions — in SELECT's columns and `project`
     (the filter compiler's WHERE names it). With `sessions`, only the events of those
@@ -85,7 +95,9 @@ def events_of(key: int, placeholders: bool = True, sessions: Sequence[str] | Non
 
     The sessions' span is a scalar subquery of `sessions_agg` in the same statement: the
     engine runs it before it picks parts, so it prunes days as a literal would, without a
-    round trip of its own (none of the sessions stored: a span of 0 to 0, no part read)."""
+    round trip of its own (none of the sessions stored: a span of 0 to 0, no part read).
+    With `event`, only the days `event_ids` holds that id on, likewise (a read of one event
+    by id, whose session is unknown, reads one day's parts, not the project's every day)."""
     only = f" AND session_id IN {literal(list(sessions))}" if sessions is not None else ""
     real = f"SELECT project, {REAL_COLUMNS} FROM events FINAL WHERE project = {int(key)}{only}"
     if sessions is not None:
@@ -93,6 +105,12 @@ def events_of(key: int, placeholders: bool = True, sessions: Sequence[str] | Non
             "WITH (SELECT (min(span_start), max(span_end)) FROM sessions_agg "
             f"WHERE project = {int(key)}{only}) AS span {real} "
             "AND start_time BETWEEN span.1 AND span.2"
+        )
+    elif event is not None:
+        real = (
+            "WITH (SELECT (min(day), max(day)) FROM event_ids WHERE project = "
+            f"{int(key)} AND id_hash = halfMD5({literal(event)}) AND event_id = {literal(event)}) "
+            f"AS days {real} AND {_DAY} BETWEEN days.1 AND days.2"
         )
     if not placeholders:
         return f"({real})"

@@ -81,6 +81,7 @@ class Reads(ClickHouseBase):
         counted: bool = False,
         sessions: Sequence[str] | None = None,
         placeholders: bool = True,
+        event: str | None = None,
     ) -> list[list[Any]]:
         """Rows of SELECT from the project's events, with update patches newer than a row
         folded on (normally none are: the writer folds them when it stores them). `counted`
@@ -88,7 +89,7 @@ class Reads(ClickHouseBase):
         total = ", count() OVER () AS total" if counted else ""
         rows = self._read(
             f"SELECT {SELECT}{total} "
-            f"FROM {events_of(project.key, placeholders, sessions)} WHERE {where} {tail}",
+            f"FROM {events_of(project.key, placeholders, sessions, event)} WHERE {where} {tail}",
             params,
         )
         return [_float_duration(r) for r in self._fold_newer(project, rows)]
@@ -135,7 +136,12 @@ class Reads(ClickHouseBase):
             self._add_children(project, [event])
             return event
         rows = self._rows(  # no placeholder: a placeholder's id is its session's, looked above
-            project, "event_id = ?", (event_id,), "ORDER BY seq LIMIT 1", placeholders=False
+            project,
+            "event_id = ?",
+            (event_id,),
+            "ORDER BY seq LIMIT 1",
+            placeholders=False,
+            event=event_id,
         )
         if not rows:
             return None
