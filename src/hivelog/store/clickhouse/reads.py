@@ -36,6 +36,26 @@ def where_of(project: Project, query: EventQuery) -> tuple[str, list[Any]]:
     return scoped_where("clickhouse", project.key, query, search_sql)
 
 
+def _patches_join(key: int, sessions: Sequence[str] | None, event: str | None) -> str | None:
+    """A LEFT JOIN adding `patch_seq` and `patches` (0: none) to each row of a read of
+    `sessions` (their events' ids and the sessions' own, a placeholder's) or of `event`."""
+    if sessions is not None:
+        listed = literal(list(sessions))
+        ids = (
+            f"event_id IN {listed} OR event_id IN (SELECT event_id FROM events "
+            f"WHERE project = {int(key)} AND session_id IN {listed})"
+        )
+    elif event is not None:
+        ids = f"event_id = {literal(event)}"
+    else:
+        return None
+    return (
+        "LEFT JOIN (SELECT event_id AS patched, max(seq) AS patch_seq, count() AS patches "
+        f"FROM event_patches FINAL WHERE project = {int(key)} AND ({ids}) GROUP BY event_id) "
+        "AS p ON p.patched = r.event_id"
+    )
+
+
 def _float_duration(row: list[Any]) -> list[Any]:
     row[9] = float(row[9])
     return row
@@ -85,26 +105,45 @@ class Reads(ClickHouseBase):
     ) -> list[list[Any]]:
         """Rows of SELECT from the project's events, with update patches newer than a row
         folded on (normally none are: the writer folds them when it stores them). `counted`
-        adds a last column: how many rows match in all, whatever the LIMIT."""
+        adds a last column: how many rows match in all, whatever the LIMIT.
+
+        Which rows have patches comes with the rows when the read names its sessions or its
+        event (a join on those ids' patches); a page of a query, whose ids are known only
+        once read, asks in a second statement."""
         total = ", count() OVER () AS total" if counted else ""
+        source = f"{events_of(project.key, placeholders, sessions, event)} AS r"
+        joined = _patches_join(project.key, sessions, event)
+        if joined is None:
+            rows = self._read(f"SELECT {SELECT}{total} FROM {source} WHERE {where} {tail}", params)
+            return [_float_duration(r) for r in self._fold_newer(project, rows)]
         rows = self._read(
-            f"SELECT {SELECT}{total} "
-            f"FROM {events_of(project.key, placeholders, sessions, event)} WHERE {where} {tail}",
+            f"SELECT {SELECT}{total}, patch_seq, patches FROM {source} {joined} "
+            f"WHERE {where} {tail}",
             params,
         )
-        return [_float_duration(r) for r in self._fold_newer(project, rows)]
+        found = {r[1]: (int(r[-2]), int(r[-1])) for r in rows if int(r[-1])}
+        rows = [r[:-2] for r in rows]
+        return [_float_duration(r) for r in self._fold_newer(project, rows, found)]
 
-    def _fold_newer(self, project: Project, rows: list[list[Any]]) -> list[list[Any]]:
+    def _fold_newer(
+        self,
+        project: Project,
+        rows: list[list[Any]],
+        found: dict[str, tuple[int, int]] | None = None,
+    ) -> list[list[Any]]:
+        """`rows` with the patches newer than each folded on; `found`: each patched id's
+        newest patch seq and patch count, when the read brought them (else read here)."""
         if not rows:
             return rows
-        ids = sorted({r[1] for r in rows})
-        found: dict[str, tuple[int, int]] = {}
-        for event_id, seq, count in self._read(
-            "SELECT event_id, max(seq), count() FROM event_patches FINAL WHERE project = ? "
-            f"AND event_id IN {literal(ids)} GROUP BY event_id",
-            (project.key,),
-        ):
-            found[event_id] = (int(seq), int(count))
+        if found is None:
+            ids = sorted({r[1] for r in rows})
+            found = {}
+            for event_id, seq, count in self._read(
+                "SELECT event_id, max(seq), count() FROM event_patches FINAL WHERE project = ? "
+                f"AND event_id IN {literal(ids)} GROUP BY event_id",
+                (project.key,),
+            ):
+                found[event_id] = (int(seq), int(count))
         stale = {r[1] for r in rows if r[1] in found and is_stale(r, *found[r[1]])}
         if not stale:
             return rows
