@@ -156,3 +156,51 @@ def test_an_id_that_shares_its_hash_with_a_stored_one_is_still_stored(
         tool = {"project": project, "event_id": event, "event_type": "tool"}
         assert c.post("/events", json={"event": tool}).status_code == 200
         assert c.get(f"/v1/events/{event}", params={"project": project}).status_code == 200
+
+
+def test_a_patch_not_yet_folded_is_folded_on_every_read(chdb_server: Server) -> None:
+    """An update another process has just appended as a patch, before that process folds it
+    into a new row of its event: every read that returns whole events folds it on — the tree
+    and one event by id (which learn of the patch in the statement that reads the rows) and
+    a page of a query (which asks in a second one). Made by appending the patch row while the
+    server is stopped."""
+    import time
+
+    from hivelog.event import EventUpdate
+    from hivelog.store.clickhouse.connection import project_key
+    from hivelog.store.clickhouse.transport import open_transport
+    from hivelog.store.clickhouse.writes import _encode_update
+
+    project, session, event = f"p-{uuid.uuid4().hex[:8]}", str(uuid.uuid4()), str(uuid.uuid4())
+    with chdb_server.client() as c:
+        start = {"project": project, "session_id": session, "session_name": "s"}
+        assert c.post("/session/start", json={"session": start}).status_code == 200
+        tool = {"project": project, "session_id": session, "event_id": event,
+                "event_type": "tool", "outputs": {"content": "early"}}  # fmt: skip
+        assert c.post("/events", json={"event": tool}).status_code == 200
+    chdb_server.stop()
+    engine = open_transport(chdb_server.db)
+    try:
+        for target, update in (
+            (event, EventUpdate(event_id=event, outputs={"content": "late"})),
+            (session, EventUpdate(event_id=session, metadata={"user": "u1"})),
+        ):
+            engine.execute(
+                "INSERT INTO event_patches (project, event_id, seq, patch_id, body) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (project_key(project), target, time.time_ns(), str(uuid.uuid4()),
+                 _encode_update(update).decode()),
+            )  # fmt: skip
+    finally:
+        engine.close()
+    chdb_server.start()
+    with chdb_server.client() as c:
+        one = c.get(f"/session/{event}", params={"project": project}).json()
+        assert one["outputs"] == {"content": "late"}
+        tree = c.get(f"/v1/sessions/{session}", params={"project": project}).json()
+        assert tree["metadata"]["user"] == "u1"
+        assert [k["outputs"] for k in tree["children"]] == [{"content": "late"}]
+        page = c.post("/events/export", json={"project": project}).json()["events"]
+        by_id = {e["event_id"]: e for e in page}
+        assert by_id[event]["outputs"] == {"content": "late"}
+        assert by_id[session]["metadata"]["user"] == "u1"
