@@ -37,6 +37,23 @@ class PortTaken(RuntimeError):
     """Another process bound the port between free_port() and the server's start."""
 
 
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process `pid` holds the socket listening on 127.0.0.1:`port`. A 200 from the
+    port alone does not say whose it is: another test's server (or page server) may have
+    taken the port first, and the answer was its own while ours failed to bind."""
+    try:
+        sockets = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+    except OSError:  # the process is gone, or a descriptor closed while listing
+        return False
+    wanted = f":{port:04X}"
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            local, state, inode = (fields := line.split())[1], fields[3], fields[9]
+            if local.endswith(wanted) and state == "0A" and f"socket:[{inode}]" in sockets:
+                return True  # 0A: LISTEN
+    return False
+
+
 class Server:
     """A `hivelog serve` subprocess; `url` is its base URL.
 
@@ -115,7 +132,8 @@ class Server:
                     raise PortTaken(self.port)
                 raise RuntimeError(f"hivelog exited early:\n{self.log()}")
             try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                answered = httpx.get(self.url + "/healthz", timeout=1).status_code == 200
+                if answered and listens_on(self.proc.pid, self.port):
                     return
             except httpx.HTTPError:
                 pass
