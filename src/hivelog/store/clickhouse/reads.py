@@ -115,35 +115,35 @@ class Reads(ClickHouseBase):
         joined = _patches_join(project.key, sessions, event)
         if joined is None:
             rows = self._read(f"SELECT {SELECT}{total} FROM {source} WHERE {where} {tail}", params)
-            return [_float_duration(r) for r in self._fold_newer(project, rows)]
-        rows = self._read(
-            f"SELECT {SELECT}{total}, patch_seq, patches FROM {source} {joined} "
-            f"WHERE {where} {tail}",
-            params,
-        )
-        found = {r[1]: (int(r[-2]), int(r[-1])) for r in rows if int(r[-1])}
-        rows = [r[:-2] for r in rows]
+            found = self._patch_counts(project, rows)
+        else:
+            rows = self._read(
+                f"SELECT {SELECT}{total}, patch_seq, patches FROM {source} {joined} "
+                f"WHERE {where} {tail}",
+                params,
+            )
+            found = {r[1]: (int(r[-2]), int(r[-1])) for r in rows if int(r[-1])}
+            rows = [r[:-2] for r in rows]
         return [_float_duration(r) for r in self._fold_newer(project, rows, found)]
 
-    def _fold_newer(
-        self,
-        project: Project,
-        rows: list[list[Any]],
-        found: dict[str, tuple[int, int]] | None = None,
-    ) -> list[list[Any]]:
-        """`rows` with the patches newer than each folded on; `found`: each patched id's
-        newest patch seq and patch count, when the read brought them (else read here)."""
+    def _patch_counts(self, project: Project, rows: list[list[Any]]) -> dict[str, tuple[int, int]]:
+        """Each patched id of `rows`: its newest patch seq and how many patches it has."""
         if not rows:
-            return rows
-        if found is None:
-            ids = sorted({r[1] for r in rows})
-            found = {}
+            return {}
+        return {
+            event_id: (int(seq), int(count))
             for event_id, seq, count in self._read(
                 "SELECT event_id, max(seq), count() FROM event_patches FINAL WHERE project = ? "
-                f"AND event_id IN {literal(ids)} GROUP BY event_id",
+                f"AND event_id IN {literal(sorted({r[1] for r in rows}))} GROUP BY event_id",
                 (project.key,),
-            ):
-                found[event_id] = (int(seq), int(count))
+            )
+        }
+
+    def _fold_newer(
+        self, project: Project, rows: list[list[Any]], found: dict[str, tuple[int, int]]
+    ) -> list[list[Any]]:
+        """`rows` with the patches newer than each folded on; `found`: each patched id's
+        newest patch seq and patch count (`_patch_counts`, or the read's own join)."""
         stale = {r[1] for r in rows if r[1] in found and is_stale(r, *found[r[1]])}
         if not stale:
             return rows
